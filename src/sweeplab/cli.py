@@ -1,0 +1,100 @@
+"""`sweeplab-tools`: start a tracking server over the local store, and search experiments."""
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from hydra import compose, initialize_config_module
+from omegaconf import DictConfig
+
+from sweeplab import config
+from sweeplab.errors import UserError
+
+
+def tracking_config(option: str, uri: str | None = None) -> DictConfig:
+    """The ``tracking`` group composed as the runner would, optionally with another URI."""
+    config.register_configs()
+    overrides = [f"tracking={option}"] + ([f"tracking.uri={uri}"] if uri else [])
+    with initialize_config_module(config_module="sweeplab.conf", version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides)
+    tracking: DictConfig = cfg.tracking
+    return tracking
+
+
+def server_command(host: str, port: int, workers: int) -> list[str]:
+    """The `mlflow server` command line that serves the local store and its artifacts."""
+    # The server exists to serve the store under outputs/, whatever MLFLOW_TRACKING_URI says.
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    local = tracking_config("local")
+    return [
+        sys.executable, "-m", "mlflow", "server",
+        "--host", host,
+        "--port", str(port),
+        "--workers", str(workers),
+        "--backend-store-uri", str(local.uri),
+        # Runs logged through the server get their artifacts proxied into the same folder
+        # the local store uses, so the UI shows both.
+        "--artifacts-destination", str(local.artifact_location),
+    ]  # fmt: skip
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Replace this process with `mlflow server` on the local store."""
+    command = server_command(args.host, args.port, args.workers)
+    # MLflow's background job workers (GenAI scorers) cost ~1.6 GB; runs don't need them.
+    os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+    print("starting:", " ".join(command), flush=True)
+    os.execv(command[0], command)
+
+
+def list_experiments(args: argparse.Namespace) -> int:
+    """Print the experiments matching an MLflow filter string, one per line with tags."""
+    from mlflow import MlflowClient
+
+    from sweeplab.tracking import connect, redact_uri
+
+    tracking = tracking_config(args.tracking, args.tracking_uri)
+    uri = connect(tracking)
+    experiments = MlflowClient(uri).search_experiments(filter_string=args.filter or "")
+    print(f"{len(experiments)} experiment(s) in {redact_uri(uri)} matching {args.filter!r}")
+    for exp in experiments:
+        shown = sorted((k, v) for k, v in exp.tags.items() if k != "mlflow.note.content")
+        tags = ", ".join(f"{k}={v}" for k, v in shown)
+        print(f"{exp.experiment_id:>6}  {exp.name}  [{exp.lifecycle_stage}]  {tags}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser for `sweeplab-tools`."""
+    p = argparse.ArgumentParser(prog="sweeplab-tools", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("server", help="run `mlflow server` over the local store (outputs/)")
+    s.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback)")
+    s.add_argument("--port", type=int, default=8080, help="port (default: 8080, as the tutorial)")
+    s.add_argument("--workers", type=int, default=2, help="server worker processes")
+    s.set_defaults(func=serve)
+
+    e = sub.add_parser("experiments", help="list experiments matching an MLflow filter string")
+    e.add_argument(
+        "filter", nargs="?", default="", help="e.g. \"tags.`project_name` = 'grocery-forecasting'\""
+    )
+    e.add_argument("--tracking", default="local", help="tracking option: local or server")
+    e.add_argument("--tracking-uri", default=None, help="override the option's URI")
+    e.set_defaults(func=list_experiments)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `sweeplab-tools`."""
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except UserError as e:
+        print(f"sweeplab-tools: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

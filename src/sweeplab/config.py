@@ -1,0 +1,286 @@
+"""Typed config schemas registered with Hydra, and the range checks Hydra cannot express."""
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from hydra.core.config_store import ConfigStore
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from sweeplab.datasets import DATASETS, max_rows, parse_end_date
+from sweeplab.errors import UserError
+
+
+class ConfigError(UserError, ValueError):
+    """A config value outside what sweeplab accepts; the message names key, value and rule."""
+
+    def __init__(self, key: str, value: Any, allowed: str) -> None:
+        self.key, self.value, self.allowed = key, value, allowed
+        super().__init__(f"{key}={value!r} is not allowed: {allowed}")
+
+
+@dataclass(frozen=True)
+class Check:
+    """A rule for one field: ``ok(value, node)`` says whether the value passes."""
+
+    ok: Callable[[Any, Any], bool]
+    allowed: str
+
+
+def at_least(low: float, *, optional: bool = False) -> Check:
+    """Values >= ``low`` (and null when ``optional``)."""
+    if optional:
+        return Check(lambda v, _: v is None or v >= low, f"must be >= {low} or null")
+    return Check(lambda v, _: v >= low, f"must be >= {low}")
+
+
+def between(low: float, high: float, *, closed_high: bool = False) -> Check:
+    """Values in the open interval (low, high), or (low, high] when ``closed_high``."""
+    if closed_high:
+        return Check(lambda v, _: low < v <= high, f"must be > {low} and <= {high}")
+    return Check(lambda v, _: low < v < high, f"must be > {low} and < {high}")
+
+
+def not_blank() -> Check:
+    """Strings with something other than whitespace in them."""
+    return Check(lambda v, _: bool(str(v).strip()), "must not be empty")
+
+
+def _is_date(value: Any, _: Any) -> bool:
+    try:
+        parse_end_date(value)
+    except ValueError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------- tracking
+
+
+@dataclass
+class TrackingConfig:
+    """Where runs are stored and how patiently the store is waited for."""
+
+    # Tracking URI: sqlite:///path/to/mlflow.db, http://host:port, ...
+    uri: str = MISSING
+    # Artifact root for experiments this store creates; null lets the store decide
+    # (a tracking server proxies artifacts itself).
+    artifact_location: str | None = None
+    # Seconds to wait for a tracking server's health check before giving up.
+    connect_timeout: float = 5.0
+    # Seconds MLflow waits for one HTTP request (MLFLOW_HTTP_REQUEST_TIMEOUT).
+    request_timeout: int = 30
+    # Retries MLflow makes on a failed HTTP request (MLFLOW_HTTP_REQUEST_MAX_RETRIES).
+    max_retries: int = 2
+
+    CHECKS: ClassVar[dict[str, Check]] = {
+        "uri": not_blank(),
+        "connect_timeout": between(0, 600, closed_high=True),
+        "request_timeout": at_least(1),
+        "max_retries": at_least(0),
+    }
+
+
+# ---------------------------------------------------------------- experiment
+
+
+@dataclass
+class ExperimentConfig:
+    """The MLflow experiment runs are grouped under, with its description and searchable tags."""
+
+    # Experiment name; created on first use, reused afterwards.
+    name: str = MISSING
+    # Shown in the UI as the experiment's description (stored as mlflow.note.content).
+    description: str = ""
+    # Experiment tags; searchable with tags.`key` = 'value'.
+    tags: dict[str, str] = field(default_factory=dict)
+
+    CHECKS: ClassVar[dict[str, Check]] = {"name": not_blank()}
+
+
+# ---------------------------------------------------------------- dataset
+
+
+@dataclass
+class DatasetConfig:
+    """A generated dataset and how it is split into training and validation rows."""
+
+    # Generator to call: a key of sweeplab.datasets.DATASETS.
+    name: str = "apple_sales"
+    # Daily rows, ending at end_date.
+    n_rows: int = 5000
+    # Demand on an ordinary day before effects and noise.
+    base_demand: int = 1000
+    # Seed of the generator's own random state.
+    seed: int = 9999
+    # Last day of the data: YYYY-MM-DD, or "now" for the tutorial's moving date.
+    end_date: str = "2023-11-01"
+    # Share of rows held out for validation.
+    test_size: float = 0.2
+    # Seed of the train/validation split.
+    split_seed: int = 42
+
+    CHECKS: ClassVar[dict[str, Check]] = {
+        "name": Check(lambda v, _: v in DATASETS, f"must be one of {sorted(DATASETS)}"),
+        "n_rows": at_least(2),
+        "base_demand": at_least(0),
+        "end_date": Check(_is_date, "must be a date as YYYY-MM-DD, or 'now'"),
+        "test_size": between(0, 1),
+    }
+
+
+def _fits_calendar(n_rows: int, node: Any) -> bool:
+    return not _is_date(node.end_date, None) or n_rows <= max_rows(parse_end_date(node.end_date))
+
+
+# ---------------------------------------------------------------- models
+
+
+@dataclass
+class ModelConfig:
+    """Base of every model schema: the schema's type decides which estimator is built."""
+
+    # Label used in run names and logged as the param `model`.
+    name: str = MISSING
+
+    CHECKS: ClassVar[dict[str, Check]] = {"name": not_blank()}
+
+
+@dataclass
+class RandomForestConfig(ModelConfig):
+    """sklearn.ensemble.RandomForestRegressor; defaults are scikit-learn's."""
+
+    name: str = "random_forest"
+    n_estimators: int = 100
+    max_depth: int | None = None
+    min_samples_split: int = 2
+    min_samples_leaf: int = 1
+    bootstrap: bool = True
+    oob_score: bool = False
+    random_state: int | None = None
+
+    CHECKS: ClassVar[dict[str, Check]] = {
+        **ModelConfig.CHECKS,
+        "n_estimators": at_least(1),
+        "max_depth": at_least(1, optional=True),
+        "min_samples_split": at_least(2),
+        "min_samples_leaf": at_least(1),
+        "oob_score": Check(lambda v, node: not v or node.bootstrap, "needs bootstrap=true"),
+    }
+
+
+@dataclass
+class GradientBoostingConfig(ModelConfig):
+    """sklearn.ensemble.GradientBoostingRegressor; defaults are scikit-learn's."""
+
+    name: str = "gradient_boosting"
+    n_estimators: int = 100
+    learning_rate: float = 0.1
+    max_depth: int | None = 3
+    min_samples_split: int = 2
+    min_samples_leaf: int = 1
+    subsample: float = 1.0
+    random_state: int | None = None
+
+    CHECKS: ClassVar[dict[str, Check]] = {
+        **ModelConfig.CHECKS,
+        "n_estimators": at_least(1),
+        "learning_rate": Check(lambda v, _: v > 0, "must be > 0"),
+        "max_depth": at_least(1, optional=True),
+        "min_samples_split": at_least(2),
+        "min_samples_leaf": at_least(1),
+        "subsample": between(0, 1, closed_high=True),
+    }
+
+
+@dataclass
+class RidgeConfig(ModelConfig):
+    """sklearn.linear_model.Ridge; defaults are scikit-learn's."""
+
+    name: str = "ridge"
+    alpha: float = 1.0
+    fit_intercept: bool = True
+
+    CHECKS: ClassVar[dict[str, Check]] = {**ModelConfig.CHECKS, "alpha": at_least(0)}
+
+
+MODEL_SCHEMAS: dict[str, type[ModelConfig]] = {
+    "random_forest": RandomForestConfig,
+    "gradient_boosting": GradientBoostingConfig,
+    "ridge": RidgeConfig,
+}
+
+
+# ---------------------------------------------------------------- top level
+
+
+@dataclass
+class Config:
+    """The whole run: one option of each group plus top-level knobs."""
+
+    tracking: TrackingConfig = MISSING
+    experiment: ExperimentConfig = MISSING
+    dataset: DatasetConfig = MISSING
+    # Typed by each model option's own schema (see MODEL_SCHEMAS).
+    model: Any = MISSING
+    # Run name; null derives one from the model and the command-line overrides.
+    run_name: str | None = None
+
+
+def launch_dir() -> str:
+    """The directory the user launched from, even if Hydra changed into a run directory."""
+    if HydraConfig.initialized():
+        return str(HydraConfig.get().runtime.cwd)
+    return os.getcwd()
+
+
+def register_configs() -> None:
+    """Register the schemas with Hydra's ConfigStore and sweeplab's resolvers with OmegaConf."""
+    cs = ConfigStore.instance()
+    cs.store(name="config_schema", node=Config)
+    for name, schema in MODEL_SCHEMAS.items():
+        # YAML options extend these through `- /schema/model/<name>@_here_`.
+        cs.store(group="schema/model", name=name, node=schema)
+    if not OmegaConf.has_resolver("sweeplab.launch_dir"):
+        OmegaConf.register_new_resolver("sweeplab.launch_dir", launch_dir)
+
+
+def _check_node(prefix: str, node: DictConfig) -> None:
+    schema = OmegaConf.get_type(node)
+    for key, check in getattr(schema, "CHECKS", {}).items():
+        value = node[key]
+        if not check.ok(value, node):
+            raise ConfigError(f"{prefix}.{key}", value, check.allowed)
+
+
+def validate(cfg: DictConfig) -> None:
+    """Raise ConfigError for the first value a composed config may not have."""
+    for group in ("tracking", "experiment", "dataset"):
+        _check_node(group, cfg[group])
+    if not _fits_calendar(cfg.dataset.n_rows, cfg.dataset):
+        end = parse_end_date(cfg.dataset.end_date)
+        raise ConfigError(
+            "dataset.n_rows",
+            cfg.dataset.n_rows,
+            f"must be <= {max_rows(end)}: more days would reach before year 1 "
+            f"from dataset.end_date={cfg.dataset.end_date}",
+        )
+    schema = OmegaConf.get_type(cfg.model)
+    if schema not in MODEL_SCHEMAS.values():
+        raise ConfigError(
+            "model",
+            OmegaConf.to_container(cfg.model),
+            "a model option must extend a model schema: start its YAML with "
+            "`defaults: [/schema/model/<name>@_here_, _self_]`, "
+            f"<name> one of {sorted(MODEL_SCHEMAS)}",
+        )
+    _check_node("model", cfg.model)
+
+
+def hyperparameters(model: DictConfig) -> dict[str, Any]:
+    """The estimator's keyword arguments: every model field but its label."""
+    params = OmegaConf.to_container(model, resolve=True)
+    assert isinstance(params, dict)
+    return {str(k): v for k, v in params.items() if k != "name"}

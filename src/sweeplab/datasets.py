@@ -1,0 +1,95 @@
+"""Synthetic data generators: the tutorial's apple-sales data, reproducible by seed and end date."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import numpy as np
+import pandas as pd
+
+# The earliest day a generated calendar may reach (datetime's own lower bound).
+FIRST_DAY = datetime(1, 1, 1)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """How to make a dataset and which of its columns are the target and the non-features."""
+
+    generate: Callable[..., pd.DataFrame]
+    target: str
+    not_features: tuple[str, ...]
+
+
+def parse_end_date(end_date: str | date | datetime) -> datetime:
+    """Turn ``end_date`` (ISO date, datetime or ``"now"``) into the last day of the data."""
+    if isinstance(end_date, datetime):
+        return end_date
+    if isinstance(end_date, date):
+        return datetime(end_date.year, end_date.month, end_date.day)
+    if end_date == "now":
+        return datetime.now()
+    try:
+        return datetime.fromisoformat(end_date)
+    except ValueError:
+        raise ValueError(f"end_date={end_date!r} is not a date: use YYYY-MM-DD or 'now'") from None
+
+
+def max_rows(end: datetime) -> int:
+    """The most daily rows that fit between year 1 and ``end``."""
+    return (end - FIRST_DAY).days + 1
+
+
+def apple_sales(
+    n_rows: int = 5000,
+    base_demand: int = 1000,
+    seed: int = 9999,
+    end_date: str | date | datetime = "now",
+) -> pd.DataFrame:
+    """Daily apple demand with seasonality, promotions and inflation, as in the MLflow tutorial."""
+    end = parse_end_date(end_date)
+    if n_rows < 1:
+        raise ValueError(f"n_rows={n_rows} must be at least 1")
+    if n_rows > max_rows(end):
+        raise ValueError(
+            f"n_rows={n_rows} reaches before year 1 from end_date {end:%Y-%m-%d}: "
+            f"at most {max_rows(end)} rows fit"
+        )
+    # A private RandomState draws the same stream as the tutorial's np.random.seed(seed)
+    # without touching the global RNG other code may rely on.
+    rng = np.random.RandomState(seed)
+    dates = pd.date_range(end=end, periods=n_rows, freq="D", unit="us")
+    month = dates.month.to_numpy(dtype=np.int64)
+
+    # Draw in the tutorial's order so the values match it exactly.
+    df = pd.DataFrame(
+        {
+            "date": dates,
+            "average_temperature": rng.uniform(10, 35, n_rows),
+            "rainfall": rng.exponential(5, n_rows),
+            "weekend": (dates.day_of_week >= 5).astype(np.int64),
+            "holiday": rng.choice([0, 1], n_rows, p=[0.97, 0.03]),
+            "price_per_kg": rng.uniform(0.5, 3, n_rows),
+        }
+    )
+    years = dates.year.to_numpy()
+    inflation = 1 + (years - years.min()) * 0.03
+    # Apple harvests peak around March and September.
+    harvest_effect = np.sin(2 * np.pi * (month - 3) / 12) + np.sin(2 * np.pi * (month - 9) / 12)
+    df["price_per_kg"] = df["price_per_kg"] - harvest_effect * 0.5
+    # Promotions run in the month after each harvest peak, and at random otherwise.
+    df["promo"] = np.where(np.isin(month, [4, 10]), 1, rng.choice([0, 1], n_rows, p=[0.85, 0.15]))
+    df["demand"] = (
+        base_demand
+        - df["price_per_kg"] * 50
+        + harvest_effect * 50
+        + df["promo"] * 200
+        + df["weekend"] * 300
+        + rng.normal(0, 50, n_rows)
+    ) * inflation
+    df["previous_days_demand"] = df["demand"].shift(1).bfill()
+    return df
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "apple_sales": DatasetSpec(apple_sales, target="demand", not_features=("date",)),
+}

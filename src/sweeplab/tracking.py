@@ -1,0 +1,184 @@
+"""Talking to MLflow: connect to the store, get or create the experiment, log one run."""
+
+import os
+import re
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import warnings
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.entities import Experiment
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from omegaconf import DictConfig
+
+from sweeplab import __version__
+from sweeplab.errors import UserError
+
+# MLflow hints that integer columns cannot hold missing values; generated data has none.
+_INTEGER_HINT = "Hint: Inferred schema contains integer column"
+
+
+class TrackingError(UserError):
+    """The tracking store cannot be used; the message says why and what to do."""
+
+
+_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def redact_uri(uri: str) -> str:
+    """The URI with any ``user:password@`` replaced, safe to print or log."""
+    return _CREDENTIALS.sub("***@", uri)
+
+
+def is_server(uri: str) -> bool:
+    """Whether the URI names a tracking server rather than a local database."""
+    return urlparse(uri).scheme in ("http", "https")
+
+
+def wait_for_server(uri: str, timeout: float) -> None:
+    """Return once the server answers its health check; raise TrackingError after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    url = uri.rstrip("/") + "/health"
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            with urllib.request.urlopen(url, timeout=max(remaining, 0.1)) as response:
+                if response.status == 200:
+                    return
+                problem = f"HTTP {response.status}"
+        except urllib.error.HTTPError as e:
+            problem = f"HTTP {e.code}"
+        except (OSError, ValueError) as e:
+            problem = str(getattr(e, "reason", e))
+        if time.monotonic() + 0.5 >= deadline:
+            raise TrackingError(
+                f"no MLflow tracking server answers at {redact_uri(uri)} ({problem}). "
+                "Start one with `sweeplab-tools server` (or `make server`), "
+                "or run against the local store with tracking=local."
+            )
+        time.sleep(0.5)
+
+
+def connect(tracking: DictConfig) -> str:
+    """Point MLflow at the configured store, checking a server answers first; return the URI."""
+    uri = str(tracking.uri)
+    # MLflow reads these when it builds its HTTP session; its defaults retry a dead server
+    # for minutes.
+    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(tracking.request_timeout)
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(tracking.max_retries)
+    if is_server(uri):
+        wait_for_server(uri, float(tracking.connect_timeout))
+    elif uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    return uri
+
+
+def ensure_experiment(
+    client: MlflowClient, experiment: DictConfig, artifact_location: str | None
+) -> Experiment:
+    """Get the named experiment or create it, and bring its tags in line with the config."""
+    tags = {str(k): str(v) for k, v in experiment.tags.items()}
+    if experiment.description:
+        tags["mlflow.note.content"] = str(experiment.description)
+    existing = client.get_experiment_by_name(experiment.name)
+    if existing is None:
+        location = Path(artifact_location).resolve().as_uri() if artifact_location else None
+        try:
+            client.create_experiment(experiment.name, artifact_location=location, tags=tags)
+        except MlflowException as e:
+            # Another process created it between our lookup and our create.
+            if e.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        existing = client.get_experiment_by_name(experiment.name)
+        assert existing is not None
+    elif existing.lifecycle_stage == "deleted":
+        raise TrackingError(
+            f"experiment {experiment.name!r} is deleted in this store: restore it with "
+            f"`mlflow experiments restore --experiment-id {existing.experiment_id}` "
+            "or choose another experiment.name"
+        )
+    for key, value in tags.items():
+        if existing.tags.get(key) != value:
+            client.set_experiment_tag(existing.experiment_id, key, value)
+    return client.get_experiment(existing.experiment_id)
+
+
+def git_tags(directory: str) -> dict[str, str]:
+    """The commit and dirty flag of the git checkout at ``directory``, if it is one."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", directory, *args], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.CalledProcessError):
+        return {}
+    return {"mlflow.source.git.commit": commit, "sweeplab.git_dirty": str(dirty).lower()}
+
+
+def run_tags(fingerprint: str, directory: str) -> dict[str, str]:
+    """Provenance tags every run carries."""
+    return {
+        "sweeplab.version": __version__,
+        "sweeplab.config_fingerprint": fingerprint,
+        **git_tags(directory),
+    }
+
+
+def log_dataset(frame: pd.DataFrame, name: str, target: str, context: str) -> None:
+    """Record a DataFrame as a run input (name, digest, schema) under ``context``."""
+    # The schema is inferred lazily, when the input is logged.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_INTEGER_HINT)
+        dataset = mlflow.data.from_pandas(  # type: ignore[attr-defined]
+            frame, name=name, targets=target
+        )
+        mlflow.log_input(dataset, context=context)
+
+
+def log_model(
+    model: Any, X_example: pd.DataFrame, predictions: Any, trusted_types: tuple[str, ...]
+) -> str:
+    """Log a fitted scikit-learn model with signature and example; return its model URI."""
+    # Explicit requirements skip MLflow's ~2.5 s inference subprocess; these are exactly
+    # what the skops-serialised model needs to load.
+    requirements = mlflow.sklearn.get_default_pip_requirements(include_skops=True)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_INTEGER_HINT)
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=infer_signature(X_example, predictions[: len(X_example)]),
+            input_example=X_example,
+            pip_requirements=requirements,
+            skops_trusted_types=list(trusted_types),
+        )
+    return str(info.model_uri)
+
+
+def ui_hint(uri: str, experiment_id: str, run_id: str) -> str:
+    """Where to look at a run: its UI URL for a server, the ``mlflow ui`` command otherwise."""
+    if is_server(uri):
+        return f"{redact_uri(uri).rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+    return (
+        f"mlflow ui --backend-store-uri {redact_uri(uri)}  "
+        f"then open http://127.0.0.1:5000/#/experiments/{experiment_id}/runs/{run_id}"
+    )
+
+
+def log_config(resolved_yaml: str, overrides: list[str]) -> None:
+    """Store the resolved config and the command-line overrides as run artifacts."""
+    mlflow.log_text(resolved_yaml, "config/config.yaml")
+    mlflow.log_text("".join(f"- {o}\n" for o in overrides) or "[]\n", "config/overrides.yaml")

@@ -1,0 +1,111 @@
+"""Shared fixtures: every test runs in its own directory with its own sqlite store."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import mlflow
+import pytest
+from hydra import compose, initialize_config_module
+from omegaconf import DictConfig
+
+from sweeplab.config import register_configs
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Launch from an empty tmp dir, so the local store is tmp_path/outputs/mlflow.db."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    yield tmp_path
+    while mlflow.active_run():
+        mlflow.end_run()
+
+
+@pytest.fixture
+def compose_cfg() -> Callable[..., DictConfig]:
+    """Compose the shipped config with overrides, as `sweeplab` would."""
+    register_configs()
+
+    def _compose(*overrides: str) -> DictConfig:
+        with initialize_config_module(config_module="sweeplab.conf", version_base="1.3"):
+            return compose(config_name="config", overrides=list(overrides))
+
+    return _compose
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def sweeplab(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120):
+    """Run the installed `sweeplab` console script and capture what it prints."""
+    full_env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    full_env.update(env or {})
+    return subprocess.run(
+        [str(BIN / "sweeplab"), *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A real tracking server on a free loopback port, started the documented way.
+
+    `sweeplab-tools server` serves <launch dir>/outputs; yields (URI, launch dir).
+    """
+    root = tmp_path_factory.mktemp("server")
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    with open(root / "server.log", "w") as log:
+        server = subprocess.Popen(
+            [str(BIN / "sweeplab-tools"), "server", "--port", str(port), "--workers", "1"],
+            cwd=root,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,  # its uvicorn workers share the group; stop them together
+        )
+        try:
+            wait_until_healthy(uri, server, timeout=90)
+            yield uri, root
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
+
+
+def wait_until_healthy(uri: str, server: subprocess.Popen, timeout: float) -> None:
+    """Block until the server answers /health; fail the test with its log if it never does."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if server.poll() is not None:
+            break
+        time.sleep(0.5)
+    server.kill()
+    pytest.fail(f"mlflow server at {uri} did not become healthy (exit code {server.poll()})")

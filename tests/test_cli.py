@@ -1,0 +1,100 @@
+"""The console scripts as users call them: exit codes, what they print, what they leave behind."""
+
+import subprocess
+import sys
+
+from mlflow import MlflowClient
+
+from conftest import BIN, sweeplab
+
+
+def test_default_run_prints_where_to_look_and_stores_under_launch_dir(tmp_path):
+    done = sweeplab(cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    db = tmp_path / "outputs" / "mlflow.db"
+    assert db.is_file()
+    out = done.stdout
+    assert "experiment 'Apple_Models'" in out
+    for metric in ("mae", "mse", "rmse", "r2"):
+        assert f"{metric} " in out
+    assert f"mlflow ui --backend-store-uri sqlite:///{db}" in out
+    (run,) = MlflowClient(f"sqlite:///{db}").search_runs(
+        [MlflowClient(f"sqlite:///{db}").get_experiment_by_name("Apple_Models").experiment_id]
+    )
+    assert run.info.run_id in out
+    assert run.info.status == "FINISHED"
+
+
+def test_python_dash_m_with_a_user_config_dir(tmp_path):
+    mine = tmp_path / "team-configs" / "experiment"
+    mine.mkdir(parents=True)
+    (tmp_path / "team-configs" / "model").mkdir()
+    # A variant that starts from the shipped random forest, as the README shows.
+    (tmp_path / "team-configs" / "model" / "small_forest.yaml").write_text(
+        "defaults:\n  - random_forest\n  - _self_\nname: small_forest\nn_estimators: 5\n"
+    )
+    (mine / "dairy_models.yaml").write_text(
+        "name: Dairy_Models\n"
+        "description: Produce models for dairy.\n"
+        "tags: {project_name: grocery-forecasting, store_dept: dairy}\n"
+    )
+    elsewhere = tmp_path / "somewhere" / "else"
+    elsewhere.mkdir(parents=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "sweeplab", "--config-dir", str(tmp_path / "team-configs"),
+         "experiment=dairy_models", "model=small_forest"],
+        cwd=elsewhere, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    client = MlflowClient(f"sqlite:///{elsewhere}/outputs/mlflow.db")
+    experiment = client.get_experiment_by_name("Dairy_Models")
+    assert experiment.tags["store_dept"] == "dairy"
+    assert experiment.tags["mlflow.note.content"] == "Produce models for dairy."
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.data.params["model"] == "small_forest"
+    assert run.data.params["n_estimators"] == "5"
+    assert run.data.params["max_depth"] == "6"  # inherited from random_forest.yaml
+
+
+def test_bad_value_is_one_line_no_traceback_and_nothing_logged(tmp_path):
+    done = sweeplab("model.n_estimators=0", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "sweeplab: error: model.n_estimators=0 is not allowed: must be >= 1"
+    )
+    assert "Traceback" not in done.stdout + done.stderr
+    assert not (tmp_path / "outputs" / "mlflow.db").exists()
+
+
+def test_typo_in_a_key_names_it_without_traceback(tmp_path):
+    done = sweeplab("model.max_depht=3", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "Key 'max_depht' not in 'RandomForestConfig'" in done.stderr
+    assert "full_key: model.max_depht" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "outputs" / "mlflow.db").exists()
+
+
+def test_unknown_option_lists_the_available_ones(tmp_path):
+    done = sweeplab("model=random_forst", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "Could not find 'model/random_forst'" in done.stderr
+    for option in ("gradient_boosting", "random_forest", "ridge"):
+        assert option in done.stderr
+
+
+def test_experiments_command_runs_the_tutorials_tag_search(tmp_path):
+    assert sweeplab("model=ridge", cwd=tmp_path).returncode == 0
+    found = subprocess.run(
+        [str(BIN / "sweeplab-tools"), "experiments", "tags.`project_name` = 'grocery-forecasting'"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert found.returncode == 0, found.stderr
+    assert "1 experiment(s)" in found.stdout
+    assert "Apple_Models" in found.stdout
+    assert "project_name=grocery-forecasting" in found.stdout
+    none = subprocess.run(
+        [str(BIN / "sweeplab-tools"), "experiments", "tags.`project_name` = 'bakery'"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert "0 experiment(s)" in none.stdout

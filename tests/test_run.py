@@ -1,0 +1,233 @@
+"""One run against a real sqlite store, read back the way users read it: through MlflowClient."""
+
+import subprocess
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+import yaml
+from mlflow import MlflowClient
+from sklearn.ensemble import RandomForestRegressor
+from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+from sklearn.model_selection import train_test_split
+
+from sweeplab import models, train
+from sweeplab.config import ConfigError
+from sweeplab.datasets import DATASETS, apple_sales
+from sweeplab.run import execute
+
+TUTORIAL_PARAMS = {
+    "n_estimators": 100,
+    "max_depth": 6,
+    "min_samples_split": 10,
+    "min_samples_leaf": 4,
+    "bootstrap": True,
+    "oob_score": False,
+    "random_state": 888,
+}
+
+
+def tutorial_metrics() -> dict[str, float]:
+    """The tutorial's own training cell, on the data of 2023-11-01."""
+    data = apple_sales(n_rows=5000, base_demand=1000, seed=9999, end_date="2023-11-01")
+    X = data.drop(columns=["date", "demand"])
+    y = data["demand"]
+    X_train, X_val, y_train, y_val = train_test_split(X, y, test_size=0.2, random_state=42)
+    y_pred = RandomForestRegressor(**TUTORIAL_PARAMS).fit(X_train, y_train).predict(X_val)
+    mse = mean_squared_error(y_val, y_pred)
+    return {
+        "mae": mean_absolute_error(y_val, y_pred),
+        "mse": mse,
+        "rmse": np.sqrt(mse),
+        "r2": r2_score(y_val, y_pred),
+    }
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    """One default run, shared by the read-back tests below (a fit costs seconds)."""
+    from hydra import compose, initialize_config_module
+
+    from sweeplab.config import register_configs
+
+    root = tmp_path_factory.mktemp("default_run")
+    register_configs()
+    with initialize_config_module(config_module="sweeplab.conf", version_base="1.3"):
+        cfg = compose(
+            config_name="config",
+            overrides=[
+                f"tracking.uri=sqlite:///{root}/mlflow.db",
+                f"tracking.artifact_location={root}/artifacts",
+            ],
+        )
+    result = execute(cfg, [])
+    return result, MlflowClient(result.tracking_uri), cfg
+
+
+def test_params_are_the_tutorials_plus_the_dataset(default_run):
+    result, client, _ = default_run
+    params = client.get_run(result.run_id).data.params
+    assert {k: params[k] for k in TUTORIAL_PARAMS} == {
+        k: str(v) for k, v in TUTORIAL_PARAMS.items()
+    }
+    assert params["model"] == "random_forest"
+    assert params["dataset.n_rows"] == "5000"
+    assert params["dataset.end_date"] == "2023-11-01"
+    assert params["dataset.seed"] == "9999"
+    assert params["dataset.test_size"] == "0.2"
+
+
+def test_metrics_equal_the_tutorials_pipeline(default_run):
+    result, client, _ = default_run
+    logged = client.get_run(result.run_id).data.metrics
+    assert logged == pytest.approx(tutorial_metrics(), rel=1e-12)
+    assert result.metrics == logged
+
+
+def test_run_finishes_in_the_tutorials_experiment(default_run):
+    result, client, _ = default_run
+    run = client.get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.name == "Apple_Models"
+    assert experiment.tags["mlflow.note.content"].startswith("This is the grocery forecasting")
+    assert experiment.tags["project_name"] == "grocery-forecasting"
+    found = client.search_experiments(filter_string="tags.`project_name` = 'grocery-forecasting'")
+    assert [e.name for e in found] == ["Apple_Models"]
+
+
+def test_model_loads_back_and_predicts_like_the_trained_one(default_run):
+    result, _, cfg = default_run
+    spec = DATASETS["apple_sales"]
+    frame = apple_sales(n_rows=5000, base_demand=1000, seed=9999, end_date="2023-11-01")
+    data = train.split(frame, spec, 0.2, 42)
+    in_memory = models.build(cfg.model)
+    expected = train.fit(in_memory, data)
+
+    loaded = mlflow.pyfunc.load_model(result.model_uri)
+    np.testing.assert_array_equal(loaded.predict(data.X_val), expected)
+    assert loaded.metadata.signature is not None
+    assert [c.name for c in loaded.metadata.signature.inputs] == list(data.X_val.columns)
+
+    local = Path(mlflow.artifacts.download_artifacts(result.model_uri))
+    requirements = (local / "requirements.txt").read_text().split()
+    assert sorted(r.split("==")[0] for r in requirements) == ["mlflow", "scikit-learn", "skops"]
+    assert (local / "input_example.json").exists()
+    assert "serialization_format: skops" in (local / "MLmodel").read_text()
+
+
+def test_datasets_are_logged_as_inputs(default_run):
+    result, client, _ = default_run
+    inputs = client.get_run(result.run_id).inputs.dataset_inputs
+    contexts = {tag.value for i in inputs for tag in i.tags if tag.key == "mlflow.data.context"}
+    assert contexts == {"training", "validation"}
+    assert {i.dataset.name for i in inputs} == {"apple_sales"}
+    assert all(len(i.dataset.digest) >= 8 for i in inputs)
+
+
+def test_resolved_config_and_overrides_are_artifacts(default_run):
+    result, client, _ = default_run
+    local = Path(client.download_artifacts(result.run_id, "config"))
+    logged = yaml.safe_load((local / "config.yaml").read_text())
+    assert logged["model"]["n_estimators"] == 100
+    assert logged["experiment"]["name"] == "Apple_Models"
+    assert logged["dataset"]["end_date"] == "2023-11-01"
+    assert yaml.safe_load((local / "overrides.yaml").read_text()) == []
+
+
+def test_provenance_tags(default_run):
+    result, client, _ = default_run
+    tags = client.get_run(result.run_id).data.tags
+    assert tags["sweeplab.version"]
+    assert len(tags["sweeplab.config_fingerprint"]) == 16
+    assert tags["mlflow.runName"] == "random_forest"
+
+
+# --- behaviour across runs ---------------------------------------------------------------
+
+
+def test_rerun_reuses_the_experiment_and_updates_changed_tags(compose_cfg):
+    first = execute(compose_cfg("model=ridge"), ["model=ridge"])
+    second = execute(
+        compose_cfg("model=ridge", "experiment.tags.team=forecasting-core"),
+        ["model=ridge", "experiment.tags.team=forecasting-core"],
+    )
+    client = MlflowClient(first.tracking_uri)
+    assert first.experiment_id == second.experiment_id
+    assert len(client.search_experiments(filter_string="name = 'Apple_Models'")) == 1
+    assert client.get_experiment(first.experiment_id).tags["team"] == "forecasting-core"
+
+
+def test_fingerprint_follows_what_is_trained_not_where_it_is_logged(compose_cfg, tmp_path):
+    a = execute(compose_cfg("model=ridge"), [])
+    b = execute(compose_cfg("model=ridge", "run_name=again"), [])
+    c = execute(compose_cfg("model=ridge", "model.alpha=2.0"), ["model.alpha=2.0"])
+    client = MlflowClient(a.tracking_uri)
+
+    def fingerprint(result):
+        return client.get_run(result.run_id).data.tags["sweeplab.config_fingerprint"]
+
+    assert fingerprint(a) == fingerprint(b) != fingerprint(c)
+    assert client.get_run(c.run_id).info.run_name == "ridge alpha=2.0"
+    assert client.get_run(b.run_id).info.run_name == "again"
+
+
+def test_git_commit_and_dirty_flag_of_the_launch_directory(compose_cfg, isolated):
+    def git(*args):
+        subprocess.run(["git", *args], cwd=isolated, check=True, capture_output=True)
+
+    git("init", "-q")
+    (isolated / "notes.txt").write_text("v1\n")
+    git("add", "notes.txt")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=isolated, capture_output=True, text=True
+    ).stdout.strip()
+
+    clean = execute(compose_cfg("model=ridge"), [])
+    (isolated / "notes.txt").write_text("v2\n")
+    dirty = execute(compose_cfg("model=ridge"), [])
+    client = MlflowClient(clean.tracking_uri)
+    clean_tags = client.get_run(clean.run_id).data.tags
+    assert clean_tags["mlflow.source.git.commit"] == head
+    assert clean_tags["sweeplab.git_dirty"] == "false"
+    assert client.get_run(dirty.run_id).data.tags["sweeplab.git_dirty"] == "true"
+
+
+def test_local_store_and_artifacts_live_under_the_launch_directory(compose_cfg, isolated):
+    result = execute(compose_cfg("model=ridge"), [])
+    assert (isolated / "outputs" / "mlflow.db").is_file()
+    experiment = MlflowClient(result.tracking_uri).get_experiment(result.experiment_id)
+    assert experiment.artifact_location == (isolated / "outputs" / "artifacts").as_uri()
+    assert any((isolated / "outputs" / "artifacts").rglob("MLmodel"))
+
+
+def test_a_run_that_raises_is_failed_not_left_running(compose_cfg, monkeypatch):
+    def broken_fit(model, data):
+        raise RuntimeError("training blew up")
+
+    monkeypatch.setattr(train, "fit", broken_fit)
+    with pytest.raises(RuntimeError, match="training blew up"):
+        execute(compose_cfg("model=ridge"), [])
+    client = MlflowClient(mlflow.get_tracking_uri())
+    (experiment,) = client.search_experiments(filter_string="name = 'Apple_Models'")
+    runs = client.search_runs([experiment.experiment_id])
+    assert [r.info.status for r in runs] == ["FAILED"]
+
+
+def test_bad_value_creates_no_store_no_experiment_no_run(compose_cfg, isolated):
+    with pytest.raises(ConfigError, match=r"model.n_estimators=0 is not allowed: must be >= 1"):
+        execute(compose_cfg("model.n_estimators=0"), [])
+    assert not (isolated / "outputs").exists()
+
+
+@pytest.mark.parametrize(
+    "overrides", [["model=gradient_boosting", "model.n_estimators=10"], ["model=ridge"]]
+)
+def test_other_models_log_loadable_models(compose_cfg, overrides):
+    result = execute(compose_cfg(*overrides), overrides)
+    loaded = mlflow.pyfunc.load_model(result.model_uri)
+    features = apple_sales(n_rows=20, end_date="2023-11-01").drop(columns=["date", "demand"])
+    assert loaded.predict(features).shape == (20,)
+    assert 0 < result.metrics["r2"] <= 1

@@ -1,0 +1,56 @@
+"""The tutorial's flow against a real `mlflow server` started with `sweeplab-tools server`."""
+
+import subprocess
+import time
+
+import mlflow
+import numpy as np
+from mlflow import MlflowClient
+
+from conftest import BIN, free_port, sweeplab
+from sweeplab.datasets import apple_sales
+
+
+def test_console_script_logs_to_the_server(mlflow_server, tmp_path):
+    uri, server_dir = mlflow_server
+    # MLFLOW_TRACKING_URI wins over the server option's default (the tutorial's :8080).
+    done = sweeplab("tracking=server", cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "outputs" / "mlflow.db").exists()
+
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("Apple_Models")
+    assert experiment.artifact_location.startswith("mlflow-artifacts:")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FINISHED"
+    assert f"{uri}/#/experiments/{experiment.experiment_id}/runs/{run.info.run_id}" in done.stdout
+
+    # The server keeps the store and the proxied artifacts under its own outputs/.
+    assert (server_dir / "outputs" / "mlflow.db").is_file()
+    assert any((server_dir / "outputs" / "artifacts").rglob("MLmodel"))
+
+    mlflow.set_tracking_uri(uri)
+    model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    features = apple_sales(n_rows=10, end_date="2023-11-01").drop(columns=["date", "demand"])
+    assert np.isfinite(model.predict(features)).all()
+
+    found = subprocess.run(
+        [str(BIN / "sweeplab-tools"), "experiments", "--tracking", "server",
+         "--tracking-uri", uri, "tags.`project_name` = 'grocery-forecasting'"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert found.returncode == 0, found.stderr
+    assert "Apple_Models" in found.stdout
+
+
+def test_unreachable_server_fails_fast_naming_uri_and_fix(tmp_path):
+    uri = f"http://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    done = sweeplab("tracking=server", f"tracking.uri={uri}", cwd=tmp_path, timeout=60)
+    elapsed = time.monotonic() - started
+    assert done.returncode == 2
+    assert uri in done.stderr
+    assert "sweeplab-tools server" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert elapsed < 15, f"took {elapsed:.1f}s"
+    assert not (tmp_path / "outputs" / "mlflow.db").exists()
