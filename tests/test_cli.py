@@ -98,3 +98,12 @@ def test_experiments_command_runs_the_tutorials_tag_search(tmp_path):
         cwd=tmp_path, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert "0 experiment(s)" in none.stdout
+    bad = subprocess.run(
+        [str(BIN / "sweeplab-tools"), "experiments", "project is apples"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert bad.returncode == 2
+    assert bad.stderr.startswith(
+        "sweeplab-tools: error: cannot search with filter 'project is apples'"
+    )
+    assert "Traceback" not in bad.stderr

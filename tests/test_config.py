@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from hydra.errors import ConfigCompositionException, MissingConfigException
 
+import tutorial_lab2
 from sweeplab import config, models
 from sweeplab.config import ConfigError, validate
 
@@ -41,15 +42,7 @@ def test_default_config_is_the_tutorial(compose_cfg, isolated):
         "test_size": 0.2,
         "split_seed": 42,
     }
-    assert config.hyperparameters(cfg.model) == {
-        "n_estimators": 100,
-        "max_depth": 6,
-        "min_samples_split": 10,
-        "min_samples_leaf": 4,
-        "bootstrap": True,
-        "oob_score": False,
-        "random_state": 888,
-    }
+    assert config.hyperparameters(cfg.model) == tutorial_lab2.PARAMS
 
 
 @pytest.mark.parametrize("option", options("model"))
@@ -152,7 +145,8 @@ def test_unknown_model_option_lists_the_available_ones(compose_cfg):
         (["dataset.end_date=0001-01-10", "dataset.n_rows=11"], "dataset.n_rows", "must be <= 10"),
         (["dataset.name=pears"], "dataset.name", "must be one of ['apple_sales']"),
         (["experiment.name=''"], "experiment.name", "must not be empty"),
-        (["tracking.uri=' '"], "tracking.uri", "must not be empty"),
+        (["tracking.uri=' '"], "tracking.uri", "must be a database URI like sqlite:///"),
+        (["tracking.uri=mlruns"], "tracking.uri", "or a server URL like http://127.0.0.1:8080"),
         (["tracking.connect_timeout=0"], "tracking.connect_timeout", "must be > 0 and <= 600"),
     ],
 )  # fmt: skip
@@ -162,6 +156,29 @@ def test_range_checks_name_key_value_and_rule(compose_cfg, overrides, key, allow
         validate(cfg)
     assert excinfo.value.key == key
     assert str(excinfo.value).startswith(f"{key}=")
+    assert allowed in str(excinfo.value)
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "allowed"),
+    [
+        (
+            "+model.max_depht=3",
+            "model.max_depht",
+            "unknown key in 'model': known keys are ['name', 'n_estimators'",
+        ),
+        ("+dataset.rows=10", "dataset.rows", "unknown key in 'dataset'"),
+        (
+            "+foo=1",
+            "foo",
+            "unknown key in the config: known keys are ['tracking', 'experiment', 'dataset', 'model', 'run_name']",
+        ),
+    ],
+)
+def test_keys_appended_with_plus_are_refused_too(compose_cfg, override, key, allowed):
+    with pytest.raises(ConfigError) as excinfo:
+        validate(compose_cfg(override))
+    assert excinfo.value.key == key
     assert allowed in str(excinfo.value)
 
 

@@ -8,40 +8,20 @@ import numpy as np
 import pytest
 import yaml
 from mlflow import MlflowClient
-from sklearn.ensemble import RandomForestRegressor
-from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
-from sklearn.model_selection import train_test_split
 
+import tutorial_lab2
 from sweeplab import models, train
 from sweeplab.config import ConfigError
 from sweeplab.datasets import DATASETS, apple_sales
 from sweeplab.run import execute
-
-TUTORIAL_PARAMS = {
-    "n_estimators": 100,
-    "max_depth": 6,
-    "min_samples_split": 10,
-    "min_samples_leaf": 4,
-    "bootstrap": True,
-    "oob_score": False,
-    "random_state": 888,
-}
+from sweeplab.tracking import TrackingError
 
 
 def tutorial_metrics() -> dict[str, float]:
-    """The tutorial's own training cell, on the data of 2023-11-01."""
+    """The tutorial's own training cell, on its data as of 2023-11-01."""
     data = apple_sales(n_rows=5000, base_demand=1000, seed=9999, end_date="2023-11-01")
-    X = data.drop(columns=["date", "demand"])
-    y = data["demand"]
-    X_train, X_val, y_train, y_val = train_test_split(X, y, test_size=0.2, random_state=42)
-    y_pred = RandomForestRegressor(**TUTORIAL_PARAMS).fit(X_train, y_train).predict(X_val)
-    mse = mean_squared_error(y_val, y_pred)
-    return {
-        "mae": mean_absolute_error(y_val, y_pred),
-        "mse": mse,
-        "rmse": np.sqrt(mse),
-        "r2": r2_score(y_val, y_pred),
-    }
+    _, _, metrics = tutorial_lab2.train(data)
+    return metrics
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +48,8 @@ def default_run(tmp_path_factory):
 def test_params_are_the_tutorials_plus_the_dataset(default_run):
     result, client, _ = default_run
     params = client.get_run(result.run_id).data.params
-    assert {k: params[k] for k in TUTORIAL_PARAMS} == {
-        k: str(v) for k, v in TUTORIAL_PARAMS.items()
+    assert {k: params[k] for k in tutorial_lab2.PARAMS} == {
+        k: str(v) for k, v in tutorial_lab2.PARAMS.items()
     }
     assert params["model"] == "random_forest"
     assert params["dataset.n_rows"] == "5000"
@@ -186,13 +166,37 @@ def test_git_commit_and_dirty_flag_of_the_launch_directory(compose_cfg, isolated
     ).stdout.strip()
 
     clean = execute(compose_cfg("model=ridge"), [])
+    still_clean = execute(compose_cfg("model=ridge"), [])  # outputs/ of the first run ignored
+    (isolated / "my_experiment.yaml").write_text("name: Untracked\n")
+    untracked = execute(compose_cfg("model=ridge"), [])
     (isolated / "notes.txt").write_text("v2\n")
-    dirty = execute(compose_cfg("model=ridge"), [])
+    edited = execute(compose_cfg("model=ridge"), [])
+
     client = MlflowClient(clean.tracking_uri)
-    clean_tags = client.get_run(clean.run_id).data.tags
-    assert clean_tags["mlflow.source.git.commit"] == head
-    assert clean_tags["sweeplab.git_dirty"] == "false"
-    assert client.get_run(dirty.run_id).data.tags["sweeplab.git_dirty"] == "true"
+
+    def tags(result):
+        return client.get_run(result.run_id).data.tags
+
+    assert tags(clean)["mlflow.source.git.commit"] == head
+    assert tags(clean)["sweeplab.git_commit"] == head
+    assert tags(clean)["sweeplab.git_dirty"] == "false"
+    assert tags(still_clean)["sweeplab.git_dirty"] == "false"
+    assert tags(untracked)["sweeplab.git_dirty"] == "true"
+    assert tags(edited)["sweeplab.git_dirty"] == "true"
+
+
+def test_local_store_refuses_an_experiment_whose_artifacts_live_on_a_server(compose_cfg, isolated):
+    store = f"sqlite:///{isolated}/outputs/mlflow.db"
+    (isolated / "outputs").mkdir()
+    client = MlflowClient(store)
+    experiment_id = client.create_experiment(
+        "Apple_Models", artifact_location="mlflow-artifacts:/7"
+    )
+    with pytest.raises(
+        TrackingError, match=r"keeps its artifacts on a tracking server .* \(tracking=server\)"
+    ):
+        execute(compose_cfg("model=ridge"), [])
+    assert client.search_runs([experiment_id]) == []
 
 
 def test_local_store_and_artifacts_live_under_the_launch_directory(compose_cfg, isolated):

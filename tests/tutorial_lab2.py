@@ -1,4 +1,4 @@
-"""The tutorial "Logging your first model" as one script: the reference sweeplab is measured against.
+"""The tutorial "Logging your first model" as one script: the reference sweeplab must match.
 
 Kept as close to the tutorial as MLflow 3 and pandas 3 allow. The only changes, each forced:
 - ``fillna(method="bfill", inplace=True)`` on a column is gone in pandas 3 -> ``bfill()``;
@@ -6,8 +6,8 @@ Kept as close to the tutorial as MLflow 3 and pandas 3 allow. The only changes, 
   tree type trusted to load the model back;
 - the tracking URI comes from ``MLFLOW_TRACKING_URI`` so the benchmark can point it at a
   sqlite store (the tutorial hard-codes its server).
-The tests import ``generate_apple_sales_data_with_promo_adjustment`` from here; the benchmark
-runs this file as a whole process.
+The tests import the generator, ``PARAMS`` and ``train`` from here; the benchmark runs this
+file as a whole process.
 """
 
 from datetime import datetime, timedelta
@@ -81,13 +81,42 @@ def generate_apple_sales_data_with_promo_adjustment(base_demand: int = 1000, n_r
     return df
 
 
-def main() -> None:
-    """Run the tutorial's training cell as written."""
-    import mlflow
-    from mlflow import MlflowClient
+# The tutorial's hyperparameters.
+PARAMS = {
+    "n_estimators": 100,
+    "max_depth": 6,
+    "min_samples_split": 10,
+    "min_samples_leaf": 4,
+    "bootstrap": True,
+    "oob_score": False,
+    "random_state": 888,
+}
+
+
+def train(data: pd.DataFrame):
+    """The tutorial's training cell: split, fit, predict, score; returns (model, X_val, metrics)."""
     from sklearn.ensemble import RandomForestRegressor
     from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
     from sklearn.model_selection import train_test_split
+
+    X = data.drop(columns=["date", "demand"])
+    y = data["demand"]
+    X_train, X_val, y_train, y_val = train_test_split(X, y, test_size=0.2, random_state=42)
+    rf = RandomForestRegressor(**PARAMS)
+    rf.fit(X_train, y_train)
+    y_pred = rf.predict(X_val)
+    mae = mean_absolute_error(y_val, y_pred)
+    mse = mean_squared_error(y_val, y_pred)
+    rmse = np.sqrt(mse)
+    r2 = r2_score(y_val, y_pred)
+    metrics = {"mae": mae, "mse": mse, "rmse": rmse, "r2": r2}
+    return rf, X_val, metrics
+
+
+def main() -> None:
+    """Run the tutorial's cells as written: experiment, data, training, logging."""
+    import mlflow
+    from mlflow import MlflowClient
 
     client = MlflowClient()
     experiment_description = (
@@ -109,30 +138,10 @@ def main() -> None:
     mlflow.set_experiment("Apple_Models")
     run_name = "apples_rf_test"
     artifact_path = "rf_apples"
-
-    X = data.drop(columns=["date", "demand"])
-    y = data["demand"]
-    X_train, X_val, y_train, y_val = train_test_split(X, y, test_size=0.2, random_state=42)
-    params = {
-        "n_estimators": 100,
-        "max_depth": 6,
-        "min_samples_split": 10,
-        "min_samples_leaf": 4,
-        "bootstrap": True,
-        "oob_score": False,
-        "random_state": 888,
-    }
-    rf = RandomForestRegressor(**params)
-    rf.fit(X_train, y_train)
-    y_pred = rf.predict(X_val)
-    mae = mean_absolute_error(y_val, y_pred)
-    mse = mean_squared_error(y_val, y_pred)
-    rmse = np.sqrt(mse)
-    r2 = r2_score(y_val, y_pred)
-    metrics = {"mae": mae, "mse": mse, "rmse": rmse, "r2": r2}
+    rf, X_val, metrics = train(data)
 
     with mlflow.start_run(run_name=run_name):
-        mlflow.log_params(params)
+        mlflow.log_params(PARAMS)
         mlflow.log_metrics(metrics)
         mlflow.sklearn.log_model(
             sk_model=rf,

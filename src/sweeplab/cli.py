@@ -51,12 +51,16 @@ def serve(args: argparse.Namespace) -> int:
 def list_experiments(args: argparse.Namespace) -> int:
     """Print the experiments matching an MLflow filter string, one per line with tags."""
     from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
 
     from sweeplab.tracking import connect, redact_uri
 
     tracking = tracking_config(args.tracking, args.tracking_uri)
     uri = connect(tracking)
-    experiments = MlflowClient(uri).search_experiments(filter_string=args.filter or "")
+    try:
+        experiments = MlflowClient(uri).search_experiments(filter_string=args.filter)
+    except MlflowException as e:
+        raise UserError(f"cannot search with filter {args.filter!r}: {e.message}") from None
     print(f"{len(experiments)} experiment(s) in {redact_uri(uri)} matching {args.filter!r}")
     for exp in experiments:
         shown = sorted((k, v) for k, v in exp.tags.items() if k != "mlflow.note.content")

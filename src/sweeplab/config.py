@@ -1,9 +1,11 @@
 """Typed config schemas registered with Hydra, and the range checks Hydra cannot express."""
 
+import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from urllib.parse import urlparse
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
@@ -58,6 +60,13 @@ def _is_date(value: Any, _: Any) -> bool:
 
 # ---------------------------------------------------------------- tracking
 
+# Stores MLflow can track to; a bare path would pick its file store, which MLflow 3 refuses.
+_STORE_SCHEMES = {"sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks", "file"}
+
+
+def _is_store_uri(value: Any, _: Any) -> bool:
+    return urlparse(str(value)).scheme.split("+")[0] in _STORE_SCHEMES
+
 
 @dataclass
 class TrackingConfig:
@@ -76,7 +85,11 @@ class TrackingConfig:
     max_retries: int = 2
 
     CHECKS: ClassVar[dict[str, Check]] = {
-        "uri": not_blank(),
+        "uri": Check(
+            _is_store_uri,
+            "must be a database URI like sqlite:///path/to/mlflow.db "
+            "or a server URL like http://127.0.0.1:8080",
+        ),
         "connect_timeout": between(0, 600, closed_high=True),
         "request_timeout": at_least(1),
         "max_retries": at_least(0),
@@ -241,13 +254,28 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
     for name, schema in MODEL_SCHEMAS.items():
-        # YAML options extend these through `- /schema/model/<name>@_here_`.
-        cs.store(group="schema/model", name=name, node=schema)
+        # YAML options extend these through `- /<name>_schema@_here_`; stored outside any
+        # group so `--help` lists only real options.
+        cs.store(name=f"{name}_schema", node=schema)
     if not OmegaConf.has_resolver("sweeplab.launch_dir"):
         OmegaConf.register_new_resolver("sweeplab.launch_dir", launch_dir)
 
 
+def _check_keys(prefix: str, node: DictConfig) -> None:
+    # `+key=value` overrides add keys even to typed nodes; refuse what the schema lacks.
+    schema = OmegaConf.get_type(node)
+    if not dataclasses.is_dataclass(schema):
+        return
+    known = [f.name for f in dataclasses.fields(schema)]
+    for key in map(str, node):
+        if key not in known:
+            name = f"{prefix}.{key}" if prefix else key
+            where = f"'{prefix}'" if prefix else "the config"
+            raise ConfigError(name, node[key], f"unknown key in {where}: known keys are {known}")
+
+
 def _check_node(prefix: str, node: DictConfig) -> None:
+    _check_keys(prefix, node)
     schema = OmegaConf.get_type(node)
     for key, check in getattr(schema, "CHECKS", {}).items():
         value = node[key]
@@ -257,6 +285,7 @@ def _check_node(prefix: str, node: DictConfig) -> None:
 
 def validate(cfg: DictConfig) -> None:
     """Raise ConfigError for the first value a composed config may not have."""
+    _check_keys("", cfg)
     for group in ("tracking", "experiment", "dataset"):
         _check_node(group, cfg[group])
     if not _fits_calendar(cfg.dataset.n_rows, cfg.dataset):
@@ -273,8 +302,8 @@ def validate(cfg: DictConfig) -> None:
             "model",
             OmegaConf.to_container(cfg.model),
             "a model option must extend a model schema: start its YAML with "
-            "`defaults: [/schema/model/<name>@_here_, _self_]`, "
-            f"<name> one of {sorted(MODEL_SCHEMAS)}",
+            "`defaults: [<model>, _self_]` to start from a shipped model, "
+            f"<model> one of {sorted(MODEL_SCHEMAS)}",
         )
     _check_node("model", cfg.model)
 

@@ -2,7 +2,9 @@
 
 import os
 import re
+import shutil
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -59,10 +61,12 @@ def wait_for_server(uri: str, timeout: float) -> None:
         except (OSError, ValueError) as e:
             problem = str(getattr(e, "reason", e))
         if time.monotonic() + 0.5 >= deadline:
+            port = urlparse(uri).port
+            start = "sweeplab-tools server" + (f" --port {port}" if port and port != 8080 else "")
             raise TrackingError(
-                f"no MLflow tracking server answers at {redact_uri(uri)} ({problem}). "
-                "Start one with `sweeplab-tools server` (or `make server`), "
-                "or run against the local store with tracking=local."
+                f"no MLflow tracking server answers at {redact_uri(uri)} ({problem}) "
+                f"after {timeout:g}s. Start one with `{start}`, "
+                "or use the local store instead."
             )
         time.sleep(0.5)
 
@@ -106,6 +110,14 @@ def ensure_experiment(
             f"`mlflow experiments restore --experiment-id {existing.experiment_id}` "
             "or choose another experiment.name"
         )
+    if existing.artifact_location.startswith("mlflow-artifacts:") and not is_server(
+        str(client.tracking_uri)
+    ):
+        raise TrackingError(
+            f"experiment {experiment.name!r} keeps its artifacts on a tracking server "
+            f"({existing.artifact_location}), which a local store cannot write to: "
+            "log to it through the server (tracking=server) or choose another experiment.name"
+        )
     for key, value in tags.items():
         if existing.tags.get(key) != value:
             client.set_experiment_tag(existing.experiment_id, key, value)
@@ -122,10 +134,16 @@ def git_tags(directory: str) -> dict[str, str]:
 
     try:
         commit = git("rev-parse", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+        # Untracked files count (a new config file changes the run), except what runs write.
+        dirty = bool(git("status", "--porcelain", "--", ".", ":(exclude)outputs"))
     except (OSError, subprocess.CalledProcessError):
         return {}
-    return {"mlflow.source.git.commit": commit, "sweeplab.git_dirty": str(dirty).lower()}
+    return {
+        # Overrides MLflow's own guess, the checkout of the `sweeplab` script.
+        "mlflow.source.git.commit": commit,
+        "sweeplab.git_commit": commit,
+        "sweeplab.git_dirty": str(dirty).lower(),
+    }
 
 
 def run_tags(fingerprint: str, directory: str) -> dict[str, str]:
@@ -168,12 +186,21 @@ def log_model(
     return str(info.model_uri)
 
 
+def mlflow_command() -> str:
+    """How to call this environment's `mlflow` from the user's shell."""
+    beside = Path(sys.executable).parent / "mlflow"
+    on_path = shutil.which("mlflow")
+    if beside.exists() and (on_path is None or Path(on_path).resolve() != beside.resolve()):
+        return str(beside)
+    return "mlflow"
+
+
 def ui_hint(uri: str, experiment_id: str, run_id: str) -> str:
     """Where to look at a run: its UI URL for a server, the ``mlflow ui`` command otherwise."""
     if is_server(uri):
         return f"{redact_uri(uri).rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
     return (
-        f"mlflow ui --backend-store-uri {redact_uri(uri)}  "
+        f"{mlflow_command()} ui --backend-store-uri {redact_uri(uri)}  "
         f"then open http://127.0.0.1:5000/#/experiments/{experiment_id}/runs/{run_id}"
     )
 
