@@ -1,5 +1,5 @@
 """`python -m sweeplab`: the same entrypoint as the `sweeplab` console script."""
 
-from sweeplab.run import main
+from sweeplab.run import cli
 
-main()
+cli()
