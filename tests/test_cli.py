@@ -1,8 +1,13 @@
 """The console scripts as users call them: exit codes, what they print, what they leave behind."""
 
+import os
+import signal
+import sqlite3
 import subprocess
 import sys
+import time
 
+import pytest
 from mlflow import MlflowClient
 
 from conftest import BIN, sweeplab
@@ -56,6 +61,34 @@ def test_python_dash_m_with_a_user_config_dir(tmp_path):
     assert run.data.params["max_depth"] == "6"  # inherited from random_forest.yaml
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_mid_run_ends_the_run_instead_of_leaving_it_running(tmp_path, sig):
+    # Enough boosting stages to still be training when the signal arrives.
+    process = subprocess.Popen(
+        [str(BIN / "sweeplab"), "model=gradient_boosting", "model.n_estimators=5000"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+    )  # fmt: skip
+    db = tmp_path / "outputs" / "mlflow.db"
+    deadline = time.monotonic() + 60
+    statuses: list[str] = []
+    while statuses != ["RUNNING"] and time.monotonic() < deadline:
+        time.sleep(0.5)
+        # Plain sqlite3, read-only: an MLflow client here would race the runner's schema
+        # migration of the fresh file.
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as connection:
+                statuses = [row[0] for row in connection.execute("SELECT status FROM runs")]
+        except sqlite3.OperationalError:
+            continue
+    assert statuses == ["RUNNING"], "the run never started"
+    process.send_signal(sig)
+    process.communicate(timeout=60)
+    assert process.returncode != 0
+    (run,) = MlflowClient(f"sqlite:///{db}").search_runs(["1"])
+    assert run.info.status == "FAILED"
+
+
 def test_bad_value_is_one_line_no_traceback_and_nothing_logged(tmp_path):
     done = sweeplab("model.n_estimators=0", cwd=tmp_path)
     assert done.returncode == 2
@@ -107,3 +140,28 @@ def test_experiments_command_runs_the_tutorials_tag_search(tmp_path):
         "sweeplab-tools: error: cannot search with filter 'project is apples'"
     )
     assert "Traceback" not in bad.stderr
+
+
+def test_experiments_command_refuses_what_it_cannot_search(tmp_path):
+    def tools(*args):
+        return subprocess.run(
+            [str(BIN / "sweeplab-tools"), "experiments", *args],
+            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    missing = tools()
+    assert missing.returncode == 2
+    assert "no store at sqlite:///" in missing.stderr
+    assert not (tmp_path / "outputs").exists()
+
+    unknown = tools("--tracking", "cloud")
+    assert unknown.returncode == 2
+    assert "invalid choice: 'cloud'" in unknown.stderr
+
+    not_a_store = tools("--tracking-uri", "mlruns")
+    assert not_a_store.returncode == 2
+    assert "tracking.uri='mlruns' is not allowed: must be a database URI" in not_a_store.stderr
+
+    odd_but_valid = tools("--tracking-uri", f"sqlite:///{tmp_path}/a=b.db")
+    assert "no store at sqlite:///" in odd_but_valid.stderr
+    assert "Traceback" not in missing.stderr + not_a_store.stderr + odd_but_valid.stderr

@@ -50,7 +50,9 @@ def test_every_model_option_composes_and_builds(compose_cfg, option):
     cfg = compose_cfg(f"model={option}")
     validate(cfg)
     estimator = models.build(cfg.model)
-    assert estimator.get_params() | config.hyperparameters(cfg.model) == estimator.get_params()
+    hyperparameters = config.hyperparameters(cfg.model)
+    assert type(estimator) is models.estimator_for(cfg.model).cls
+    assert {k: estimator.get_params()[k] for k in hyperparameters} == hyperparameters
 
 
 def test_every_model_schema_has_an_allowed_estimator():
@@ -141,12 +143,18 @@ def test_unknown_model_option_lists_the_available_ones(compose_cfg):
         (["dataset.n_rows=1"], "dataset.n_rows", "must be >= 2"),
         (["dataset.test_size=0"], "dataset.test_size", "must be > 0 and < 1"),
         (["dataset.test_size=1.0"], "dataset.test_size", "must be > 0 and < 1"),
-        (["dataset.end_date=2023-13-01"], "dataset.end_date", "must be a date as YYYY-MM-DD, or 'now'"),
+        (["dataset.end_date=2023-13-01"], "dataset.end_date", "must be a date as YYYY-MM-DD (no time zone), or 'now'"),
+        (["dataset.end_date='2023-11-01T00:00+05:00'"], "dataset.end_date", "no time zone"),
+        (["dataset.seed=-1"], "dataset.seed", "must be from 0 to 4294967295"),
+        (["dataset.split_seed=4294967296"], "dataset.split_seed", "must be from 0 to 4294967295"),
+        (["model.random_state=-5"], "model.random_state", "must be from 0 to 4294967295 or null"),
+        (["model=gradient_boosting", "model.random_state=-5"], "model.random_state", "or null"),
         (["dataset.end_date=0001-01-10", "dataset.n_rows=11"], "dataset.n_rows", "must be <= 10"),
         (["dataset.name=pears"], "dataset.name", "must be one of ['apple_sales']"),
         (["experiment.name=''"], "experiment.name", "must not be empty"),
         (["tracking.uri=' '"], "tracking.uri", "must be a database URI like sqlite:///"),
         (["tracking.uri=mlruns"], "tracking.uri", "or a server URL like http://127.0.0.1:8080"),
+        (["tracking.uri=file:///tmp/mlruns"], "tracking.uri", "must be a database URI"),
         (["tracking.connect_timeout=0"], "tracking.connect_timeout", "must be > 0 and <= 600"),
     ],
 )  # fmt: skip
@@ -180,6 +188,27 @@ def test_keys_appended_with_plus_are_refused_too(compose_cfg, override, key, all
         validate(compose_cfg(override))
     assert excinfo.value.key == key
     assert allowed in str(excinfo.value)
+
+
+def test_error_messages_never_show_a_password(compose_cfg):
+    cfg = compose_cfg("tracking.uri=ftp://bob:s3cr@t@db.example/x")
+    with pytest.raises(ConfigError) as excinfo:
+        validate(cfg)
+    assert "s3cr" not in str(excinfo.value)
+    assert "ftp://***@db.example/x" in str(excinfo.value)
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "databricks",
+        "databricks://profile",
+        "postgresql+psycopg://u@db/mlflow",
+        "https://mlflow.example",
+    ],
+)
+def test_other_real_stores_are_accepted(compose_cfg, uri):
+    validate(compose_cfg(f"tracking.uri='{uri}'"))
 
 
 def test_model_option_without_a_schema_is_refused(tmp_path, compose_cfg):

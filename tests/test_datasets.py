@@ -64,6 +64,11 @@ def test_rows_reaching_before_year_one_are_a_clear_error():
         apple_sales(n_rows=11, end_date=end)
 
 
+def test_end_date_with_a_time_zone_is_refused():
+    with pytest.raises(ValueError, match=r"has a time zone: use a plain date"):
+        apple_sales(n_rows=10, end_date="2023-11-01T00:00+05:00")
+
+
 def test_unparseable_end_date_is_a_clear_error():
     with pytest.raises(ValueError, match=r"end_date='yesterday' is not a date"):
         apple_sales(n_rows=10, end_date="yesterday")

@@ -1,6 +1,8 @@
 """One run against a real sqlite store, read back the way users read it: through MlflowClient."""
 
 import subprocess
+from datetime import datetime
+from importlib.metadata import version
 from pathlib import Path
 
 import mlflow
@@ -9,6 +11,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
+import sweeplab
 import tutorial_lab2
 from sweeplab import models, train
 from sweeplab.config import ConfigError
@@ -119,7 +122,7 @@ def test_resolved_config_and_overrides_are_artifacts(default_run):
 def test_provenance_tags(default_run):
     result, client, _ = default_run
     tags = client.get_run(result.run_id).data.tags
-    assert tags["sweeplab.version"]
+    assert tags["sweeplab.version"] == sweeplab.__version__ == version("sweeplab")
     assert len(tags["sweeplab.config_fingerprint"]) == 16
     assert tags["mlflow.runName"] == "random_forest"
 
@@ -218,6 +221,43 @@ def test_a_run_that_raises_is_failed_not_left_running(compose_cfg, monkeypatch):
     (experiment,) = client.search_experiments(filter_string="name = 'Apple_Models'")
     runs = client.search_runs([experiment.experiment_id])
     assert [r.info.status for r in runs] == ["FAILED"]
+
+
+def test_end_date_now_is_logged_as_the_moment_it_meant(compose_cfg):
+    before = datetime.now().replace(microsecond=0)
+    result = execute(compose_cfg("model=ridge", "dataset.end_date=now", "dataset.n_rows=50"), [])
+    run = MlflowClient(result.tracking_uri).get_run(result.run_id)
+    logged = datetime.fromisoformat(run.data.params["dataset.end_date"])
+    assert before <= logged <= datetime.now()
+    # Replaying the logged value reproduces the run exactly.
+    again = execute(
+        compose_cfg("model=ridge", f"dataset.end_date='{logged.isoformat()}'", "dataset.n_rows=50"),
+        [],
+    )
+    assert again.metrics == result.metrics
+    again_run = MlflowClient(again.tracking_uri).get_run(again.run_id)
+    fingerprint = "sweeplab.config_fingerprint"
+    assert again_run.data.tags[fingerprint] == run.data.tags[fingerprint]
+
+
+def test_deleted_experiment_is_a_clear_error_naming_the_store(compose_cfg, isolated):
+    first = execute(compose_cfg("model=ridge"), [])
+    client = MlflowClient(first.tracking_uri)
+    client.delete_experiment(first.experiment_id)
+    with pytest.raises(
+        TrackingError,
+        match=r"is deleted in this store: restore it with `MLFLOW_TRACKING_URI=sqlite:///",
+    ):
+        execute(compose_cfg("model=ridge"), [])
+
+
+def test_a_store_that_cannot_be_opened_is_a_clear_error(compose_cfg, isolated):
+    (isolated / "not-a-db").write_text("just text\n")
+    with pytest.raises(TrackingError, match=r"cannot open the tracking store sqlite:///.*not-a-db"):
+        execute(compose_cfg(f"tracking.uri=sqlite:///{isolated}/not-a-db"), [])
+    (isolated / "a-file").write_text("")
+    with pytest.raises(TrackingError, match=r"cannot open the tracking store"):
+        execute(compose_cfg(f"tracking.uri=sqlite:///{isolated}/a-file/mlflow.db"), [])
 
 
 def test_bad_value_creates_no_store_no_experiment_no_run(compose_cfg, isolated):

@@ -2,6 +2,7 @@
 
 import subprocess
 import time
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -54,3 +55,25 @@ def test_unreachable_server_fails_fast_naming_uri_and_fix(tmp_path):
     assert "Traceback" not in done.stderr
     assert elapsed < 15, f"took {elapsed:.1f}s"
     assert not (tmp_path / "outputs" / "mlflow.db").exists()
+
+
+def test_credentials_in_the_uri_never_reach_output_or_artifacts(mlflow_server, tmp_path):
+    uri, _ = mlflow_server
+    with_password = uri.replace("http://", "http://bob:s3cret@")
+    done = sweeplab(
+        "tracking=server", f"tracking.uri={with_password}", "model=ridge",
+        "experiment.name=Secrets_Check", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "s3cret" not in done.stdout + done.stderr
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("Secrets_Check")
+    (run,) = client.search_runs([experiment.experiment_id])
+    local = Path(
+        client.download_artifacts(run.info.run_id, "config", dst_path=str(tmp_path / "dl"))
+    )
+    for artifact in ("config.yaml", "overrides.yaml"):
+        text = (local / artifact).read_text()
+        assert "s3cret" not in text
+        assert "bob:" not in text
+    assert "s3cret" not in str(run.data.params) + str(run.data.tags)

@@ -4,28 +4,31 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
 
 from sweeplab import config
 from sweeplab.errors import UserError
+from sweeplab.redact import redact_uri
 
 
 def tracking_config(option: str, uri: str | None = None) -> DictConfig:
-    """The ``tracking`` group composed as the runner would, optionally with another URI."""
+    """The ``tracking`` group composed and validated as the runner would, optionally at ``uri``."""
     config.register_configs()
-    overrides = [f"tracking={option}"] + ([f"tracking.uri={uri}"] if uri else [])
     with initialize_config_module(config_module="sweeplab.conf", version_base="1.3"):
-        cfg = compose(config_name="config", overrides=overrides)
+        cfg = compose(config_name="config", overrides=[f"tracking={option}"])
+    if uri:
+        # Assigned, not passed as an override: URIs may hold characters Hydra's grammar parses.
+        cfg.tracking.uri = uri
+    config.validate(cfg)
     tracking: DictConfig = cfg.tracking
     return tracking
 
 
 def server_command(host: str, port: int, workers: int) -> list[str]:
     """The `mlflow server` command line that serves the local store and its artifacts."""
-    # The server exists to serve the store under outputs/, whatever MLFLOW_TRACKING_URI says.
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
     local = tracking_config("local")
     return [
         sys.executable, "-m", "mlflow", "server",
@@ -41,6 +44,8 @@ def server_command(host: str, port: int, workers: int) -> list[str]:
 
 def serve(args: argparse.Namespace) -> int:
     """Replace this process with `mlflow server` on the local store."""
+    # The server exists to serve the store under outputs/, whatever MLFLOW_TRACKING_URI says.
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
     command = server_command(args.host, args.port, args.workers)
     # MLflow's background job workers (GenAI scorers) cost ~1.6 GB; runs don't need them.
     os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
@@ -50,15 +55,17 @@ def serve(args: argparse.Namespace) -> int:
 
 def list_experiments(args: argparse.Namespace) -> int:
     """Print the experiments matching an MLflow filter string, one per line with tags."""
-    from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from sweeplab.tracking import connect, redact_uri
+    from sweeplab.tracking import connect
 
     tracking = tracking_config(args.tracking, args.tracking_uri)
-    uri = connect(tracking)
+    uri = str(tracking.uri)
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        raise UserError(f"no store at {uri} yet: runs create it (run `sweeplab` first)")
+    client = connect(tracking)
     try:
-        experiments = MlflowClient(uri).search_experiments(filter_string=args.filter)
+        experiments = client.search_experiments(filter_string=args.filter)
     except MlflowException as e:
         raise UserError(f"cannot search with filter {args.filter!r}: {e.message}") from None
     print(f"{len(experiments)} experiment(s) in {redact_uri(uri)} matching {args.filter!r}")
@@ -84,7 +91,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument(
         "filter", nargs="?", default="", help="e.g. \"tags.`project_name` = 'grocery-forecasting'\""
     )
-    e.add_argument("--tracking", default="local", help="tracking option: local or server")
+    e.add_argument("--tracking", default="local", choices=["local", "server"], help="store option")
     e.add_argument("--tracking-uri", default=None, help="override the option's URI")
     e.set_defaults(func=list_experiments)
     return p

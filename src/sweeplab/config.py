@@ -13,6 +13,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 from sweeplab.datasets import DATASETS, max_rows, parse_end_date
 from sweeplab.errors import UserError
+from sweeplab.redact import redact_uri
 
 
 class ConfigError(UserError, ValueError):
@@ -20,7 +21,8 @@ class ConfigError(UserError, ValueError):
 
     def __init__(self, key: str, value: Any, allowed: str) -> None:
         self.key, self.value, self.allowed = key, value, allowed
-        super().__init__(f"{key}={value!r} is not allowed: {allowed}")
+        shown = redact_uri(value) if isinstance(value, str) else value
+        super().__init__(f"{key}={shown!r} is not allowed: {allowed}")
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,14 @@ def at_least(low: float, *, optional: bool = False) -> Check:
     if optional:
         return Check(lambda v, _: v is None or v >= low, f"must be >= {low} or null")
     return Check(lambda v, _: v >= low, f"must be >= {low}")
+
+
+def numpy_seed(*, optional: bool = False) -> Check:
+    """Seeds numpy accepts: integers from 0 to 2**32 - 1 (and null when ``optional``)."""
+    high = 2**32 - 1
+    if optional:
+        return Check(lambda v, _: v is None or 0 <= v <= high, f"must be from 0 to {high} or null")
+    return Check(lambda v, _: 0 <= v <= high, f"must be from 0 to {high}")
 
 
 def between(low: float, high: float, *, closed_high: bool = False) -> Check:
@@ -60,12 +70,12 @@ def _is_date(value: Any, _: Any) -> bool:
 
 # ---------------------------------------------------------------- tracking
 
-# Stores MLflow can track to; a bare path would pick its file store, which MLflow 3 refuses.
-_STORE_SCHEMES = {"sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks", "file"}
+# Stores MLflow 3 tracks to; a bare path or file: URI would pick its file store, which it refuses.
+_STORE_SCHEMES = {"sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks"}
 
 
 def _is_store_uri(value: Any, _: Any) -> bool:
-    return urlparse(str(value)).scheme.split("+")[0] in _STORE_SCHEMES
+    return value == "databricks" or urlparse(str(value)).scheme.split("+")[0] in _STORE_SCHEMES
 
 
 @dataclass
@@ -139,8 +149,10 @@ class DatasetConfig:
         "name": Check(lambda v, _: v in DATASETS, f"must be one of {sorted(DATASETS)}"),
         "n_rows": at_least(2),
         "base_demand": at_least(0),
-        "end_date": Check(_is_date, "must be a date as YYYY-MM-DD, or 'now'"),
+        "seed": numpy_seed(),
+        "end_date": Check(_is_date, "must be a date as YYYY-MM-DD (no time zone), or 'now'"),
         "test_size": between(0, 1),
+        "split_seed": numpy_seed(),
     }
 
 
@@ -181,6 +193,7 @@ class RandomForestConfig(ModelConfig):
         "min_samples_split": at_least(2),
         "min_samples_leaf": at_least(1),
         "oob_score": Check(lambda v, node: not v or node.bootstrap, "needs bootstrap=true"),
+        "random_state": numpy_seed(optional=True),
     }
 
 
@@ -205,6 +218,7 @@ class GradientBoostingConfig(ModelConfig):
         "min_samples_split": at_least(2),
         "min_samples_leaf": at_least(1),
         "subsample": between(0, 1, closed_high=True),
+        "random_state": numpy_seed(optional=True),
     }
 
 
@@ -308,8 +322,15 @@ def validate(cfg: DictConfig) -> None:
     _check_node("model", cfg.model)
 
 
+def with_fixed_end_date(cfg: DictConfig) -> DictConfig:
+    """A copy of ``cfg`` whose ``dataset.end_date: now`` is the actual moment, so params,
+    fingerprint and data all describe the same, reproducible end date."""
+    fixed = cfg.copy()
+    if fixed.dataset.end_date == "now":
+        fixed.dataset.end_date = parse_end_date("now").isoformat(timespec="seconds")
+    return fixed
+
+
 def hyperparameters(model: DictConfig) -> dict[str, Any]:
     """The estimator's keyword arguments: every model field but its label."""
-    params = OmegaConf.to_container(model, resolve=True)
-    assert isinstance(params, dict)
-    return {str(k): v for k, v in params.items() if k != "name"}
+    return {str(k): v for k, v in model.items() if k != "name"}

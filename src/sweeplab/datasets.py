@@ -27,11 +27,15 @@ def parse_end_date(end_date: str | date | datetime) -> datetime:
     if isinstance(end_date, date):
         return datetime(end_date.year, end_date.month, end_date.day)
     if end_date == "now":
-        return datetime.now()
+        return datetime.now().replace(microsecond=0)
     try:
-        return datetime.fromisoformat(end_date)
+        parsed = datetime.fromisoformat(end_date)
     except ValueError:
         raise ValueError(f"end_date={end_date!r} is not a date: use YYYY-MM-DD or 'now'") from None
+    if parsed.tzinfo is not None:
+        # Rows are calendar days; a zone would shift them silently.
+        raise ValueError(f"end_date={end_date!r} has a time zone: use a plain date")
+    return parsed
 
 
 def max_rows(end: datetime) -> int:

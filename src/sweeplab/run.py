@@ -3,6 +3,7 @@
 import gc
 import hashlib
 import json
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from sweeplab import config
 from sweeplab.errors import UserError
+from sweeplab.redact import redact_uri
 
 config.register_configs()
 
@@ -50,6 +52,7 @@ def fingerprint(cfg: DictConfig) -> str:
 def execute(cfg: DictConfig, overrides: Sequence[str] = ()) -> RunResult:
     """Validate the config, then generate data, train, evaluate and log one run."""
     config.validate(cfg)
+    cfg = config.with_fixed_end_date(cfg)
     # MLflow takes about a second to import: loading it after validation lets bad input
     # fail at once.
     import mlflow
@@ -57,18 +60,17 @@ def execute(cfg: DictConfig, overrides: Sequence[str] = ()) -> RunResult:
     from sweeplab import models, tracking, train
     from sweeplab.datasets import DATASETS
 
-    uri = tracking.connect(cfg.tracking)
+    client = tracking.connect(cfg.tracking)
+    uri = str(cfg.tracking.uri)
     local_artifacts = None if tracking.is_server(uri) else cfg.tracking.artifact_location
-    experiment = tracking.ensure_experiment(
-        mlflow.MlflowClient(uri), cfg.experiment, local_artifacts
-    )
+    experiment = tracking.ensure_experiment(client, cfg.experiment, local_artifacts)
     spec = DATASETS[cfg.dataset.name]
     generator_args = {
         k: v for k, v in cfg.dataset.items() if k not in ("name", "test_size", "split_seed")
     }
     run_name = cfg.run_name or default_run_name(cfg, overrides)
     tags = tracking.run_tags(fingerprint(cfg), config.launch_dir())
-    # Ends the run FAILED if anything below raises.
+    # Data and training happen inside the run, so their failures are recorded, not lost.
     with mlflow.start_run(
         experiment_id=experiment.experiment_id, run_name=run_name, tags=tags
     ) as run:
@@ -79,10 +81,11 @@ def execute(cfg: DictConfig, overrides: Sequence[str] = ()) -> RunResult:
                 **{f"dataset.{k}": v for k, v in cfg.dataset.items()},
             }
         )
-        shown = OmegaConf.to_container(cfg, resolve=True)
-        assert isinstance(shown, dict)
-        shown["tracking"]["uri"] = tracking.redact_uri(uri)
-        tracking.log_config(OmegaConf.to_yaml(shown), list(overrides))
+        shown = cfg.copy()
+        shown.tracking.uri = redact_uri(uri)
+        tracking.log_config(
+            OmegaConf.to_yaml(shown, resolve=True), [redact_uri(o) for o in overrides]
+        )
 
         frame = spec.generate(**generator_args)
         data = train.split(frame, spec, cfg.dataset.test_size, cfg.dataset.split_seed)
@@ -136,8 +139,15 @@ def main(cfg: DictConfig) -> float:
     return result.metrics["rmse"]
 
 
+def _terminate(signum: int, frame: object) -> None:
+    # Unwinding through the active `with mlflow.start_run()` ends the run instead of
+    # leaving it RUNNING, as the default SIGTERM action (die at once) would.
+    raise SystemExit(128 + signum)
+
+
 def cli() -> None:
     """Console entry point (`sweeplab`, `python -m sweeplab`): run, then exit promptly."""
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         main()
     finally:

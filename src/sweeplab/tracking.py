@@ -1,7 +1,6 @@
 """Talking to MLflow: connect to the store, get or create the experiment, log one run."""
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -20,9 +19,11 @@ from mlflow.entities import Experiment
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from omegaconf import DictConfig
+from sqlalchemy.exc import SQLAlchemyError
 
 from sweeplab import __version__
 from sweeplab.errors import UserError
+from sweeplab.redact import redact_uri, strip_userinfo
 
 # MLflow hints that integer columns cannot hold missing values; generated data has none.
 _INTEGER_HINT = "Hint: Inferred schema contains integer column"
@@ -30,14 +31,6 @@ _INTEGER_HINT = "Hint: Inferred schema contains integer column"
 
 class TrackingError(UserError):
     """The tracking store cannot be used; the message says why and what to do."""
-
-
-_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
-
-
-def redact_uri(uri: str) -> str:
-    """The URI with any ``user:password@`` replaced, safe to print or log."""
-    return _CREDENTIALS.sub("***@", uri)
 
 
 def is_server(uri: str) -> bool:
@@ -48,7 +41,8 @@ def is_server(uri: str) -> bool:
 def wait_for_server(uri: str, timeout: float) -> None:
     """Return once the server answers its health check; raise TrackingError after ``timeout`` s."""
     deadline = time.monotonic() + timeout
-    url = uri.rstrip("/") + "/health"
+    # urllib cannot parse user:password@ (MLflow itself sends credentials from its env vars).
+    url = strip_userinfo(uri).rstrip("/") + "/health"
     while True:
         remaining = deadline - time.monotonic()
         try:
@@ -71,48 +65,69 @@ def wait_for_server(uri: str, timeout: float) -> None:
         time.sleep(0.5)
 
 
-def connect(tracking: DictConfig) -> str:
-    """Point MLflow at the configured store, checking a server answers first; return the URI."""
+def connect(tracking: DictConfig) -> MlflowClient:
+    """Point MLflow at the configured store and open it, so it fails here with a clear message."""
     uri = str(tracking.uri)
     # MLflow reads these when it builds its HTTP session; its defaults retry a dead server
-    # for minutes.
+    # for minutes. The config is the one place to change them.
     os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(tracking.request_timeout)
     os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(tracking.max_retries)
+    # MLflow prints run URLs as given, user:password@ included; sweeplab prints them redacted.
+    os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     if is_server(uri):
         wait_for_server(uri, float(tracking.connect_timeout))
-    elif uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(uri)
-    return uri
+    try:
+        if uri.startswith("sqlite:///"):
+            Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        mlflow.set_tracking_uri(uri)
+        client = MlflowClient(uri)
+        client.search_experiments(max_results=1)
+    except (OSError, MlflowException, SQLAlchemyError) as e:
+        cause = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise TrackingError(f"cannot open the tracking store {redact_uri(uri)}: {cause}") from None
+    return client
 
 
 def ensure_experiment(
     client: MlflowClient, experiment: DictConfig, artifact_location: str | None
 ) -> Experiment:
     """Get the named experiment or create it, and bring its tags in line with the config."""
+    try:
+        return _ensure_experiment(client, experiment, artifact_location)
+    except MlflowException as e:
+        raise TrackingError(
+            f"cannot use experiment {experiment.name!r} in {redact_uri(str(client.tracking_uri))}: "
+            f"{e.message}"
+        ) from None
+
+
+def _ensure_experiment(
+    client: MlflowClient, experiment: DictConfig, artifact_location: str | None
+) -> Experiment:
+    uri = str(client.tracking_uri)
     tags = {str(k): str(v) for k, v in experiment.tags.items()}
     if experiment.description:
         tags["mlflow.note.content"] = str(experiment.description)
     existing = client.get_experiment_by_name(experiment.name)
     if existing is None:
-        location = Path(artifact_location).resolve().as_uri() if artifact_location else None
         try:
-            client.create_experiment(experiment.name, artifact_location=location, tags=tags)
+            client.create_experiment(
+                experiment.name, artifact_location=_as_uri(artifact_location), tags=tags
+            )
         except MlflowException as e:
             # Another process created it between our lookup and our create.
             if e.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
         existing = client.get_experiment_by_name(experiment.name)
-        assert existing is not None
+        if existing is None:
+            raise TrackingError(f"experiment {experiment.name!r} vanished right after creation")
     elif existing.lifecycle_stage == "deleted":
         raise TrackingError(
             f"experiment {experiment.name!r} is deleted in this store: restore it with "
-            f"`mlflow experiments restore --experiment-id {existing.experiment_id}` "
-            "or choose another experiment.name"
+            f"`MLFLOW_TRACKING_URI={redact_uri(uri)} mlflow experiments restore "
+            f"--experiment-id {existing.experiment_id}` or choose another experiment.name"
         )
-    if existing.artifact_location.startswith("mlflow-artifacts:") and not is_server(
-        str(client.tracking_uri)
-    ):
+    if existing.artifact_location.startswith("mlflow-artifacts:") and not is_server(uri):
         raise TrackingError(
             f"experiment {experiment.name!r} keeps its artifacts on a tracking server "
             f"({existing.artifact_location}), which a local store cannot write to: "
@@ -122,6 +137,13 @@ def ensure_experiment(
         if existing.tags.get(key) != value:
             client.set_experiment_tag(existing.experiment_id, key, value)
     return client.get_experiment(existing.experiment_id)
+
+
+def _as_uri(location: str | None) -> str | None:
+    """A plain path as an absolute file: URI; URIs (s3://, mlflow-artifacts:/) unchanged."""
+    if location is None or urlparse(location).scheme:
+        return location
+    return Path(location).resolve().as_uri()
 
 
 def git_tags(directory: str) -> dict[str, str]:
@@ -135,7 +157,7 @@ def git_tags(directory: str) -> dict[str, str]:
     try:
         commit = git("rev-parse", "HEAD")
         # Untracked files count (a new config file changes the run), except what runs write.
-        dirty = bool(git("status", "--porcelain", "--", ".", ":(exclude)outputs"))
+        dirty = bool(git("status", "--porcelain", "--", ":/", ":(exclude)outputs"))
     except (OSError, subprocess.CalledProcessError):
         return {}
     return {
