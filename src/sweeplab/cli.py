@@ -4,7 +4,6 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
@@ -57,11 +56,11 @@ def list_experiments(args: argparse.Namespace) -> int:
     """Print the experiments matching an MLflow filter string, one per line with tags."""
     from mlflow.exceptions import MlflowException
 
-    from sweeplab.tracking import connect
+    from sweeplab.tracking import connect, sqlite_path
 
     tracking = tracking_config(args.tracking, args.tracking_uri)
     uri = str(tracking.uri)
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+    if (database := sqlite_path(uri)) and not database.is_file():
         raise UserError(f"no store at {uri} yet: runs create it (run `sweeplab` first)")
     client = connect(tracking)
     try:

@@ -38,6 +38,11 @@ def is_server(uri: str) -> bool:
     return urlparse(uri).scheme in ("http", "https")
 
 
+def sqlite_path(uri: str) -> Path | None:
+    """The database file a ``sqlite:///`` URI names, or None for other stores."""
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
 def wait_for_server(uri: str, timeout: float) -> None:
     """Return once the server answers its health check; raise TrackingError after ``timeout`` s."""
     deadline = time.monotonic() + timeout
@@ -77,8 +82,8 @@ def connect(tracking: DictConfig) -> MlflowClient:
     if is_server(uri):
         wait_for_server(uri, float(tracking.connect_timeout))
     try:
-        if uri.startswith("sqlite:///"):
-            Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        if database := sqlite_path(uri):
+            database.parent.mkdir(parents=True, exist_ok=True)
         mlflow.set_tracking_uri(uri)
         client = MlflowClient(uri)
         client.search_experiments(max_results=1)
