@@ -14,10 +14,12 @@ from sweeplab.datasets import apple_sales
 
 def test_console_script_logs_to_the_server(mlflow_server, tmp_path):
     uri, server_dir = mlflow_server
-    # MLFLOW_TRACKING_URI wins over the server option's default (the tutorial's :8080).
-    done = sweeplab("tracking=server", cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})
+    # MLFLOW_TRACKING_URI wins over the default option's local store; the local artifact
+    # folder is then not used either: the server proxies artifacts.
+    done = sweeplab(cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})
     assert done.returncode == 0, done.stderr
     assert not (tmp_path / "outputs" / "mlflow.db").exists()
+    assert not (tmp_path / "outputs" / "artifacts").exists()
 
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("Apple_Models")

@@ -156,10 +156,6 @@ class DatasetConfig:
     }
 
 
-def _fits_calendar(n_rows: int, node: Any) -> bool:
-    return not _is_date(node.end_date, None) or n_rows <= max_rows(parse_end_date(node.end_date))
-
-
 # ---------------------------------------------------------------- models
 
 
@@ -275,9 +271,8 @@ def register_configs() -> None:
         OmegaConf.register_new_resolver("sweeplab.launch_dir", launch_dir)
 
 
-def _check_keys(prefix: str, node: DictConfig) -> None:
+def _check_keys(prefix: str, node: DictConfig, schema: Any) -> None:
     # `+key=value` overrides add keys even to typed nodes; refuse what the schema lacks.
-    schema = OmegaConf.get_type(node)
     if not dataclasses.is_dataclass(schema):
         return
     known = [f.name for f in dataclasses.fields(schema)]
@@ -289,8 +284,8 @@ def _check_keys(prefix: str, node: DictConfig) -> None:
 
 
 def _check_node(prefix: str, node: DictConfig) -> None:
-    _check_keys(prefix, node)
     schema = OmegaConf.get_type(node)
+    _check_keys(prefix, node, schema)
     for key, check in getattr(schema, "CHECKS", {}).items():
         value = node[key]
         if not check.ok(value, node):
@@ -299,11 +294,12 @@ def _check_node(prefix: str, node: DictConfig) -> None:
 
 def validate(cfg: DictConfig) -> None:
     """Raise ConfigError for the first value a composed config may not have."""
-    _check_keys("", cfg)
+    _check_keys("", cfg, OmegaConf.get_type(cfg))
     for group in ("tracking", "experiment", "dataset"):
         _check_node(group, cfg[group])
-    if not _fits_calendar(cfg.dataset.n_rows, cfg.dataset):
-        end = parse_end_date(cfg.dataset.end_date)
+    # end_date already passed its own check above, so it parses.
+    end = parse_end_date(cfg.dataset.end_date)
+    if cfg.dataset.n_rows > max_rows(end):
         raise ConfigError(
             "dataset.n_rows",
             cfg.dataset.n_rows,
@@ -323,8 +319,8 @@ def validate(cfg: DictConfig) -> None:
 
 
 def with_fixed_end_date(cfg: DictConfig) -> DictConfig:
-    """A copy of ``cfg`` whose ``dataset.end_date: now`` is the actual moment, so params,
-    fingerprint and data all describe the same, reproducible end date."""
+    """A copy of ``cfg`` with ``dataset.end_date: now`` replaced by the moment it stands for."""
+    # Params, fingerprint and data then all name the same, replayable end date.
     fixed = cfg.copy()
     if fixed.dataset.end_date == "now":
         fixed.dataset.end_date = parse_end_date("now").isoformat(timespec="seconds")

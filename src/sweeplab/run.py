@@ -62,8 +62,7 @@ def execute(cfg: DictConfig, overrides: Sequence[str] = ()) -> RunResult:
 
     client = tracking.connect(cfg.tracking)
     uri = str(cfg.tracking.uri)
-    local_artifacts = None if tracking.is_server(uri) else cfg.tracking.artifact_location
-    experiment = tracking.ensure_experiment(client, cfg.experiment, local_artifacts)
+    experiment = tracking.ensure_experiment(client, cfg.experiment, cfg.tracking.artifact_location)
     spec = DATASETS[cfg.dataset.name]
     generator_args = {
         k: v for k, v in cfg.dataset.items() if k not in ("name", "test_size", "split_seed")

@@ -96,7 +96,11 @@ def connect(tracking: DictConfig) -> MlflowClient:
 def ensure_experiment(
     client: MlflowClient, experiment: DictConfig, artifact_location: str | None
 ) -> Experiment:
-    """Get the named experiment or create it, and bring its tags in line with the config."""
+    """Get the named experiment or create it, and bring its tags in line with the config.
+
+    ``artifact_location`` is where a local store puts a new experiment's artifacts; a server
+    chooses (and proxies) its own.
+    """
     try:
         return _ensure_experiment(client, experiment, artifact_location)
     except MlflowException as e:
@@ -116,9 +120,8 @@ def _ensure_experiment(
     existing = client.get_experiment_by_name(experiment.name)
     if existing is None:
         try:
-            client.create_experiment(
-                experiment.name, artifact_location=_as_uri(artifact_location), tags=tags
-            )
+            location = None if is_server(uri) else _as_uri(artifact_location)
+            client.create_experiment(experiment.name, artifact_location=location, tags=tags)
         except MlflowException as e:
             # Another process created it between our lookup and our create.
             if e.error_code != "RESOURCE_ALREADY_EXISTS":
