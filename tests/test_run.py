@@ -16,7 +16,7 @@ import tutorial_lab2
 from sweeplab import models, train
 from sweeplab.config import ConfigError
 from sweeplab.datasets import DATASETS, apple_sales
-from sweeplab.run import execute
+from sweeplab.runner import execute
 from sweeplab.tracking import TrackingError
 
 

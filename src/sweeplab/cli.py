@@ -1,14 +1,21 @@
-"""`sweeplab-tools`: start a tracking server over the local store, and search experiments."""
+"""`sweeplab-tools`: a tracking server over the local store, experiment search, comparisons."""
 
 import argparse
 import os
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
 
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
 from sweeplab import config
+from sweeplab.config import METRICS
 from sweeplab.errors import UserError
 from sweeplab.redact import redact_uri
 
@@ -52,17 +59,23 @@ def serve(args: argparse.Namespace) -> int:
     os.execv(command[0], command)
 
 
-def list_experiments(args: argparse.Namespace) -> int:
-    """Print the experiments matching an MLflow filter string, one per line with tags."""
-    from mlflow.exceptions import MlflowException
-
+def open_store(args: argparse.Namespace) -> "MlflowClient":
+    """Connect to the store ``--tracking``/``--tracking-uri`` name, which must exist already."""
     from sweeplab.tracking import connect, sqlite_path
 
     tracking = tracking_config(args.tracking, args.tracking_uri)
     uri = str(tracking.uri)
     if (database := sqlite_path(uri)) and not database.is_file():
         raise UserError(f"no store at {uri} yet: runs create it (run `sweeplab` first)")
-    client = connect(tracking)
+    return connect(tracking)
+
+
+def list_experiments(args: argparse.Namespace) -> int:
+    """Print the experiments matching an MLflow filter string, one per line with tags."""
+    from mlflow.exceptions import MlflowException
+
+    client = open_store(args)
+    uri = str(client.tracking_uri)
     try:
         experiments = client.search_experiments(filter_string=args.filter)
     except MlflowException as e:
@@ -72,6 +85,32 @@ def list_experiments(args: argparse.Namespace) -> int:
         shown = sorted((k, v) for k, v in exp.tags.items() if k != "mlflow.note.content")
         tags = ", ".join(f"{k}={v}" for k, v in shown)
         print(f"{exp.experiment_id:>6}  {exp.name}  [{exp.lifecycle_stage}]  {tags}")
+    return 0
+
+
+def compare_runs(args: argparse.Namespace) -> int:
+    """Print (and write) the comparison of a sweep, or of the runs in matching experiments."""
+    from mlflow.exceptions import MlflowException
+
+    from sweeplab import compare, sweep
+
+    if (args.parent_run_id is None) == (args.experiments is None):
+        raise UserError("give either a sweep's parent run id or --experiments FILTER")
+    client = open_store(args)
+    try:
+        if args.parent_run_id is not None:
+            print(sweep.regenerate(client, args.parent_run_id, args.out))
+            return 0
+        rows = compare.rows_of_experiments(client, args.experiments, args.runs)
+    except MlflowException as e:
+        raise UserError(e.message) from None
+    if not rows:
+        raise UserError(f"no runs in experiments matching {args.experiments!r}")
+    comparison = compare.compare(rows, args.metric, args.direction)
+    out = args.out or Path("outputs", "comparisons", time.strftime("%Y-%m-%d_%H-%M-%S"))
+    files = compare.write(comparison, out)
+    print(compare.leaderboard(comparison))
+    print(f"\n{compare.outcome(comparison.counts)}; wrote {', '.join(str(f) for f in files)}")
     return 0
 
 
@@ -93,6 +132,29 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--tracking", default="local", choices=["local", "server"], help="store option")
     e.add_argument("--tracking-uri", default=None, help="override the option's URI")
     e.set_defaults(func=list_experiments)
+
+    c = sub.add_parser(
+        "compare",
+        help="rank a sweep's jobs again (by parent run id), or the runs of matching experiments",
+    )
+    c.add_argument(
+        "parent_run_id", nargs="?", help="a sweep's parent run: re-log its comparison/ artifacts"
+    )
+    c.add_argument(
+        "--experiments",
+        metavar="FILTER",
+        help="compare every run of the experiments matching this MLflow filter string, "
+        "e.g. \"tags.`project_name` = 'grocery-forecasting'\"",
+    )
+    c.add_argument("--runs", default="", metavar="FILTER", help="only runs matching this filter")
+    c.add_argument(
+        "--metric", default="rmse", choices=list(METRICS), help="rank by (with --experiments)"
+    )
+    c.add_argument("--direction", default="minimize", choices=["minimize", "maximize"])
+    c.add_argument("--out", type=Path, help="also write the table and plots into this folder")
+    c.add_argument("--tracking", default="local", choices=["local", "server"], help="store option")
+    c.add_argument("--tracking-uri", default=None, help="override the option's URI")
+    c.set_defaults(func=compare_runs)
     return p
 
 

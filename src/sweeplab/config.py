@@ -4,6 +4,7 @@ import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, ClassVar
 from urllib.parse import urlparse
 
@@ -236,6 +237,42 @@ MODEL_SCHEMAS: dict[str, type[ModelConfig]] = {
 }
 
 
+# ---------------------------------------------------------------- sweep
+
+
+class Metric(Enum):
+    """Validation metrics every run logs (see sweeplab.train.evaluate)."""
+
+    mae = "mae"
+    mse = "mse"
+    rmse = "rmse"
+    r2 = "r2"
+
+
+METRICS = tuple(m.value for m in Metric)
+
+
+class Direction(Enum):
+    """Whether a smaller or a larger metric is better."""
+
+    minimize = "minimize"
+    maximize = "maximize"
+
+
+@dataclass
+class SweepConfig:
+    """How the jobs of a multirun are ranked and resumed."""
+
+    # Metric that ranks the jobs; the entrypoint returns it, so optimising sweepers
+    # (e.g. Optuna) optimise it.
+    metric: Metric = Metric.rmse
+    # minimize | maximize
+    direction: Direction = Direction.minimize
+    # Reuse a FINISHED run of the experiment with the same config fingerprint instead of
+    # training again; re-running an interrupted sweep then trains only what is missing.
+    skip_finished: bool = False
+
+
 # ---------------------------------------------------------------- top level
 
 
@@ -248,6 +285,7 @@ class Config:
     dataset: DatasetConfig = MISSING
     # Typed by each model option's own schema (see MODEL_SCHEMAS).
     model: Any = MISSING
+    sweep: SweepConfig = field(default_factory=SweepConfig)
     # Run name; null derives one from the model and the command-line overrides.
     run_name: str | None = None
 
@@ -277,7 +315,8 @@ def _check_keys(prefix: str, node: DictConfig, schema: Any) -> None:
         return
     known = [f.name for f in dataclasses.fields(schema)]
     for key in map(str, node):
-        if key not in known:
+        # Callbacks see Hydra's own node too; task functions do not.
+        if key not in known and not (key == "hydra" and not prefix):
             name = f"{prefix}.{key}" if prefix else key
             where = f"'{prefix}'" if prefix else "the config"
             raise ConfigError(name, node[key], f"unknown key in {where}: known keys are {known}")
@@ -292,11 +331,17 @@ def _check_node(prefix: str, node: DictConfig) -> None:
             raise ConfigError(f"{prefix}.{key}", value, check.allowed)
 
 
+def validate_destination(cfg: DictConfig) -> None:
+    """Raise ConfigError for a bad store, experiment or sweep value: what a sweep parent uses."""
+    _check_keys("", cfg, OmegaConf.get_type(cfg))
+    for group in ("tracking", "experiment", "sweep"):
+        _check_node(group, cfg[group])
+
+
 def validate(cfg: DictConfig) -> None:
     """Raise ConfigError for the first value a composed config may not have."""
-    _check_keys("", cfg, OmegaConf.get_type(cfg))
-    for group in ("tracking", "experiment", "dataset"):
-        _check_node(group, cfg[group])
+    validate_destination(cfg)
+    _check_node("dataset", cfg.dataset)
     # end_date already passed its own check above, so it parses.
     end = parse_end_date(cfg.dataset.end_date)
     if cfg.dataset.n_rows > max_rows(end):

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
-from mlflow.entities import Experiment
+from mlflow.entities import Experiment, Run
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from omegaconf import DictConfig
@@ -176,13 +176,26 @@ def git_tags(directory: str) -> dict[str, str]:
     }
 
 
-def run_tags(fingerprint: str, directory: str) -> dict[str, str]:
-    """Provenance tags every run carries."""
-    return {
-        "sweeplab.version": __version__,
-        "sweeplab.config_fingerprint": fingerprint,
-        **git_tags(directory),
-    }
+def run_tags(fingerprint: str | None, directory: str) -> dict[str, str]:
+    """Provenance tags every run carries; sweep parents (many configs) have no fingerprint."""
+    tags = {"sweeplab.version": __version__, **git_tags(directory)}
+    if fingerprint is not None:
+        tags["sweeplab.config_fingerprint"] = fingerprint
+    return tags
+
+
+def finished_run(client: MlflowClient, experiment: Experiment, fingerprint: str) -> Run | None:
+    """The latest FINISHED run in ``experiment`` whose config has this fingerprint, if any."""
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=(
+            f"tags.`sweeplab.config_fingerprint` = '{fingerprint}' "
+            "AND attributes.status = 'FINISHED'"
+        ),
+        max_results=1,
+        order_by=["attributes.start_time DESC"],
+    )
+    return runs[0] if runs else None
 
 
 def log_dataset(frame: pd.DataFrame, name: str, target: str, context: str) -> None:
@@ -197,9 +210,14 @@ def log_dataset(frame: pd.DataFrame, name: str, target: str, context: str) -> No
 
 
 def log_model(
-    model: Any, X_example: pd.DataFrame, predictions: Any, trusted_types: tuple[str, ...]
+    model: Any,
+    X_example: pd.DataFrame,
+    predictions: Any,
+    trusted_types: tuple[str, ...],
+    *,
+    with_example: bool = True,
 ) -> str:
-    """Log a fitted scikit-learn model with signature and example; return its model URI."""
+    """Log a fitted scikit-learn model with its signature (and ``X_example``); return its URI."""
     # Explicit requirements skip MLflow's ~2.5 s inference subprocess; these are exactly
     # what the skops-serialised model needs to load.
     requirements = mlflow.sklearn.get_default_pip_requirements(include_skops=True)
@@ -209,7 +227,7 @@ def log_model(
             model,
             name="model",
             signature=infer_signature(X_example, predictions[: len(X_example)]),
-            input_example=X_example,
+            input_example=X_example if with_example else None,
             pip_requirements=requirements,
             skops_trusted_types=list(trusted_types),
         )

@@ -1,0 +1,367 @@
+"""Multiruns: a parent run before the first job, jobs nested under it, a comparison at the end."""
+
+import math
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import OverrideType
+from hydra.errors import HydraException
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf, read_write
+
+from sweeplab import config
+from sweeplab.config import ConfigError
+from sweeplab.errors import UserError
+from sweeplab.redact import redact_uri
+from sweeplab.runner import default_run_name, error_summary, execute, shown_overrides
+
+# Hydra hands these to every job through `hydra.job.env_set`, which travels with the job's
+# config to any launcher's workers (joblib processes, Ray nodes).
+PARENT_RUN_ENV = "SWEEPLAB_PARENT_RUN_ID"
+JOBS_ENV = "SWEEPLAB_SWEEP_JOBS"
+
+# The parent run and the comparison use one value of these for the whole sweep.
+_FIXED_IN_A_SWEEP = ("tracking", "experiment", "sweep")
+
+_BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+
+if TYPE_CHECKING:  # MLflow and pandas load only once a sweep needs them
+    from mlflow import MlflowClient
+
+    from sweeplab.compare import Comparison, JobRecord
+
+
+@dataclass
+class Sweep:
+    """A multirun in progress: its parent run and how its jobs are ranked."""
+
+    tracking_uri: str
+    experiment_id: str
+    experiment_name: str
+    parent_run_id: str
+    run_name: str
+    metric: str
+    direction: str
+    # The sweep's command-line overrides (model.max_depth=3,6,9 ...).
+    overrides: list[str]
+
+
+# The sweep this process started and has not ended, so the entry point can end its parent
+# run if the process is interrupted.
+_open: Sweep | None = None
+_failed_jobs = 0
+
+
+def failed_jobs() -> int:
+    """How many jobs of the last sweep in this process did not finish."""
+    return _failed_jobs
+
+
+def job_overrides(cfg: DictConfig) -> list[list[str]]:
+    """Each job's overrides, when Hydra's basic sweeper expands the sweep; else []."""
+    if cfg.hydra.sweeper.get("_target_") != _BASIC_SWEEPER:
+        return []
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    params = cfg.hydra.sweeper.get("params") or {}
+    arguments = [f"{k}={v}" for k, v in params.items()] + list(cfg.hydra.overrides.task)
+    parsed = OverridesParser.create().parse_overrides(arguments)
+    return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+
+
+def check_overrides(cfg: DictConfig) -> None:
+    """Refuse sweeping a value the whole sweep shares (where to log, how to rank)."""
+    parsed = OverridesParser.create().parse_overrides(list(cfg.hydra.overrides.task))
+    for override in parsed:
+        if override.is_sweep_override() and override.key_or_group.startswith(_FIXED_IN_A_SWEEP):
+            raise ConfigError(
+                override.key_or_group,
+                str(override.input_line).partition("=")[2],
+                "cannot vary within one sweep: its parent run and comparison use one store, "
+                "experiment and metric; run one sweep per value",
+            )
+
+
+def check_jobs_compose(cfg: DictConfig, jobs: list[list[str]]) -> None:
+    """Raise Hydra's own error now for a job whose overrides do not compose.
+
+    Hydra composes the jobs only after this callback; a typo found then would leave a parent
+    run with no children. Composing each job costs ~65 ms, so plain ``key=value`` overrides
+    are tried on a copy of the config instead, and only the rest (config groups, ``+key``)
+    or values the copy refuses are composed for real.
+    """
+    loader = GlobalHydra.instance().config_loader()
+    parser = OverridesParser.create()
+    groups = set(cfg.hydra.runtime.choices)
+    trial = cfg.copy()
+    tried: set[str] = set()
+    for overrides in jobs:
+        for line in overrides:
+            if line in tried:
+                continue
+            tried.add(line)
+            override = parser.parse_override(line)
+            plain = (
+                override.type == OverrideType.CHANGE
+                and override.package is None
+                and override.key_or_group not in groups
+                and not override.key_or_group.startswith("hydra")
+            )
+            try:
+                if not plain:
+                    raise ValueError(line)
+                OmegaConf.update(trial, override.key_or_group, override.value(), merge=True)
+            except Exception:
+                # Hydra's own composition has the final word, and raises its own error.
+                loader.load_sweep_config(cfg, overrides)
+
+
+def start(cfg: DictConfig) -> Sweep:
+    """Create the store, the experiment and the parent run, and point the jobs at it."""
+    global _open
+    check_overrides(cfg)
+    config.validate_destination(cfg)
+    jobs = job_overrides(cfg)
+    check_jobs_compose(cfg, jobs)
+
+    from sweeplab import compare, tracking
+
+    # The first process to open a fresh sqlite file migrates its schema; doing it here,
+    # before any worker starts, keeps parallel workers from racing that migration.
+    client = tracking.connect(cfg.tracking)
+    experiment = tracking.ensure_experiment(client, cfg.experiment, cfg.tracking.artifact_location)
+    task = list(cfg.hydra.overrides.task)
+    name = cfg.run_name or f"sweep {default_run_name(cfg, task)}"
+    tags = {
+        **tracking.run_tags(None, config.launch_dir()),
+        compare.SWEEP_TAG: "true",
+        compare.OVERRIDES_TAG: redact_uri(" ".join(task)),
+        compare.METRIC_TAG: cfg.sweep.metric.value,
+        compare.DIRECTION_TAG: cfg.sweep.direction.value,
+        "sweeplab.sweep.dir": str(cfg.hydra.sweep.dir),
+    }
+    parent = client.create_run(experiment.experiment_id, run_name=name, tags=tags)
+    sweep = Sweep(
+        tracking_uri=str(cfg.tracking.uri),
+        experiment_id=experiment.experiment_id,
+        experiment_name=experiment.name,
+        parent_run_id=parent.info.run_id,
+        run_name=name,
+        metric=cfg.sweep.metric.value,
+        direction=cfg.sweep.direction.value,
+        overrides=[redact_uri(o) for o in task],
+    )
+    _open = sweep
+    env = {PARENT_RUN_ENV: sweep.parent_run_id}
+    if jobs:
+        env[JOBS_ENV] = str(len(jobs))
+    with read_write(cfg.hydra.overrides):
+        # Quoted: Hydra's grammar would read an all-digit run id as a number.
+        cfg.hydra.overrides.hydra.extend([f"++hydra.job.env_set.{k}='{v}'" for k, v in env.items()])
+    print(
+        f"sweep {name!r}: {len(jobs) or 'the sweeper decides how many'} jobs, parent run "
+        f"{sweep.parent_run_id} in experiment {experiment.name!r}",
+        flush=True,
+    )
+    return sweep
+
+
+def finish(sweep: Sweep) -> str:
+    """Rank the jobs, log the comparison to the parent run, end it; return the report."""
+    global _open, _failed_jobs
+    from mlflow import MlflowClient
+
+    from sweeplab import compare, tracking
+
+    client = MlflowClient(sweep.tracking_uri)
+    parent = client.get_run(sweep.parent_run_id)
+    comparison = compare.compare(
+        compare.rows_of_sweep(client, parent), sweep.metric, sweep.direction, sweep.overrides
+    )
+    compare.log_to_parent(client, sweep.parent_run_id, comparison)
+    failed = comparison.failed()
+    _failed_jobs = len(failed)
+    client.set_terminated(sweep.parent_run_id, "FAILED" if len(failed) else "FINISHED")
+    _open = None
+    return report(sweep, comparison, tracking.ui_hint)
+
+
+def report(sweep: Sweep, comparison: "Comparison", ui_hint: Callable[[str, str, str], str]) -> str:
+    """The sweep's closing summary: outcome, leaderboard, best run, failed jobs, where to look."""
+    from sweeplab import compare
+
+    lines = [
+        "",
+        f"sweep {sweep.run_name!r} (parent run {sweep.parent_run_id}) in experiment "
+        f"{sweep.experiment_name!r}: {compare.outcome(comparison.counts)}",
+        "",
+        compare.leaderboard(comparison),
+        "",
+    ]
+    if (best := comparison.best) is not None:
+        swept = " ".join(f"{p}={best[p]}" for p in comparison.swept)
+        lines.append(
+            f"best     job {best['job']} {swept}: {sweep.metric} {best[sweep.metric]:.6g} "
+            f"(run {best['run_id']}; {sweep.direction})"
+        )
+    for _, row in comparison.failed().iterrows():
+        lines.append(f"failed   job {row['job']} {row['overrides']}: {row['status']} {row['note']}")
+    lines.append(
+        f"files    parent run artifacts {compare.COMPARISON_DIR}/ (comparison.csv, .md, plots); "
+        f"again with `sweeplab-tools compare {sweep.parent_run_id}`"
+    )
+    lines.append(
+        f"view     {ui_hint(sweep.tracking_uri, sweep.experiment_id, sweep.parent_run_id)}"
+    )
+    return "\n".join(lines)
+
+
+def end_open_parent(status: str, why: str) -> None:
+    """End this process's unfinished sweep's parent run with ``status`` (FAILED or KILLED)."""
+    global _open
+    if _open is None:
+        return
+    sweep, _open = _open, None
+    from mlflow import MlflowClient
+
+    from sweeplab.runner import ERROR_TAG
+
+    client = MlflowClient(sweep.tracking_uri)
+    client.set_tag(sweep.parent_run_id, ERROR_TAG, why)
+    client.set_terminated(sweep.parent_run_id, status)
+
+
+class SweepCallback(Callback):
+    """Hydra callback (configured under hydra.callbacks) that brackets every multirun."""
+
+    def __init__(self) -> None:
+        self.sweep: Sweep | None = None
+
+    # Hydra turns an exception in a callback into a warning and carries on; a sweep
+    # without its parent run, or a comparison that silently failed, must stop it instead.
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """Create the parent run before Hydra launches any job."""
+        try:
+            self.sweep = start(config)
+        except UserError as e:
+            print(f"sweeplab: error: {e}", file=sys.stderr)
+            sys.exit(2)
+        except HydraException as e:
+            # Worded as Hydra words its own composition errors, with the same exit code.
+            print("\n".join(str(x) for x in (e, e.__cause__) if x), file=sys.stderr)
+            sys.exit(1)
+        except Exception:
+            traceback.print_exc()
+            print("sweeplab: error: could not start the sweep (above)", file=sys.stderr)
+            sys.exit(1)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        """Compare the jobs, log the comparison to the parent run and print the leaderboard."""
+        if self.sweep is None:
+            return
+        try:
+            print(finish(self.sweep), flush=True)
+        except Exception as e:
+            traceback.print_exc()
+            end_open_parent("FAILED", f"the comparison failed: {error_summary(e)}")
+            print(
+                "sweeplab: error: the jobs ran, but comparing them failed (above); retry with "
+                f"`sweeplab-tools compare {self.sweep.parent_run_id}`",
+                file=sys.stderr,
+            )
+            sys.exit(1)
+
+
+# ---------------------------------------------------------------- inside each job
+
+
+def _record(cfg: DictConfig, parent_run_id: str | None, record: "JobRecord") -> None:
+    """Leave a job's record on the parent run, for jobs the comparison finds no child run of."""
+    if parent_run_id is None:
+        return
+    from mlflow import MlflowClient
+
+    from sweeplab.compare import JOB_RECORDS
+
+    try:
+        MlflowClient(str(cfg.tracking.uri)).log_text(
+            parent_run_id, record.to_json(), f"{JOB_RECORDS}/job-{record.job:05d}.json"
+        )
+    except Exception as e:  # the job's own outcome is printed already
+        print(f"sweeplab: warning: could not record job {record.job}: {error_summary(e)}")
+
+
+def run_job(cfg: DictConfig) -> float:
+    """Run one job of a multirun: record a failure instead of raising; return its metric."""
+    from sweeplab.compare import JOB_TAG, NOT_STARTED, OVERRIDES_TAG, JobRecord
+
+    hydra = HydraConfig.get()
+    parent = hydra.job.env_set.get(PARENT_RUN_ENV)
+    total = hydra.job.env_set.get(JOBS_ENV)
+    overrides = list(hydra.overrides.task)
+    num = int(hydra.job.num)
+    label = " ".join(shown_overrides(overrides)) or "(defaults)"
+    prefix = f"[{num + 1}/{total}]" if total else f"[{num + 1}]"
+    metric = cfg.sweep.metric.value
+    try:
+        result = execute(
+            cfg,
+            overrides,
+            parent_run_id=parent,
+            extra_tags={JOB_TAG: str(num), OVERRIDES_TAG: redact_uri(" ".join(overrides))},
+            # MLflow loads the model again and predicts on an input example to check it
+            # (~70 ms a model); in a sweep the signature alone describes the inputs.
+            input_example=False,
+        )
+    except UserError as e:  # refused before any run was created
+        print(f"{prefix} {label} -> not run: {e}", flush=True)
+        shown = [redact_uri(o) for o in overrides]
+        _record(cfg, parent, JobRecord(num, shown, NOT_STARTED, error=str(e)))
+        # Optimising sweepers (Optuna) count a NaN result as a failed trial.
+        return math.nan
+    except Exception as e:  # the run is FAILED with its traceback logged; go on to the next
+        print(f"{prefix} {label} -> FAILED: {error_summary(e)}", flush=True)
+        return math.nan
+    if result.reused:
+        shown = [redact_uri(o) for o in overrides]
+        _record(cfg, parent, JobRecord(num, shown, "REUSED", run_id=result.run_id))
+    value = result.metrics.get(metric, math.nan)
+    reused = f" (reused run {result.run_id})" if result.reused else ""
+    print(f"{prefix} {label} -> {metric} {value:.6g}{reused}", flush=True)
+    return value
+
+
+def regenerate(client: "MlflowClient", parent_run_id: str, out: Path | None) -> str:
+    """Rebuild a finished sweep's comparison from the store and log it to its parent again."""
+    from sweeplab import compare, tracking
+
+    parent = client.get_run(parent_run_id)
+    tags = parent.data.tags
+    if tags.get(compare.SWEEP_TAG) != "true":
+        raise UserError(f"run {parent_run_id} is not a sweep's parent run (no sweeplab.sweep tag)")
+    experiment = client.get_experiment(parent.info.experiment_id)
+    sweep = Sweep(
+        tracking_uri=str(client.tracking_uri),
+        experiment_id=experiment.experiment_id,
+        experiment_name=experiment.name,
+        parent_run_id=parent_run_id,
+        run_name=str(parent.info.run_name),
+        metric=tags.get(compare.METRIC_TAG, "rmse"),
+        direction=tags.get(compare.DIRECTION_TAG, "minimize"),
+        overrides=tags.get(compare.OVERRIDES_TAG, "").split(),
+    )
+    comparison = compare.compare(
+        compare.rows_of_sweep(client, parent), sweep.metric, sweep.direction, sweep.overrides
+    )
+    compare.log_to_parent(client, parent_run_id, comparison)
+    if out is not None:
+        compare.write(comparison, out)
+    return report(sweep, comparison, tracking.ui_hint)
