@@ -28,8 +28,9 @@ lint: $(STAMP)  ## ruff (lint + format) and mypy
 server: $(STAMP)  ## the tutorial's tracking server on 127.0.0.1:8080, over outputs/
 	$(BIN)/sweeplab-tools server
 
-bench: $(STAMP)  ## sweeplab vs the tutorial's script, whole processes
+bench: $(STAMP)  ## sweeplab vs the tutorial's script, then the 3x3 sweep grid (sequential, joblib)
 	$(BIN)/python benchmarks/single_run.py
+	$(BIN)/python benchmarks/sweep_grid.py
 
 lock: $(STAMP)  ## re-pin constraints.txt from what .venv has installed
 	{ sed -n '1,2p' constraints.txt; $(BIN)/pip freeze --all --exclude-editable | grep -v -E '^(sweeplab|pip)=='; } > constraints.txt.new

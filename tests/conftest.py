@@ -3,6 +3,7 @@
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -61,6 +62,24 @@ def sweeplab(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: 
         text=True,
         timeout=timeout,
     )
+
+
+def wait_for_running(db: Path, count: int, timeout: float = 60) -> list[str]:
+    """Wait until ``count`` runs in the sqlite store ``db`` are RUNNING; return their ids."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        # Plain sqlite3, read-only: an MLflow client here could race the runner's schema
+        # migration of a fresh file.
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as connection:
+                rows = connection.execute("SELECT run_uuid FROM runs WHERE status = 'RUNNING'")
+                running = [row[0] for row in rows]
+        except sqlite3.OperationalError:
+            continue
+        if len(running) >= count:
+            return running
+    raise AssertionError(f"{count} run(s) never started in {db}")
 
 
 @pytest.fixture(scope="session")

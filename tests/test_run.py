@@ -16,7 +16,7 @@ import tutorial_lab2
 from sweeplab import models, train
 from sweeplab.config import ConfigError
 from sweeplab.datasets import DATASETS, apple_sales
-from sweeplab.runner import execute
+from sweeplab.runner import RunFailed, execute
 from sweeplab.tracking import TrackingError
 
 
@@ -215,12 +215,17 @@ def test_a_run_that_raises_is_failed_not_left_running(compose_cfg, monkeypatch):
         raise RuntimeError("training blew up")
 
     monkeypatch.setattr(train, "fit", broken_fit)
-    with pytest.raises(RuntimeError, match="training blew up"):
+    with pytest.raises(RunFailed, match="RuntimeError: training blew up") as failure:
         execute(compose_cfg("model=ridge"), [])
     client = MlflowClient(mlflow.get_tracking_uri())
     (experiment,) = client.search_experiments(filter_string="name = 'Apple_Models'")
-    runs = client.search_runs([experiment.experiment_id])
-    assert [r.info.status for r in runs] == ["FAILED"]
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.run_id == failure.value.run_id
+    assert run.info.status == "FAILED"
+    assert run.data.tags["sweeplab.error"] == "RuntimeError: training blew up"
+    assert run.data.params["alpha"] == "1.0"  # what it was asked to do is still there
+    traceback = mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/error/traceback.txt")
+    assert "in broken_fit" in traceback
 
 
 def test_end_date_now_is_logged_as_the_moment_it_meant(compose_cfg):

@@ -70,7 +70,7 @@ def test_the_parent_names_the_best_child_and_carries_the_table_and_plots(grid, t
     assert parent.data.metrics["best_rmse"] == pytest.approx(best.data.metrics["rmse"])
 
     rows = parent_csv(client, parent, tmp_path)
-    assert [r["run_id"] for r in rows][0] == best.info.run_id
+    assert rows[0]["run_id"] == best.info.run_id
     rmses = [float(r["rmse"]) for r in rows]
     assert rmses == sorted(rmses)
     assert list(rows[0])[:4] == ["best", "rank", "job", "max_depth"]
@@ -91,7 +91,7 @@ def test_the_parent_names_the_best_child_and_carries_the_table_and_plots(grid, t
 
 def test_the_terminal_shows_progress_then_a_leaderboard(grid):
     root, done = grid
-    parent, children = sweep_runs(store(root))
+    parent, _ = sweep_runs(store(root))
     out = done.stdout
     for line in ("[1/4] max_depth=3 n_estimators=20 -> rmse ", "[4/4] max_depth=6 n_estimators=40"):
         assert line in out
@@ -171,7 +171,7 @@ def test_a_parallel_sweep_on_a_fresh_store_loses_nothing(tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "8 finished, 0 failed" in done.stdout
-    parent, children = sweep_runs(store(tmp_path))
+    _, children = sweep_runs(store(tmp_path))
     assert len(children) == 8
     assert {c.info.status for c in children} == {"FINISHED"}
     assert all(c.outputs.model_outputs for c in children)

@@ -245,11 +245,17 @@ def _ordered(values: Iterable[Any]) -> list[str]:
     return sorted({str(v) for v in values}, key=key)
 
 
-def plot(comparison: Comparison, folder: Path) -> list[Path]:
-    """Plot the metric against each swept param, plus a heatmap when exactly two are swept."""
+def load_plotting() -> None:
+    """Import matplotlib with its file-only backend (no display needed)."""
     import matplotlib
 
-    matplotlib.use("Agg")  # files only; no display needed
+    matplotlib.use("Agg")
+    import matplotlib.pyplot
+
+
+def plot(comparison: Comparison, folder: Path) -> list[Path]:
+    """Plot the metric against each swept param, plus a heatmap when exactly two are swept."""
+    load_plotting()
     import matplotlib.pyplot as plt
 
     metric, swept = comparison.metric, comparison.swept

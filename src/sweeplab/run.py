@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 
 from sweeplab import config, sweep
 from sweeplab.errors import UserError
-from sweeplab.runner import execute, summary
+from sweeplab.runner import TRACEBACK_ARTIFACT, RunFailed, execute, summary
 
 config.register_configs()
 
@@ -27,6 +27,13 @@ def main(cfg: DictConfig) -> float:
     except UserError as e:
         print(f"sweeplab: error: {e}", file=sys.stderr)
         sys.exit(2)
+    except RunFailed as e:
+        print(
+            f"sweeplab: error: run {e.run_id} FAILED: {e} "
+            f"(traceback in its artifact {TRACEBACK_ARTIFACT})",
+            file=sys.stderr,
+        )
+        sys.exit(1)
     print(summary(result))
     return result.metrics[cfg.sweep.metric.value]
 
@@ -42,10 +49,22 @@ def cli() -> None:
     signal.signal(signal.SIGTERM, _terminate)
     try:
         main()
+    except KeyboardInterrupt:
+        sweep.end_open_parent("KILLED", "interrupted (Ctrl-C)")
+        print("\nsweeplab: interrupted; the run(s) in progress are marked KILLED", file=sys.stderr)
+        sys.exit(130)
+    except SystemExit as e:
+        # SIGTERM arrives as SystemExit(143); Hydra's own errors exit through here too.
+        stopped_by_signal = e.code == 128 + signal.SIGTERM
+        status, why = (
+            ("KILLED", "terminated (SIGTERM)")
+            if stopped_by_signal
+            else ("FAILED", f"the sweep stopped (exit {e.code})")
+        )
+        sweep.end_open_parent(status, why)
+        raise
     except BaseException as e:
-        # A sweep cut short (Ctrl-C, SIGTERM, an error Hydra reports) must not leave its
-        # parent run RUNNING.
-        sweep.end_open_parent("FAILED", f"the sweep stopped: {type(e).__name__} {e}".strip())
+        sweep.end_open_parent("FAILED", f"the sweep stopped: {type(e).__name__}: {e}")
         raise
     finally:
         # MLflow, scikit-learn and SQLAlchemy leave ~3,000 modules loaded; a garbage

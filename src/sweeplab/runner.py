@@ -3,8 +3,10 @@
 import hashlib
 import json
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -18,6 +20,15 @@ _NOT_IN_RUN_NAME = ("tracking", "experiment", "run_name", "sweep", "hydra", "mod
 ERROR_TAG = "sweeplab.error"
 _MAX_ERROR_CHARS = 2000
 TRACEBACK_ARTIFACT = "error/traceback.txt"
+PARENT_RUN_TAG = "mlflow.parentRunId"
+
+
+class RunFailed(Exception):
+    """Training or logging raised; the run is FAILED with the error and traceback logged."""
+
+    def __init__(self, run_id: str, error: BaseException) -> None:
+        self.run_id, self.error = run_id, error
+        super().__init__(error_summary(error))
 
 
 @dataclass(frozen=True)
@@ -33,6 +44,8 @@ class RunResult:
     tracking_uri: str
     # True when sweep.skip_finished found an earlier FINISHED run with the same fingerprint.
     reused: bool = False
+    # Set when a Recorder logs the run in the background: done once it is logged (or failed).
+    logged: "Future[None] | None" = None
 
 
 def shown_overrides(overrides: Sequence[str]) -> list[str]:
@@ -60,6 +73,136 @@ def error_summary(error: BaseException) -> str:
     return redact_uri(text[:_MAX_ERROR_CHARS])
 
 
+class Recorder:
+    """Logs trained runs to MLflow on one background thread while the next job trains.
+
+    Serialising and logging a model is Python work (skops), while scikit-learn fits release
+    the GIL: in a sweep that runs its jobs in this process, the two overlap on two cores.
+    """
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sweeplab-recorder")
+        self._pending: list[tuple[Future[None], str, str]] = []  # (future, run id, store URI)
+
+    def submit(self, record: Callable[[], None], run_id: str, tracking_uri: str) -> Future[None]:
+        """Queue ``record`` (which logs and ends run ``run_id``); return its future."""
+        # One run waiting behind the one being logged is enough to keep the thread busy,
+        # and bounds the models and data held in memory.
+        self._pending = [p for p in self._pending if not p[0].done()]
+        while len(self._pending) > 1:
+            wait([self._pending[0][0]])
+            self._pending = [p for p in self._pending if not p[0].done()]
+        future = self._pool.submit(record)
+        self._pending.append((future, run_id, tracking_uri))
+        return future
+
+    def drain(self) -> None:
+        """Wait until every queued run is logged (or has failed)."""
+        wait([future for future, _, _ in self._pending])
+        self._pending = []
+
+    def abort(self, why: str) -> None:
+        """Drop queued runs, ending them KILLED; let the one being logged finish."""
+        from mlflow import MlflowClient
+
+        for future, run_id, uri in self._pending:
+            if future.cancel():
+                client = MlflowClient(uri)
+                client.set_tag(run_id, ERROR_TAG, why)
+                client.set_terminated(run_id, "KILLED")
+        self.drain()
+
+
+def _status_for(error: BaseException) -> str:
+    # Ctrl-C and SIGTERM (raised as SystemExit by the entry point) stop a run; they do not
+    # mean it failed.
+    return "KILLED" if isinstance(error, (KeyboardInterrupt, SystemExit)) else "FAILED"
+
+
+def _log_setup(cfg: DictConfig, overrides: Sequence[str]) -> None:
+    """Log what the run was asked to do: params and the resolved config (active run)."""
+    from sweeplab import tracking
+
+    tracking.log_params(
+        {
+            **config.hyperparameters(cfg.model),
+            "model": cfg.model.name,
+            **{f"dataset.{k}": v for k, v in cfg.dataset.items()},
+        }
+    )
+    shown = cfg.copy()
+    shown.tracking.uri = redact_uri(str(cfg.tracking.uri))
+    tracking.log_config(shown, [redact_uri(o) for o in overrides])
+
+
+def _end_with_error(
+    run_id: str, cfg: DictConfig, overrides: Sequence[str], error: BaseException
+) -> None:
+    """Record why run ``run_id`` stopped (tag, traceback artifact) and end it FAILED or KILLED."""
+    import mlflow
+
+    status = _status_for(error)
+    text = redact_uri("".join(traceback.format_exception(error)))
+    try:
+        mlflow.start_run(run_id=run_id)
+        if not mlflow.get_run(run_id).data.params:
+            _log_setup(cfg, overrides)
+        mlflow.set_tag(ERROR_TAG, error_summary(error))
+        mlflow.log_text(text, TRACEBACK_ARTIFACT)
+    except Exception as e:  # the store may be what failed; the original error matters more
+        print(f"sweeplab: warning: could not record the error on run {run_id}: {error_summary(e)}")
+    finally:
+        try:
+            mlflow.end_run(status)
+        except Exception:  # end it through a fresh client rather than leave it RUNNING
+            from mlflow import MlflowClient
+
+            MlflowClient(str(cfg.tracking.uri)).set_terminated(run_id, status)
+
+
+@dataclass
+class _Trained:
+    """A run trained in the foreground, waiting to be logged."""
+
+    run_id: str
+    cfg: DictConfig
+    overrides: Sequence[str]
+    data: Any  # sweeplab.train.Split
+    target: str
+    estimator: Any
+    predictions: Any
+    metrics: dict[str, float]
+    input_example: bool
+
+    def record(self) -> None:
+        """Log params, config, data, metrics and model to the run, then end it."""
+        import mlflow
+
+        from sweeplab import models, tracking
+
+        mlflow.start_run(run_id=self.run_id)
+        try:
+            _log_setup(self.cfg, self.overrides)
+            name, data = self.cfg.dataset.name, self.data
+            tracking.log_dataset(data.X_train.join(data.y_train), name, self.target, "training")
+            tracking.log_dataset(data.X_val.join(data.y_val), name, self.target, "validation")
+            tracking.log_metrics(self.metrics)
+            tracking.log_model(
+                self.estimator,
+                data.X_val.head(5),
+                self.predictions,
+                models.estimator_for(self.cfg.model).skops_trusted_types,
+                with_example=self.input_example,
+            )
+        except BaseException as e:
+            mlflow.end_run()  # leave the thread's active-run stack; the status is set next
+            _end_with_error(self.run_id, self.cfg, self.overrides, e)
+            if isinstance(e, Exception):
+                raise RunFailed(self.run_id, e) from e
+            raise
+        mlflow.end_run("FINISHED")
+
+
 def execute(
     cfg: DictConfig,
     overrides: Sequence[str] = (),
@@ -67,18 +210,18 @@ def execute(
     parent_run_id: str | None = None,
     extra_tags: Mapping[str, str] | None = None,
     input_example: bool = True,
+    recorder: Recorder | None = None,
 ) -> RunResult:
     """Validate the config, then generate data, train, evaluate and log one run.
 
     ``parent_run_id`` nests the run under a sweep's parent run; ``input_example`` stores five
-    validation rows with the model.
+    validation rows with the model. With a ``recorder`` the run is logged in the background
+    (``RunResult.logged``); without one it is logged before this returns.
     """
     config.validate(cfg)
     cfg = config.with_fixed_end_date(cfg)
     # MLflow takes about a second to import: loading it after validation lets bad input
     # fail at once.
-    import mlflow
-
     from sweeplab import models, tracking, train
     from sweeplab.datasets import DATASETS
 
@@ -105,57 +248,38 @@ def execute(
     }
     run_name = cfg.run_name or default_run_name(cfg, overrides)
     tags = {**tracking.run_tags(config_fingerprint, config.launch_dir()), **(extra_tags or {})}
-    # Data and training happen inside the run, so their failures are recorded, not lost.
-    with mlflow.start_run(
-        experiment_id=experiment.experiment_id,
-        run_name=run_name,
-        tags=tags,
-        parent_run_id=parent_run_id,
-    ) as run:
-        try:
-            mlflow.log_params(
-                {
-                    **config.hyperparameters(cfg.model),
-                    "model": cfg.model.name,
-                    **{f"dataset.{k}": v for k, v in cfg.dataset.items()},
-                }
-            )
-            shown = cfg.copy()
-            shown.tracking.uri = redact_uri(uri)
-            tracking.log_config(
-                OmegaConf.to_yaml(shown, resolve=True), [redact_uri(o) for o in overrides]
-            )
-
-            frame = spec.generate(**generator_args)
-            data = train.split(frame, spec, cfg.dataset.test_size, cfg.dataset.split_seed)
-            name, target = cfg.dataset.name, spec.target
-            tracking.log_dataset(data.X_train.join(data.y_train), name, target, "training")
-            tracking.log_dataset(data.X_val.join(data.y_val), name, target, "validation")
-
-            estimator = models.build(cfg.model)
-            predictions = train.fit(estimator, data)
-            metrics = train.evaluate(data.y_val, predictions)
-            mlflow.log_metrics(metrics)
-            model_uri = tracking.log_model(
-                estimator,
-                data.X_val.head(5),
-                predictions,
-                models.estimator_for(cfg.model).skops_trusted_types,
-                with_example=input_example,
-            )
-        except Exception as e:
-            # The `with` block marks the run FAILED; these say why, in the UI and in searches.
-            mlflow.set_tag(ERROR_TAG, error_summary(e))
-            mlflow.log_text(redact_uri(traceback.format_exc()), TRACEBACK_ARTIFACT)
-            raise
+    if parent_run_id:
+        tags[PARENT_RUN_TAG] = parent_run_id
+    # The run exists (RUNNING) while it trains, so a failure or an interrupt is recorded.
+    run_id = client.create_run(experiment.experiment_id, run_name=run_name, tags=tags).info.run_id
+    try:
+        frame = spec.generate(**generator_args)
+        data = train.split(frame, spec, cfg.dataset.test_size, cfg.dataset.split_seed)
+        estimator = models.build(cfg.model)
+        predictions = train.fit(estimator, data)
+        metrics = train.evaluate(data.y_val, predictions)
+    except BaseException as e:
+        _end_with_error(run_id, cfg, overrides, e)
+        if isinstance(e, Exception):
+            raise RunFailed(run_id, e) from e
+        raise
+    trained = _Trained(
+        run_id, cfg, overrides, data, spec.target, estimator, predictions, metrics, input_example
+    )
+    logged = None
+    if recorder is None:
+        trained.record()
+    else:
+        logged = recorder.submit(trained.record, run_id, uri)
     return RunResult(
         experiment_name=experiment.name,
         experiment_id=experiment.experiment_id,
-        run_id=run.info.run_id,
+        run_id=run_id,
         run_name=run_name,
         metrics=metrics,
-        model_uri=model_uri,
+        model_uri=f"runs:/{run_id}/model",
         tracking_uri=uri,
+        logged=logged,
     )
 
 

@@ -1,7 +1,9 @@
 """Multiruns: a parent run before the first job, jobs nested under it, a comparison at the end."""
 
 import math
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,8 +21,8 @@ from omegaconf import DictConfig, OmegaConf, read_write
 from sweeplab import config
 from sweeplab.config import ConfigError
 from sweeplab.errors import UserError
-from sweeplab.redact import redact_uri
-from sweeplab.runner import default_run_name, error_summary, execute, shown_overrides
+from sweeplab.redact import redact_override
+from sweeplab.runner import Recorder, default_run_name, error_summary, execute, shown_overrides
 
 # Hydra hands these to every job through `hydra.job.env_set`, which travels with the job's
 # config to any launcher's workers (joblib processes, Ray nodes).
@@ -33,6 +35,8 @@ _FIXED_IN_A_SWEEP = ("tracking", "experiment", "sweep")
 _BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 if TYPE_CHECKING:  # MLflow and pandas load only once a sweep needs them
+    from concurrent.futures import Future
+
     from mlflow import MlflowClient
 
     from sweeplab.compare import Comparison, JobRecord
@@ -57,6 +61,15 @@ class Sweep:
 # run if the process is interrupted.
 _open: Sweep | None = None
 _failed_jobs = 0
+# Logs the runs of jobs that run in this process (Hydra's basic launcher) in the background.
+_recorder: Recorder | None = None
+
+_BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
+
+
+def _terminate(signum: int, frame: object) -> None:
+    # As the entry point does: unwind, so that runs end KILLED instead of staying RUNNING.
+    raise SystemExit(128 + signum)
 
 
 def failed_jobs() -> int:
@@ -133,6 +146,9 @@ def start(cfg: DictConfig) -> Sweep:
 
     from sweeplab import compare, tracking
 
+    # matplotlib takes ~0.35 s to import and is needed only for the plots at the end: load
+    # it while the jobs run (joblib workers leave this process idle; fits release the GIL).
+    threading.Thread(target=compare.load_plotting, name="sweeplab-plotting", daemon=True).start()
     # The first process to open a fresh sqlite file migrates its schema; doing it here,
     # before any worker starts, keeps parallel workers from racing that migration.
     client = tracking.connect(cfg.tracking)
@@ -142,7 +158,7 @@ def start(cfg: DictConfig) -> Sweep:
     tags = {
         **tracking.run_tags(None, config.launch_dir()),
         compare.SWEEP_TAG: "true",
-        compare.OVERRIDES_TAG: redact_uri(" ".join(task)),
+        compare.OVERRIDES_TAG: " ".join(redact_override(o) for o in task),
         compare.METRIC_TAG: cfg.sweep.metric.value,
         compare.DIRECTION_TAG: cfg.sweep.direction.value,
         "sweeplab.sweep.dir": str(cfg.hydra.sweep.dir),
@@ -156,9 +172,12 @@ def start(cfg: DictConfig) -> Sweep:
         run_name=name,
         metric=cfg.sweep.metric.value,
         direction=cfg.sweep.direction.value,
-        overrides=[redact_uri(o) for o in task],
+        overrides=[redact_override(o) for o in task],
     )
     _open = sweep
+    global _recorder
+    if cfg.hydra.launcher.get("_target_") == _BASIC_LAUNCHER:
+        _recorder = Recorder()
     env = {PARENT_RUN_ENV: sweep.parent_run_id}
     if jobs:
         env[JOBS_ENV] = str(len(jobs))
@@ -180,6 +199,8 @@ def finish(sweep: Sweep) -> str:
 
     from sweeplab import compare, tracking
 
+    if _recorder is not None:
+        _recorder.drain()
     client = MlflowClient(sweep.tracking_uri)
     parent = client.get_run(sweep.parent_run_id)
     comparison = compare.compare(
@@ -224,16 +245,26 @@ def report(sweep: Sweep, comparison: "Comparison", ui_hint: Callable[[str, str, 
 
 
 def end_open_parent(status: str, why: str) -> None:
-    """End this process's unfinished sweep's parent run with ``status`` (FAILED or KILLED)."""
+    """End this process's unfinished sweep: its queued and RUNNING children, then its parent."""
     global _open
+    if _recorder is not None:
+        _recorder.abort(why)
     if _open is None:
         return
     sweep, _open = _open, None
     from mlflow import MlflowClient
 
-    from sweeplab.runner import ERROR_TAG
+    from sweeplab.runner import ERROR_TAG, PARENT_RUN_TAG
 
     client = MlflowClient(sweep.tracking_uri)
+    # Workers killed with the sweep (joblib terminates them) could not end their own runs.
+    running = client.search_runs(
+        [sweep.experiment_id],
+        f"tags.`{PARENT_RUN_TAG}` = '{sweep.parent_run_id}' AND attributes.status = 'RUNNING'",
+    )
+    for run in running:
+        client.set_tag(run.info.run_id, ERROR_TAG, why)
+        client.set_terminated(run.info.run_id, status)
     client.set_tag(sweep.parent_run_id, ERROR_TAG, why)
     client.set_terminated(sweep.parent_run_id, status)
 
@@ -311,19 +342,26 @@ def run_job(cfg: DictConfig) -> float:
     label = " ".join(shown_overrides(overrides)) or "(defaults)"
     prefix = f"[{num + 1}/{total}]" if total else f"[{num + 1}]"
     metric = cfg.sweep.metric.value
+    if threading.current_thread() is threading.main_thread():
+        # In worker processes (joblib) too: a SIGTERM unwinds the job so its run ends KILLED.
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         result = execute(
             cfg,
             overrides,
             parent_run_id=parent,
-            extra_tags={JOB_TAG: str(num), OVERRIDES_TAG: redact_uri(" ".join(overrides))},
+            extra_tags={
+                JOB_TAG: str(num),
+                OVERRIDES_TAG: " ".join(redact_override(o) for o in overrides),
+            },
             # MLflow loads the model again and predicts on an input example to check it
             # (~70 ms a model); in a sweep the signature alone describes the inputs.
             input_example=False,
+            recorder=_recorder,
         )
     except UserError as e:  # refused before any run was created
         print(f"{prefix} {label} -> not run: {e}", flush=True)
-        shown = [redact_uri(o) for o in overrides]
+        shown = [redact_override(o) for o in overrides]
         _record(cfg, parent, JobRecord(num, shown, NOT_STARTED, error=str(e)))
         # Optimising sweepers (Optuna) count a NaN result as a failed trial.
         return math.nan
@@ -331,11 +369,21 @@ def run_job(cfg: DictConfig) -> float:
         print(f"{prefix} {label} -> FAILED: {error_summary(e)}", flush=True)
         return math.nan
     if result.reused:
-        shown = [redact_uri(o) for o in overrides]
+        shown = [redact_override(o) for o in overrides]
         _record(cfg, parent, JobRecord(num, shown, "REUSED", run_id=result.run_id))
     value = result.metrics.get(metric, math.nan)
     reused = f" (reused run {result.run_id})" if result.reused else ""
-    print(f"{prefix} {label} -> {metric} {value:.6g}{reused}", flush=True)
+    done = f"{prefix} {label} -> {metric} {value:.6g}{reused}"
+    if result.logged is None:
+        print(done, flush=True)
+    else:
+        # Printed once the background recorder has logged the run, so the line is true.
+        def report_logged(logged: "Future[None]") -> None:
+            error = None if logged.cancelled() else logged.exception()
+            line = done if error is None else f"{prefix} {label} -> FAILED: {error_summary(error)}"
+            print(line, flush=True)
+
+        result.logged.add_done_callback(report_logged)
     return value
 
 

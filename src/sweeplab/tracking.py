@@ -1,6 +1,8 @@
 """Talking to MLflow: connect to the store, get or create the experiment, log one run."""
 
+import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -8,6 +10,7 @@ import time
 import urllib.error
 import urllib.request
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -18,15 +21,18 @@ from mlflow import MlflowClient
 from mlflow.entities import Experiment, Run
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from sqlalchemy.exc import SQLAlchemyError
 
 from sweeplab import __version__
 from sweeplab.errors import UserError
-from sweeplab.redact import redact_uri, strip_userinfo
+from sweeplab.redact import redact_override, redact_secrets, redact_uri, strip_userinfo
 
 # MLflow hints that integer columns cannot hold missing values; generated data has none.
 _INTEGER_HINT = "Hint: Inferred schema contains integer column"
+# Installed once for the process: catch_warnings() swaps the process-wide filter list, which
+# races when runs are logged on a background thread (see runner.Recorder).
+warnings.filterwarnings("ignore", message=_INTEGER_HINT)
 
 
 class TrackingError(UserError):
@@ -201,12 +207,10 @@ def finished_run(client: MlflowClient, experiment: Experiment, fingerprint: str)
 def log_dataset(frame: pd.DataFrame, name: str, target: str, context: str) -> None:
     """Record a DataFrame as a run input (name, digest, schema) under ``context``."""
     # The schema is inferred lazily, when the input is logged.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=_INTEGER_HINT)
-        dataset = mlflow.data.from_pandas(  # type: ignore[attr-defined]
-            frame, name=name, targets=target
-        )
-        mlflow.log_input(dataset, context=context)
+    dataset = mlflow.data.from_pandas(  # type: ignore[attr-defined]
+        frame, name=name, targets=target
+    )
+    mlflow.log_input(dataset, context=context)
 
 
 def log_model(
@@ -221,16 +225,14 @@ def log_model(
     # Explicit requirements skip MLflow's ~2.5 s inference subprocess; these are exactly
     # what the skops-serialised model needs to load.
     requirements = mlflow.sklearn.get_default_pip_requirements(include_skops=True)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=_INTEGER_HINT)
-        info = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            signature=infer_signature(X_example, predictions[: len(X_example)]),
-            input_example=X_example if with_example else None,
-            pip_requirements=requirements,
-            skops_trusted_types=list(trusted_types),
-        )
+    info = mlflow.sklearn.log_model(
+        model,
+        name="model",
+        signature=infer_signature(X_example, predictions[: len(X_example)]),
+        input_example=X_example if with_example else None,
+        pip_requirements=requirements,
+        skops_trusted_types=list(trusted_types),
+    )
     return str(info.model_uri)
 
 
@@ -253,7 +255,65 @@ def ui_hint(uri: str, experiment_id: str, run_id: str) -> str:
     )
 
 
-def log_config(resolved_yaml: str, overrides: list[str]) -> None:
-    """Store the resolved config and the command-line overrides as run artifacts."""
-    mlflow.log_text(resolved_yaml, "config/config.yaml")
-    mlflow.log_text("".join(f"- {o}\n" for o in overrides) or "[]\n", "config/overrides.yaml")
+def log_config(cfg: DictConfig, overrides: Sequence[str]) -> None:
+    """Store the resolved config and the command-line overrides as run artifacts, secrets masked."""
+    shown = redact_secrets(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
+    mlflow.log_text(OmegaConf.to_yaml(OmegaConf.create(shown)), "config/config.yaml")
+    lines = "".join(f"- {redact_override(o)}\n" for o in overrides)
+    mlflow.log_text(lines or "[]\n", "config/overrides.yaml")
+
+
+# MLflow's rules for param and metric keys (mlflow.utils.validation) and its value limit.
+_KEY_CHARACTERS = re.compile(r"[^\w.\- :]")
+_MAX_KEY = 250
+_MAX_PARAM_VALUE = 6000
+
+
+def mlflow_key(key: str) -> str:
+    """``key`` as MLflow accepts it: other characters (slashes too) become ``_``."""
+    name = _KEY_CHARACTERS.sub("_", key)[:_MAX_KEY]
+    # MLflow refuses names that resolve to another path: ".", "..", "a/../b".
+    return "_" + name[1:] if name.startswith(".") else name
+
+
+def log_params(params: dict[str, Any]) -> None:
+    """Log params to the active run, keys made valid and over-long values kept whole elsewhere.
+
+    MLflow sends them in batches of 100 itself. A value over MLflow's 6,000 characters is
+    logged whole as artifact ``params/<key>.txt`` and cut short in the param, with a warning.
+    """
+    logged: dict[str, str] = {}
+    for key, value in params.items():
+        name = mlflow_key(key)
+        if name != key:
+            _warn(f"param {key!r} is logged as {name!r}: MLflow keys allow letters, digits, "
+                  "spaces and _ - . :")  # fmt: skip
+        text = str(value)
+        if len(text) > _MAX_PARAM_VALUE:
+            path = f"params/{name}.txt"
+            mlflow.log_text(text, path)
+            note = f"... [{len(text)} characters; whole value in artifact {path}]"
+            _warn(f"param {name!r} has {len(text)} characters, over MLflow's "
+                  f"{_MAX_PARAM_VALUE}: cut short; the whole value is artifact {path}")  # fmt: skip
+            text = text[: _MAX_PARAM_VALUE - len(note)] + note
+        logged[name] = text
+    mlflow.log_params(logged)
+
+
+NONFINITE_TAG = "sweeplab.nonfinite_metrics"
+
+
+def log_metrics(metrics: dict[str, float]) -> None:
+    """Log metrics to the active run; a NaN or infinite one is tagged and warned about instead."""
+    finite = {k: v for k, v in metrics.items() if math.isfinite(v)}
+    bad = {k: v for k, v in metrics.items() if k not in finite}
+    mlflow.log_metrics(finite)
+    if bad:
+        shown = ", ".join(f"{k}={v}" for k, v in bad.items())
+        mlflow.set_tag(NONFINITE_TAG, shown)
+        _warn(f"metric {shown} is not a finite number: not logged as a metric, "
+              f"tagged {NONFINITE_TAG} instead (too few validation rows?)")  # fmt: skip
+
+
+def _warn(message: str) -> None:
+    print(f"sweeplab: warning: {message}", file=sys.stderr, flush=True)
