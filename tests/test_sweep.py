@@ -207,9 +207,11 @@ def test_skip_finished_reuses_runs_and_trains_only_what_is_missing(tmp_path):
 
 def test_a_job_that_does_not_compose_stops_the_sweep_before_any_run(tmp_path):
     done = sweeplab("-m", "model.max_depth=3,abc", cwd=tmp_path)
-    assert done.returncode == 1
-    assert "Value 'abc' of type 'str' could not be converted to Integer" in done.stderr
-    assert "Traceback" not in done.stderr
+    assert done.returncode == 2
+    assert done.stderr == (
+        "sweeplab: error: model.max_depth='abc' is not allowed: "
+        "Value 'abc' of type 'str' could not be converted to Integer\n"
+    )
     client = store(tmp_path)
     exp = client.get_experiment_by_name("Apple_Models")
     assert exp is None or not client.search_runs([exp.experiment_id])

@@ -114,6 +114,36 @@ def compare_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def mark_killed(args: argparse.Namespace) -> int:
+    """End the runs of an experiment left RUNNING by a process that died, as KILLED."""
+    from sweeplab.runner import ERROR_TAG
+
+    client = open_store(args)
+    experiment = client.get_experiment_by_name(args.experiment)
+    if experiment is None:
+        raise UserError(
+            f"no experiment named {args.experiment!r} in {redact_uri(str(client.tracking_uri))}"
+        )
+    cutoff_ms = (time.time() - 60 * args.older_than) * 1000
+    running = [
+        run
+        for run in client.search_runs(
+            [experiment.experiment_id], "attributes.status = 'RUNNING'", max_results=50000
+        )
+        if run.info.start_time <= cutoff_ms
+    ]
+    verb = "would mark" if args.dry_run else "marked"
+    for run in running:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.info.start_time / 1000))
+        if not args.dry_run:
+            client.set_tag(run.info.run_id, ERROR_TAG, "left RUNNING by a process that died; "
+                           "marked KILLED by sweeplab-tools mark-killed")  # fmt: skip
+            client.set_terminated(run.info.run_id, "KILLED")
+        print(f"{verb} KILLED: {run.info.run_id}  {run.info.run_name!r}  started {started}")
+    print(f"{len(running)} run(s) {verb} KILLED in experiment {experiment.name!r}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser for `sweeplab-tools`."""
     p = argparse.ArgumentParser(prog="sweeplab-tools", description=__doc__)
@@ -155,6 +185,21 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--tracking", default="local", choices=["local", "server"], help="store option")
     c.add_argument("--tracking-uri", default=None, help="override the option's URI")
     c.set_defaults(func=compare_runs)
+
+    k = sub.add_parser(
+        "mark-killed",
+        help="end runs left RUNNING by a hard kill (SIGKILL, power loss) as KILLED",
+    )
+    k.add_argument("experiment", help="experiment name")
+    k.add_argument(
+        "--older-than", type=float, default=0, metavar="MINUTES",
+        help="only runs started at least this long ago (default 0: every RUNNING run; "
+        "use it while other sweeps are still running)",
+    )  # fmt: skip
+    k.add_argument("--dry-run", action="store_true", help="list them, change nothing")
+    k.add_argument("--tracking", default="local", choices=["local", "server"], help="store option")
+    k.add_argument("--tracking-uri", default=None, help="override the option's URI")
+    k.set_defaults(func=mark_killed)
     return p
 
 

@@ -14,7 +14,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 from sweeplab.datasets import DATASETS, max_rows, parse_end_date
 from sweeplab.errors import UserError
-from sweeplab.redact import redact_uri
+from sweeplab.redact import REDACTED, is_secret_key, redact_uri
 
 
 class ConfigError(UserError, ValueError):
@@ -23,6 +23,8 @@ class ConfigError(UserError, ValueError):
     def __init__(self, key: str, value: Any, allowed: str) -> None:
         self.key, self.value, self.allowed = key, value, allowed
         shown = redact_uri(value) if isinstance(value, str) else value
+        if is_secret_key(key):
+            shown = REDACTED
         super().__init__(f"{key}={shown!r} is not allowed: {allowed}")
 
 
@@ -94,6 +96,9 @@ class TrackingConfig:
     request_timeout: int = 30
     # Retries MLflow makes on a failed HTTP request (MLFLOW_HTTP_REQUEST_MAX_RETRIES).
     max_retries: int = 2
+    # Backoff between those retries: about factor * 2**retry seconds
+    # (MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR; MLflow's own default, 2, waits 2 s then 4 s ...).
+    backoff_factor: int = 1
 
     CHECKS: ClassVar[dict[str, Check]] = {
         "uri": Check(
@@ -104,6 +109,7 @@ class TrackingConfig:
         "connect_timeout": between(0, 600, closed_high=True),
         "request_timeout": at_least(1),
         "max_retries": at_least(0),
+        "backoff_factor": at_least(0),
     }
 
 

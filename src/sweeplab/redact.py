@@ -1,6 +1,8 @@
 """Keeping credentials out of what sweeplab prints and logs."""
 
+import logging
 import re
+from pathlib import Path
 from typing import Any
 
 # Everything between "scheme://" and the last "@" of the authority: a password may hold "@".
@@ -17,14 +19,31 @@ def strip_userinfo(uri: str) -> str:
     return _USERINFO.sub("", uri)
 
 
-# Config keys whose values are secrets wherever they appear (experiment tags, user fields).
-_SECRET_KEY = re.compile(r"pass(word|wd)?|token|secret|api[_-]?key|credential", re.IGNORECASE)
+# Config keys whose values are secrets wherever they appear (experiment tags, user fields):
+# the key's last part is, or ends in, one of these words ("api_token", "db_password"; not
+# "tokenizer").
+_SECRET_WORD = (
+    r"(?:pass(?:word|wd)?|token|secret|credentials?|(?:api|secret|access|private)[_-]?key)"
+)
+_SECRET_KEY = re.compile(rf"(?:^|[_\-]){_SECRET_WORD}$", re.IGNORECASE)
+# key=value or key: value inside a line of text (YAML, overrides, Hydra's override_dirname);
+# the value is quoted, or runs to a comma, space or bracket.
+_SECRET_PAIR = re.compile(
+    rf"(?P<key>[\w.+~\-]*(?<![A-Za-z0-9]){_SECRET_WORD})(?P<sep>\s*[=:]\s*)"
+    r"""(?P<value>"[^"]*"|'[^']*'|[^,\s'"}\]]+)""",
+    re.IGNORECASE,
+)
 REDACTED = "***"
 
 
 def is_secret_key(key: str) -> bool:
     """Whether a config key (its last dotted part) names a secret."""
-    return bool(_SECRET_KEY.search(key.rsplit(".", 1)[-1]))
+    return bool(_SECRET_KEY.search(key.lstrip("+~").rsplit(".", 1)[-1]))
+
+
+def scrub_text(text: str) -> str:
+    """``text`` with URI passwords and the values of secret-named keys masked."""
+    return _SECRET_PAIR.sub(lambda m: m["key"] + m["sep"] + REDACTED, redact_uri(text))
 
 
 def redact_secrets(value: Any, key: str = "") -> Any:
@@ -42,7 +61,26 @@ def redact_secrets(value: Any, key: str = "") -> Any:
 
 def redact_override(override: str) -> str:
     """A command-line override as it may be shown: ``a.token=x`` -> ``a.token=***``."""
-    key, sep, _ = override.partition("=")
-    if sep and is_secret_key(key.lstrip("+~")):
-        return f"{key}={REDACTED}"
-    return redact_uri(override)
+    return scrub_text(override)
+
+
+def scrub_files(folder: Path) -> None:
+    """Mask secrets in the YAML files Hydra wrote into ``folder`` (its .hydra/ snapshots)."""
+    for path in folder.glob("*.yaml"):
+        text = path.read_text()
+        if (clean := scrub_text(text)) != text:
+            path.write_text(clean)
+
+
+def scrub_hydra_logs() -> None:
+    """Mask secrets in every log record Hydra emits (it prints each job's overrides)."""
+    make_record = logging.getLogRecordFactory()
+
+    def scrubbed(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        if record.name.startswith(("hydra", "hydra_plugins")):
+            record.msg, record.args = scrub_text(record.getMessage()), ()
+        return record
+
+    # A record factory survives the logging reconfiguration Hydra does for every job.
+    logging.setLogRecordFactory(scrubbed)

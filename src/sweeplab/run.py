@@ -3,14 +3,16 @@
 import gc
 import signal
 import sys
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from sweeplab import config, sweep
+from sweeplab import config, preflight, sweep
 from sweeplab.errors import UserError
+from sweeplab.redact import scrub_files, scrub_hydra_logs
 from sweeplab.runner import TRACEBACK_ARTIFACT, RunFailed, execute, summary
 
 config.register_configs()
@@ -20,6 +22,9 @@ config.register_configs()
 def main(cfg: DictConfig) -> float:
     """Run once from the composed config and return ``sweep.metric`` for optimising sweepers."""
     hydra_cfg = HydraConfig.get()
+    if hydra_cfg.output_subdir is not None:
+        # Hydra has just written the config and overrides there, secrets included.
+        scrub_files(Path(hydra_cfg.runtime.output_dir, hydra_cfg.output_subdir))
     if hydra_cfg.mode == RunMode.MULTIRUN:
         return sweep.run_job(cfg)
     try:
@@ -47,6 +52,14 @@ def _terminate(signum: int, frame: object) -> None:
 def cli() -> None:
     """Console entry point (`sweeplab`, `python -m sweeplab`): run, then exit promptly."""
     signal.signal(signal.SIGTERM, _terminate)
+    scrub_hydra_logs()
+    try:
+        # Hydra reports a typo or a wrong type in several lines and a hint about tracebacks;
+        # composing once first turns those into one line, as for every other bad value.
+        preflight.check(sys.argv[1:])
+    except UserError as e:
+        print(f"sweeplab: error: {e}", file=sys.stderr)
+        sys.exit(2)
     try:
         main()
     except KeyboardInterrupt:

@@ -11,7 +11,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from sweeplab import config
-from sweeplab.redact import redact_uri
+from sweeplab.redact import redact_override, redact_uri
 
 # Overrides that say where to log rather than what to train stay out of run names.
 _NOT_IN_RUN_NAME = ("tracking", "experiment", "run_name", "sweep", "hydra", "model=", "+model=")
@@ -68,6 +68,8 @@ def fingerprint(cfg: DictConfig) -> str:
 
 def error_summary(error: BaseException) -> str:
     """The exception as one bounded line: its type and the first line of its message."""
+    if isinstance(error, RunFailed):
+        return str(error)
     lines = str(error).strip().splitlines()
     text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
     return redact_uri(text[:_MAX_ERROR_CHARS])
@@ -246,7 +248,7 @@ def execute(
     generator_args = {
         k: v for k, v in cfg.dataset.items() if k not in ("name", "test_size", "split_seed")
     }
-    run_name = cfg.run_name or default_run_name(cfg, overrides)
+    run_name = cfg.run_name or default_run_name(cfg, [redact_override(o) for o in overrides])
     tags = {**tracking.run_tags(config_fingerprint, config.launch_dir()), **(extra_tags or {})}
     if parent_run_id:
         tags[PARENT_RUN_TAG] = parent_run_id

@@ -1,5 +1,7 @@
 """Multiruns: a parent run before the first job, jobs nested under it, a comparison at the end."""
 
+import contextlib
+import json
 import math
 import signal
 import sys
@@ -21,7 +23,8 @@ from omegaconf import DictConfig, OmegaConf, read_write
 from sweeplab import config
 from sweeplab.config import ConfigError
 from sweeplab.errors import UserError
-from sweeplab.redact import redact_override
+from sweeplab.preflight import describe
+from sweeplab.redact import redact_override, scrub_files
 from sweeplab.runner import Recorder, default_run_name, error_summary, execute, shown_overrides
 
 # Hydra hands these to every job through `hydra.job.env_set`, which travels with the job's
@@ -33,6 +36,8 @@ JOBS_ENV = "SWEEPLAB_SWEEP_JOBS"
 _FIXED_IN_A_SWEEP = ("tracking", "experiment", "sweep")
 
 _BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+# Each job's outcome, written next to Hydra's files in the job's output directory.
+OUTCOME_FILE = "sweeplab_job.json"
 
 if TYPE_CHECKING:  # MLflow and pandas load only once a sweep needs them
     from concurrent.futures import Future
@@ -55,6 +60,8 @@ class Sweep:
     direction: str
     # The sweep's command-line overrides (model.max_depth=3,6,9 ...).
     overrides: list[str]
+    # Hydra's output folder for the sweep; each job writes its outcome in a subfolder.
+    sweep_dir: str = ""
 
 
 # The sweep this process started and has not ended, so the entry point can end its parent
@@ -153,12 +160,12 @@ def start(cfg: DictConfig) -> Sweep:
     # before any worker starts, keeps parallel workers from racing that migration.
     client = tracking.connect(cfg.tracking)
     experiment = tracking.ensure_experiment(client, cfg.experiment, cfg.tracking.artifact_location)
-    task = list(cfg.hydra.overrides.task)
+    task = [redact_override(o) for o in cfg.hydra.overrides.task]
     name = cfg.run_name or f"sweep {default_run_name(cfg, task)}"
     tags = {
         **tracking.run_tags(None, config.launch_dir()),
         compare.SWEEP_TAG: "true",
-        compare.OVERRIDES_TAG: " ".join(redact_override(o) for o in task),
+        compare.OVERRIDES_TAG: " ".join(task),
         compare.METRIC_TAG: cfg.sweep.metric.value,
         compare.DIRECTION_TAG: cfg.sweep.direction.value,
         "sweeplab.sweep.dir": str(cfg.hydra.sweep.dir),
@@ -172,7 +179,8 @@ def start(cfg: DictConfig) -> Sweep:
         run_name=name,
         metric=cfg.sweep.metric.value,
         direction=cfg.sweep.direction.value,
-        overrides=[redact_override(o) for o in task],
+        overrides=task,
+        sweep_dir=str(cfg.hydra.sweep.dir),
     )
     _open = sweep
     global _recorder
@@ -201,6 +209,8 @@ def finish(sweep: Sweep) -> str:
 
     if _recorder is not None:
         _recorder.drain()
+    # Hydra saved the sweep's config here after this callback's start, secrets included.
+    scrub_files(Path(sweep.sweep_dir))
     client = MlflowClient(sweep.tracking_uri)
     parent = client.get_run(sweep.parent_run_id)
     comparison = compare.compare(
@@ -286,9 +296,8 @@ class SweepCallback(Callback):
             print(f"sweeplab: error: {e}", file=sys.stderr)
             sys.exit(2)
         except HydraException as e:
-            # Worded as Hydra words its own composition errors, with the same exit code.
-            print("\n".join(str(x) for x in (e, e.__cause__) if x), file=sys.stderr)
-            sys.exit(1)
+            print(f"sweeplab: error: {describe(e, config.hydra.overrides.task)}", file=sys.stderr)
+            sys.exit(2)
         except Exception:
             traceback.print_exc()
             print("sweeplab: error: could not start the sweep (above)", file=sys.stderr)
@@ -301,14 +310,26 @@ class SweepCallback(Callback):
         try:
             print(finish(self.sweep), flush=True)
         except Exception as e:
-            traceback.print_exc()
-            end_open_parent("FAILED", f"the comparison failed: {error_summary(e)}")
-            print(
-                "sweeplab: error: the jobs ran, but comparing them failed (above); retry with "
-                f"`sweeplab-tools compare {self.sweep.parent_run_id}`",
-                file=sys.stderr,
-            )
+            self._report_without_store(self.sweep, e)
             sys.exit(1)
+
+    @staticmethod
+    def _report_without_store(sweep: Sweep, error: Exception) -> None:
+        """Say what happened from the jobs' own files when the store cannot be read."""
+        parent = sweep.parent_run_id
+        # The store is what failed, most likely; the report below matters more.
+        with contextlib.suppress(Exception):
+            end_open_parent("FAILED", f"the comparison failed: {error_summary(error)}")
+        print(
+            f"sweeplab: error: the sweep's jobs ended, but the tracking store failed while "
+            f"comparing them ({error_summary(error)}).\n"
+            f"What each job recorded (from {sweep.sweep_dir}):\n{local_outcomes(sweep.sweep_dir)}\n"
+            "Jobs not FINISHED were not logged. Once the store is back, run the same command "
+            "with sweep.skip_finished=true to train only those; "
+            f"`sweeplab-tools mark-killed {sweep.experiment_name!r}` ends runs left RUNNING "
+            f"(this sweep's parent is {parent}).",
+            file=sys.stderr,
+        )
 
 
 # ---------------------------------------------------------------- inside each job
@@ -330,6 +351,12 @@ def _record(cfg: DictConfig, parent_run_id: str | None, record: "JobRecord") -> 
         print(f"sweeplab: warning: could not record job {record.job}: {error_summary(e)}")
 
 
+def _write_outcome(output_dir: str, outcome: dict[str, Any]) -> None:
+    # Beside Hydra's own files for the job: the sweep's summary falls back on these when
+    # the tracking store is gone by the time the sweep ends.
+    Path(output_dir, OUTCOME_FILE).write_text(json.dumps(outcome))
+
+
 def run_job(cfg: DictConfig) -> float:
     """Run one job of a multirun: record a failure instead of raising; return its metric."""
     from sweeplab.compare import JOB_TAG, NOT_STARTED, OVERRIDES_TAG, JobRecord
@@ -338,10 +365,13 @@ def run_job(cfg: DictConfig) -> float:
     parent = hydra.job.env_set.get(PARENT_RUN_ENV)
     total = hydra.job.env_set.get(JOBS_ENV)
     overrides = list(hydra.overrides.task)
+    shown = [redact_override(o) for o in overrides]
     num = int(hydra.job.num)
-    label = " ".join(shown_overrides(overrides)) or "(defaults)"
+    label = " ".join(shown_overrides(shown)) or "(defaults)"
     prefix = f"[{num + 1}/{total}]" if total else f"[{num + 1}]"
     metric = cfg.sweep.metric.value
+    outcome: dict[str, Any] = {"job": num, "overrides": shown, "run_id": None, "error": ""}
+    output_dir = str(hydra.runtime.output_dir)
     if threading.current_thread() is threading.main_thread():
         # In worker processes (joblib) too: a SIGTERM unwinds the job so its run ends KILLED.
         signal.signal(signal.SIGTERM, _terminate)
@@ -350,10 +380,7 @@ def run_job(cfg: DictConfig) -> float:
             cfg,
             overrides,
             parent_run_id=parent,
-            extra_tags={
-                JOB_TAG: str(num),
-                OVERRIDES_TAG: " ".join(redact_override(o) for o in overrides),
-            },
+            extra_tags={JOB_TAG: str(num), OVERRIDES_TAG: " ".join(shown)},
             # MLflow loads the model again and predicts on an input example to check it
             # (~70 ms a model); in a sweep the signature alone describes the inputs.
             input_example=False,
@@ -361,30 +388,54 @@ def run_job(cfg: DictConfig) -> float:
         )
     except UserError as e:  # refused before any run was created
         print(f"{prefix} {label} -> not run: {e}", flush=True)
-        shown = [redact_override(o) for o in overrides]
+        _write_outcome(output_dir, {**outcome, "status": NOT_STARTED, "error": str(e)})
         _record(cfg, parent, JobRecord(num, shown, NOT_STARTED, error=str(e)))
         # Optimising sweepers (Optuna) count a NaN result as a failed trial.
         return math.nan
     except Exception as e:  # the run is FAILED with its traceback logged; go on to the next
         print(f"{prefix} {label} -> FAILED: {error_summary(e)}", flush=True)
+        run_id = getattr(e, "run_id", None)
+        _write_outcome(
+            output_dir, {**outcome, "status": "FAILED", "run_id": run_id, "error": error_summary(e)}
+        )
         return math.nan
     if result.reused:
-        shown = [redact_override(o) for o in overrides]
         _record(cfg, parent, JobRecord(num, shown, "REUSED", run_id=result.run_id))
     value = result.metrics.get(metric, math.nan)
     reused = f" (reused run {result.run_id})" if result.reused else ""
     done = f"{prefix} {label} -> {metric} {value:.6g}{reused}"
-    if result.logged is None:
-        print(done, flush=True)
-    else:
-        # Printed once the background recorder has logged the run, so the line is true.
-        def report_logged(logged: "Future[None]") -> None:
-            error = None if logged.cancelled() else logged.exception()
-            line = done if error is None else f"{prefix} {label} -> FAILED: {error_summary(error)}"
-            print(line, flush=True)
+    outcome.update(run_id=result.run_id, status="REUSED" if result.reused else "FINISHED")
 
-        result.logged.add_done_callback(report_logged)
+    # Printed once the run is logged (by the background recorder, if any), so the line is true.
+    def report(logged: "Future[None] | None") -> None:
+        error = None if logged is None or logged.cancelled() else logged.exception()
+        if error is None:
+            print(done, flush=True)
+            _write_outcome(output_dir, outcome)
+        else:
+            print(f"{prefix} {label} -> FAILED: {error_summary(error)}", flush=True)
+            _write_outcome(
+                output_dir, {**outcome, "status": "FAILED", "error": error_summary(error)}
+            )
+
+    if result.logged is None:
+        report(None)
+    else:
+        result.logged.add_done_callback(report)
     return value
+
+
+def local_outcomes(sweep_dir: str) -> str:
+    """The jobs' outcomes as their own files record them, for when the store cannot tell."""
+    lines = []
+    for path in sorted(Path(sweep_dir).glob(f"*/{OUTCOME_FILE}"), key=lambda p: int(p.parent.name)):
+        job = json.loads(path.read_text())
+        run = f" run {job['run_id']}" if job["run_id"] else ""
+        error = f": {job['error']}" if job["error"] else ""
+        lines.append(
+            f"  job {job['job']} {' '.join(job['overrides'])}: {job['status']}{run}{error}"
+        )
+    return "\n".join(lines) or "  (no job recorded an outcome)"
 
 
 def regenerate(client: "MlflowClient", parent_run_id: str, out: Path | None) -> str:

@@ -26,7 +26,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from sweeplab import __version__
 from sweeplab.errors import UserError
-from sweeplab.redact import redact_override, redact_secrets, redact_uri, strip_userinfo
+from sweeplab.redact import (
+    is_secret_key,
+    redact_override,
+    redact_secrets,
+    redact_uri,
+    strip_userinfo,
+)
 
 # MLflow hints that integer columns cannot hold missing values; generated data has none.
 _INTEGER_HINT = "Hint: Inferred schema contains integer column"
@@ -49,8 +55,16 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
 
 
+# Servers this process already found dead: a sweep's later jobs check them once, briefly,
+# instead of each waiting the full connect_timeout.
+_unreachable: set[str] = set()
+_RECHECK_SECONDS = 1.0
+
+
 def wait_for_server(uri: str, timeout: float) -> None:
     """Return once the server answers its health check; raise TrackingError after ``timeout`` s."""
+    if uri in _unreachable:
+        timeout = min(timeout, _RECHECK_SECONDS)
     deadline = time.monotonic() + timeout
     # urllib cannot parse user:password@ (MLflow itself sends credentials from its env vars).
     url = strip_userinfo(uri).rstrip("/") + "/health"
@@ -59,6 +73,7 @@ def wait_for_server(uri: str, timeout: float) -> None:
         try:
             with urllib.request.urlopen(url, timeout=max(remaining, 0.1)) as response:
                 if response.status == 200:
+                    _unreachable.discard(uri)
                     return
                 problem = f"HTTP {response.status}"
         except urllib.error.HTTPError as e:
@@ -66,6 +81,7 @@ def wait_for_server(uri: str, timeout: float) -> None:
         except (OSError, ValueError) as e:
             problem = str(getattr(e, "reason", e))
         if time.monotonic() + 0.5 >= deadline:
+            _unreachable.add(uri)
             port = urlparse(uri).port
             start = "sweeplab-tools server" + (f" --port {port}" if port and port != 8080 else "")
             raise TrackingError(
@@ -83,6 +99,7 @@ def connect(tracking: DictConfig) -> MlflowClient:
     # for minutes. The config is the one place to change them.
     os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(tracking.request_timeout)
     os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(tracking.max_retries)
+    os.environ["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] = str(tracking.backoff_factor)
     # MLflow prints run URLs as given, user:password@ included; sweeplab prints them redacted.
     os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     if is_server(uri):
@@ -120,7 +137,13 @@ def _ensure_experiment(
     client: MlflowClient, experiment: DictConfig, artifact_location: str | None
 ) -> Experiment:
     uri = str(client.tracking_uri)
-    tags = {str(k): str(v) for k, v in experiment.tags.items()}
+    tags = {}
+    for key, value in experiment.tags.items():
+        if is_secret_key(str(key)):
+            _warn(f"experiment.tags.{key} looks like a secret: not set as an MLflow tag "
+                  "(pass credentials through MLFLOW_TRACKING_TOKEN and friends)")  # fmt: skip
+            continue
+        tags[str(key)] = str(value)
     if experiment.description:
         tags["mlflow.note.content"] = str(experiment.description)
     existing = client.get_experiment_by_name(experiment.name)
