@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint server bench lock clean
+.PHONY: install run test lint server bench stress lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ server: $(STAMP)  ## the tutorial's tracking server on 127.0.0.1:8080, over outp
 bench: $(STAMP)  ## sweeplab vs the tutorial's script, then the 3x3 sweep grid (sequential, joblib)
 	$(BIN)/python benchmarks/single_run.py
 	$(BIN)/python benchmarks/sweep_grid.py
+
+stress: $(STAMP)  ## 4 processes x 25 runs on one sqlite store, 200 runs on a real server
+	$(BIN)/python benchmarks/stress.py
 
 lock: $(STAMP)  ## re-pin constraints.txt from what .venv has installed
 	{ sed -n '1,2p' constraints.txt; $(BIN)/pip freeze --all --exclude-editable | grep -v -E '^(sweeplab|pip)=='; } > constraints.txt.new

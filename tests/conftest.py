@@ -1,5 +1,6 @@
 """Shared fixtures: every test runs in its own directory with its own sqlite store."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -82,17 +83,10 @@ def wait_for_running(db: Path, count: int, timeout: float = 60) -> list[str]:
     raise AssertionError(f"{count} run(s) never started in {db}")
 
 
-@pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """A real tracking server on a free loopback port, started the documented way.
-
-    `sweeplab-tools server` serves <launch dir>/outputs; yields (URI, launch dir).
-    """
-    root = tmp_path_factory.mktemp("server")
-    port = free_port()
-    uri = f"http://127.0.0.1:{port}"
+def start_server(root: Path, port: int) -> subprocess.Popen:
+    """`sweeplab-tools server` over ``root``/outputs on 127.0.0.1:``port``, once healthy."""
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    with open(root / "server.log", "w") as log:
+    with open(root / "server.log", "a") as log:
         server = subprocess.Popen(
             [str(BIN / "sweeplab-tools"), "server", "--port", str(port), "--workers", "1"],
             cwd=root,
@@ -101,16 +95,38 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
             env=env,
             start_new_session=True,  # its uvicorn workers share the group; stop them together
         )
-        try:
-            wait_until_healthy(uri, server, timeout=90)
-            yield uri, root
-        finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait()
+    try:
+        wait_until_healthy(f"http://127.0.0.1:{port}", server, timeout=90)
+    except BaseException:
+        stop_server(server)
+        raise
+    return server
+
+
+def stop_server(server: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    """Stop a server from start_server and all its workers."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.pid, sig)
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A real tracking server on a free loopback port, started the documented way.
+
+    `sweeplab-tools server` serves <launch dir>/outputs; yields (URI, launch dir).
+    """
+    root = tmp_path_factory.mktemp("server")
+    port = free_port()
+    server = start_server(root, port)
+    try:
+        yield f"http://127.0.0.1:{port}", root
+    finally:
+        stop_server(server)
 
 
 def wait_until_healthy(uri: str, server: subprocess.Popen, timeout: float) -> None:

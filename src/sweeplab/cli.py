@@ -33,7 +33,7 @@ def tracking_config(option: str, uri: str | None = None) -> DictConfig:
     return tracking
 
 
-def server_command(host: str, port: int, workers: int) -> list[str]:
+def server_command(host: str, port: int, workers: int, extra: Sequence[str] = ()) -> list[str]:
     """The `mlflow server` command line that serves the local store and its artifacts."""
     local = tracking_config("local")
     return [
@@ -45,6 +45,7 @@ def server_command(host: str, port: int, workers: int) -> list[str]:
         # Runs logged through the server get their artifacts proxied into the same folder
         # the local store uses, so the UI shows both.
         "--artifacts-destination", str(local.artifact_location),
+        *extra,
     ]  # fmt: skip
 
 
@@ -52,7 +53,12 @@ def serve(args: argparse.Namespace) -> int:
     """Replace this process with `mlflow server` on the local store."""
     # The server exists to serve the store under outputs/, whatever MLFLOW_TRACKING_URI says.
     os.environ.pop("MLFLOW_TRACKING_URI", None)
-    command = server_command(args.host, args.port, args.workers)
+    extra = []
+    if args.app_name:
+        extra += ["--app-name", args.app_name]
+    if args.allowed_hosts:
+        extra += ["--allowed-hosts", args.allowed_hosts]
+    command = server_command(args.host, args.port, args.workers, extra)
     # MLflow's background job workers (GenAI scorers) cost ~1.6 GB; runs don't need them.
     os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     print("starting:", " ".join(command), flush=True)
@@ -153,6 +159,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback)")
     s.add_argument("--port", type=int, default=8080, help="port (default: 8080, as the tutorial)")
     s.add_argument("--workers", type=int, default=2, help="server worker processes")
+    s.add_argument(
+        "--app-name", help="MLflow server app, e.g. basic-auth for users and permissions"
+    )
+    s.add_argument(
+        "--allowed-hosts", help="Host headers to accept besides localhost (MLflow's middleware)"
+    )
     s.set_defaults(func=serve)
 
     e = sub.add_parser("experiments", help="list experiments matching an MLflow filter string")

@@ -36,7 +36,8 @@ def evaluate(y_true: pd.Series, y_pred: np.ndarray) -> dict[str, float]:
         "mae": float(mean_absolute_error(y_true, y_pred)),
         "mse": mse,
         "rmse": float(np.sqrt(mse)),
-        "r2": float(r2_score(y_true, y_pred)),
+        # R² needs two rows; scikit-learn would warn and return NaN, which the logger reports.
+        "r2": float(r2_score(y_true, y_pred)) if len(y_true) >= 2 else float("nan"),
     }
 
 

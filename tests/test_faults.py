@@ -1,0 +1,277 @@
+"""Faults provoked for real: dead and silent servers, signals, kills, MLflow's limits, secrets."""
+
+import math
+import os
+import signal
+import socket
+import subprocess
+import threading
+from pathlib import Path
+
+import mlflow
+from mlflow import MlflowClient
+
+from conftest import BIN, free_port, start_server, stop_server, sweeplab, wait_for_running
+from sweeplab import tracking
+from sweeplab.runner import execute
+
+
+def store(root: Path) -> MlflowClient:
+    return MlflowClient(f"sqlite:///{root}/outputs/mlflow.db")
+
+
+def runs_of(client: MlflowClient, experiment: str = "Apple_Models"):
+    exp = client.get_experiment_by_name(experiment)
+    return client.search_runs([exp.experiment_id], max_results=1000)
+
+
+# ---------------------------------------------------------------- tracking server faults
+
+
+def test_a_server_that_accepts_and_never_answers_fails_within_30s(tmp_path):
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def accept_and_hold():
+        while True:
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept_and_hold, daemon=True).start()
+    uri = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    try:
+        # The subprocess timeout is the bound the issue asks for.
+        done = sweeplab("tracking=server", f"tracking.uri={uri}", cwd=tmp_path, timeout=30)
+    finally:
+        listener.close()
+        for connection in held:
+            connection.close()
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"sweeplab: error: no MLflow tracking server answers at {uri}")
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "outputs").exists() or not list((tmp_path / "outputs").glob("*.db"))
+
+
+def test_the_server_dying_mid_sweep_fails_the_rest_fast_and_skip_finished_completes_it(
+    tmp_path,
+):
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    server = start_server(tmp_path, port)
+    grid = ("model.n_estimators=5,6,7,8", "model.max_depth=3")
+    sweep = subprocess.Popen(
+        [str(BIN / "sweeplab"), "-m", *grid, "tracking=server", f"tracking.uri={uri}"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+    )  # fmt: skip
+    try:
+        for line in sweep.stdout:
+            if line.startswith("[1/4]"):
+                break
+        stop_server(server, signal.SIGKILL)
+        out, err = sweep.communicate(timeout=120)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+        stop_server(server)
+    assert sweep.returncode == 1
+    # The summary comes from the jobs' own files and names each job that was not logged.
+    assert "the tracking store failed while comparing them" in err
+    lines = [line.strip() for line in err.splitlines() if line.startswith("  job ")]
+    assert len(lines) == 4, err
+    assert lines[0].startswith("job 0 model.n_estimators=5 model.max_depth=3 ")
+    assert ": FINISHED run " in lines[0]
+    for line in lines[1:]:
+        assert ": FAILED run " in line or ": NOT_STARTED: " in line, line
+    assert "sweep.skip_finished=true" in err
+
+    server = start_server(tmp_path, port)
+    try:
+        again = sweeplab(
+            "-m", *grid, "tracking=server", f"tracking.uri={uri}", "sweep.skip_finished=true",
+            cwd=tmp_path, timeout=300,
+        )  # fmt: skip
+        assert again.returncode == 0, again.stderr
+        assert "4 finished (1 reused), 0 failed" in again.stdout
+        killed = subprocess.run(
+            [str(BIN / "sweeplab-tools"), "mark-killed", "Apple_Models", "--tracking-uri", uri],
+            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert killed.returncode == 0, killed.stderr
+        client = MlflowClient(uri)
+        statuses = {r.info.status for r in runs_of(client)}
+        assert "RUNNING" not in statuses
+    finally:
+        stop_server(server)
+
+
+# ---------------------------------------------------------------- process faults
+
+
+def test_an_exception_in_training_fails_the_run_with_its_traceback(tmp_path):
+    # 95% of 10 rows held out leaves none to train on: scikit-learn raises.
+    done = sweeplab("dataset.n_rows=10", "dataset.test_size=0.95", cwd=tmp_path)
+    assert done.returncode == 1
+    (run,) = runs_of(store(tmp_path))
+    # (MLflow logs two INFO lines first when it creates the store's tables.)
+    assert done.stderr.splitlines()[-1] == (
+        f"sweeplab: error: run {run.info.run_id} FAILED: ValueError: With n_samples=10, "
+        "test_size=0.95 and train_size=None, the resulting train set will be empty. Adjust any "
+        "of the aforementioned parameters. (traceback in its artifact error/traceback.txt)"
+    )
+    assert "Traceback" not in done.stderr
+    assert run.info.status == "FAILED"
+    assert run.data.tags["sweeplab.error"].startswith("ValueError: With n_samples=10")
+    text = mlflow.artifacts.load_text(f"{run.info.artifact_uri}/error/traceback.txt")
+    assert "train_test_split" in text
+
+
+def test_ctrl_c_during_a_sweep_ends_the_child_and_the_parent_killed(tmp_path):
+    sweep = subprocess.Popen(
+        [str(BIN / "sweeplab"), "-m", "model=gradient_boosting", "model.n_estimators=4000,4001"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+    )  # fmt: skip
+    wait_for_running(tmp_path / "outputs" / "mlflow.db", 2)  # the parent and the first job
+    sweep.send_signal(signal.SIGINT)
+    _, err = sweep.communicate(timeout=60)
+    assert sweep.returncode == 130
+    assert "Traceback" not in err
+    runs = runs_of(store(tmp_path))
+    assert len(runs) == 2
+    assert {r.info.status for r in runs} == {"KILLED"}
+
+
+def test_sigterm_to_a_parallel_sweep_leaves_nothing_running(tmp_path):
+    sweep = subprocess.Popen(
+        [str(BIN / "sweeplab"), "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+         "model=gradient_boosting", "model.n_estimators=4000,4001,4002,4003"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+    )  # fmt: skip
+    wait_for_running(tmp_path / "outputs" / "mlflow.db", 3)  # the parent and two workers' jobs
+    sweep.send_signal(signal.SIGTERM)
+    sweep.communicate(timeout=120)
+    assert sweep.returncode == 143
+    runs = runs_of(store(tmp_path))
+    assert {r.info.status for r in runs} == {"KILLED"}
+    (parent,) = [r for r in runs if r.data.tags.get("sweeplab.sweep") == "true"]
+    assert parent.data.tags["sweeplab.error"] == "terminated (SIGTERM)"
+
+
+def test_mark_killed_ends_runs_a_hard_kill_left_running(tmp_path):
+    run = subprocess.Popen(
+        [str(BIN / "sweeplab"), "model=gradient_boosting", "model.n_estimators=5000"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+    )  # fmt: skip
+    (run_id,) = wait_for_running(tmp_path / "outputs" / "mlflow.db", 1)
+    run.send_signal(signal.SIGKILL)
+    run.wait(timeout=30)
+    assert store(tmp_path).get_run(run_id).info.status == "RUNNING"
+
+    def tools(*args):
+        return subprocess.run(
+            [str(BIN / "sweeplab-tools"), "mark-killed", "Apple_Models", *args],
+            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    recent = tools("--older-than", "60")  # started seconds ago: left alone
+    assert "0 run(s) marked KILLED" in recent.stdout
+    dry = tools("--dry-run")
+    assert f"would mark KILLED: {run_id}" in dry.stdout
+    assert store(tmp_path).get_run(run_id).info.status == "RUNNING"
+    done = tools()
+    assert done.returncode == 0, done.stderr
+    assert "1 run(s) marked KILLED in experiment 'Apple_Models'" in done.stdout
+    assert store(tmp_path).get_run(run_id).info.status == "KILLED"
+
+
+# ---------------------------------------------------------------- MLflow's limits
+
+
+def test_params_past_mlflows_limits_are_batched_kept_whole_and_renamed(isolated, capsys):
+    mlflow.set_tracking_uri(f"sqlite:///{isolated}/limits.db")
+    many = {f"p{i:03d}": i for i in range(250)}  # MLflow takes 100 per batch
+    long_value = "x" * 7000  # MLflow refuses values over 6,000 characters
+    with mlflow.start_run() as run:
+        tracking.log_params({**many, "notes": long_value, "lr@stage(1)": 0.1, "../up": 1})
+    params = MlflowClient().get_run(run.info.run_id).data.params
+    assert all(params[k] == str(v) for k, v in many.items())
+    assert len(params["notes"]) == 6000
+    assert params["notes"].endswith("[7000 characters; whole value in artifact params/notes.txt]")
+    whole = mlflow.artifacts.load_text(f"{run.info.artifact_uri}/params/notes.txt")
+    assert whole == long_value
+    assert params["lr_stage_1_"] == "0.1"
+    assert params["_._up"] == "1"  # no leading dot: MLflow reads names as paths
+    err = capsys.readouterr().err
+    assert "param 'lr@stage(1)' is logged as 'lr_stage_1_'" in err
+    assert "param 'notes' has 7000 characters, over MLflow's 6000" in err
+
+
+def test_a_nan_metric_is_tagged_and_warned_about_not_stored(compose_cfg, capsys):
+    # One validation row: r2 is undefined.
+    result = execute(compose_cfg("model=ridge", "dataset.n_rows=5", "dataset.test_size=0.2"))
+    run = MlflowClient(result.tracking_uri).get_run(result.run_id)
+    assert math.isnan(result.metrics["r2"])
+    assert "r2" not in run.data.metrics
+    assert set(run.data.metrics) == {"mae", "mse", "rmse"}
+    assert run.data.tags["sweeplab.nonfinite_metrics"] == "r2=nan"
+    assert "metric r2=nan is not a finite number" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- secrets
+
+
+def test_credentials_never_reach_params_tags_artifacts_console_or_hydra_files(tmp_path):
+    env = {
+        "MLFLOW_TRACKING_USERNAME": "alice",
+        "MLFLOW_TRACKING_PASSWORD": "pw-from-env-1",
+        "MLFLOW_TRACKING_TOKEN": "tok-from-env-2",
+    }
+    uri = f"sqlite:///{tmp_path}/outputs/mlflow.db"
+    done = sweeplab(
+        "-m", "model=ridge", "model.alpha=1,2", f"tracking.uri={uri}",
+        "+experiment.tags.api_token=tag-secret-3", "+experiment.tags.owner=forecasting",
+        cwd=tmp_path, env=env, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    secrets = ("pw-from-env-1", "tok-from-env-2", "tag-secret-3")
+    console = done.stdout + done.stderr
+    assert not [s for s in secrets if s in console]
+    client = store(tmp_path)
+    exp = client.get_experiment_by_name("Apple_Models")
+    assert exp.tags["owner"] == "forecasting"
+    assert "api_token" not in exp.tags
+    for run in runs_of(client):
+        stored = str(run.data.params) + str(run.data.tags) + str(run.info.run_name)
+        assert not [s for s in secrets if s in stored]
+    artifacts = tmp_path / "outputs" / "artifacts"
+    files = [p for p in [*artifacts.rglob("*"), *(tmp_path / "outputs").rglob("*.yaml")]
+             if p.is_file() and p.suffix in (".yaml", ".txt", ".json", ".md", ".csv")]  # fmt: skip
+    assert any(p.name == "config.yaml" for p in files)
+    assert any(p.name == "multirun.yaml" for p in files)  # Hydra's own snapshots, scrubbed
+    for path in files:
+        text = path.read_text()
+        assert not [s for s in secrets if s in text], path
+
+
+def test_the_documented_server_binds_loopback_with_security_middleware_on():
+    from sweeplab.cli import server_command
+
+    command = server_command("127.0.0.1", 8080, 2)
+    assert command[command.index("--host") + 1] == "127.0.0.1"
+    assert "--disable-security-middleware" not in command
+    assert "--allowed-hosts" not in command  # MLflow's default: localhost only
+
+
+def test_a_sweep_combination_that_does_not_compose_stops_before_any_run(tmp_path):
+    # Each value composes alone; ridge has no max_depth, so one job cannot.
+    done = sweeplab("-m", "model=ridge,random_forest", "model.max_depth=3", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.startswith(
+        "sweeplab: error: model.max_depth='3' is not allowed: unknown key"
+    )
+    assert not (tmp_path / "outputs" / "mlflow.db").exists()
