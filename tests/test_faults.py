@@ -71,7 +71,7 @@ def test_the_server_dying_mid_sweep_fails_the_rest_fast_and_skip_finished_comple
             if line.startswith("[1/4]"):
                 break
         stop_server(server, signal.SIGKILL)
-        out, err = sweep.communicate(timeout=120)
+        _, err = sweep.communicate(timeout=120)
     finally:
         if sweep.poll() is None:
             sweep.kill()

@@ -150,6 +150,13 @@ def mark_killed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _store_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--tracking", default="local", choices=["local", "server"], help="store option"
+    )
+    command.add_argument("--tracking-uri", default=None, help="override the option's URI")
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser for `sweeplab-tools`."""
     p = argparse.ArgumentParser(prog="sweeplab-tools", description=__doc__)
@@ -171,8 +178,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument(
         "filter", nargs="?", default="", help="e.g. \"tags.`project_name` = 'grocery-forecasting'\""
     )
-    e.add_argument("--tracking", default="local", choices=["local", "server"], help="store option")
-    e.add_argument("--tracking-uri", default=None, help="override the option's URI")
+    _store_options(e)
     e.set_defaults(func=list_experiments)
 
     c = sub.add_parser(
@@ -194,8 +200,7 @@ def parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--direction", default="minimize", choices=["minimize", "maximize"])
     c.add_argument("--out", type=Path, help="also write the table and plots into this folder")
-    c.add_argument("--tracking", default="local", choices=["local", "server"], help="store option")
-    c.add_argument("--tracking-uri", default=None, help="override the option's URI")
+    _store_options(c)
     c.set_defaults(func=compare_runs)
 
     k = sub.add_parser(
@@ -209,8 +214,7 @@ def parser() -> argparse.ArgumentParser:
         "use it while other sweeps are still running)",
     )  # fmt: skip
     k.add_argument("--dry-run", action="store_true", help="list them, change nothing")
-    k.add_argument("--tracking", default="local", choices=["local", "server"], help="store option")
-    k.add_argument("--tracking-uri", default=None, help="override the option's URI")
+    _store_options(k)
     k.set_defaults(func=mark_killed)
     return p
 
