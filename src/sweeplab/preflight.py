@@ -13,8 +13,8 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationE
 from sweeplab.config import ConfigError
 from sweeplab.errors import UserError
 
-# Hydra's flags that print something instead of running: nothing to check for them.
-_NOT_RUNNING = ("help", "hydra_help", "version", "cfg", "info", "shell_completion")
+# Hydra's flags that print something other than the config: nothing to check for them.
+_NOT_RUNNING = ("help", "hydra_help", "version", "info", "shell_completion")
 _OVERRIDE = re.compile(r"override (\S+?)=(.*)$")
 _CONFIG_FILE = re.compile(r"In '([^']+)'")
 
