@@ -112,7 +112,7 @@ RF_KEYS = (
          "must be one of ['gradient_boosting', 'random_forest', 'ridge']"),
         (["dataset.end_date=2023-02-30"],
          "dataset.end_date='2023-02-30' is not allowed: "
-         "must be a date as YYYY-MM-DD (no time zone), or 'now'"),
+         "must be an ISO date like 2023-11-01 (no time zone), or 'now'"),
         (["dataset.n_rows=800000"],
          "dataset.n_rows=800000 is not allowed: must be <= 738825: "
          "more days would reach before year 1 from dataset.end_date=2023-11-01"),

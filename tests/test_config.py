@@ -143,7 +143,7 @@ def test_unknown_model_option_lists_the_available_ones(compose_cfg):
         (["dataset.n_rows=1"], "dataset.n_rows", "must be >= 2"),
         (["dataset.test_size=0"], "dataset.test_size", "must be > 0 and < 1"),
         (["dataset.test_size=1.0"], "dataset.test_size", "must be > 0 and < 1"),
-        (["dataset.end_date=2023-13-01"], "dataset.end_date", "must be a date as YYYY-MM-DD (no time zone), or 'now'"),
+        (["dataset.end_date=2023-13-01"], "dataset.end_date", "must be an ISO date like 2023-11-01 (no time zone), or 'now'"),
         (["dataset.end_date='2023-11-01T00:00+05:00'"], "dataset.end_date", "no time zone"),
         (["dataset.seed=-1"], "dataset.seed", "must be from 0 to 4294967295"),
         (["dataset.split_seed=4294967296"], "dataset.split_seed", "must be from 0 to 4294967295"),

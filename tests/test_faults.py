@@ -79,9 +79,9 @@ def test_the_server_dying_mid_sweep_fails_the_rest_fast_and_skip_finished_comple
     assert sweep.returncode == 1
     # The summary comes from the jobs' own files and names each job that was not logged.
     assert "the tracking store failed while comparing them" in err
-    lines = [line.strip() for line in err.splitlines() if line.startswith("  job ")]
+    lines = [line.strip() for line in err.splitlines() if line.startswith("  job #")]
     assert len(lines) == 4, err
-    assert lines[0].startswith("job 0 model.n_estimators=5 model.max_depth=3 ")
+    assert lines[0].startswith("job #0 model.n_estimators=5 model.max_depth=3 ")
     assert ": FINISHED run " in lines[0]
     for line in lines[1:]:
         assert ": FAILED run " in line or ": NOT_STARTED: " in line, line
@@ -181,7 +181,7 @@ def test_mark_killed_ends_runs_a_hard_kill_left_running(tmp_path):
     recent = tools("--older-than", "60")  # started seconds ago: left alone
     assert "0 run(s) marked KILLED" in recent.stdout
     dry = tools("--dry-run")
-    assert f"would mark KILLED: {run_id}" in dry.stdout
+    assert f"would be marked KILLED: {run_id}" in dry.stdout
     assert store(tmp_path).get_run(run_id).info.status == "RUNNING"
     done = tools()
     assert done.returncode == 0, done.stderr
@@ -275,3 +275,21 @@ def test_a_sweep_combination_that_does_not_compose_stops_before_any_run(tmp_path
         "sweeplab: error: model.max_depth='3' is not allowed: unknown key"
     )
     assert not (tmp_path / "outputs" / "mlflow.db").exists()
+
+
+def test_printing_the_config_masks_a_password_in_the_uri(tmp_path):
+    done = sweeplab("tracking.uri=http://bob:hunter2@127.0.0.1:5000", "--cfg", "job", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "uri: http://***@127.0.0.1:5000" in done.stdout
+    assert "hunter2" not in done.stdout + done.stderr
+
+
+def test_the_server_command_refuses_a_port_in_use(tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [str(BIN / "sweeplab-tools"), "server", "--port", str(port)],
+            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"sweeplab-tools: error: cannot listen on 127.0.0.1:{port}")

@@ -93,7 +93,10 @@ def test_the_terminal_shows_progress_then_a_leaderboard(grid):
     root, done = grid
     parent, _ = sweep_runs(store(root))
     out = done.stdout
-    for line in ("[1/4] max_depth=3 n_estimators=20 -> rmse ", "[4/4] max_depth=6 n_estimators=40"):
+    for line in (
+        "[1/4] #0 max_depth=3 n_estimators=20 -> rmse ",
+        "[4/4] #3 max_depth=6 n_estimators=40",
+    ):
         assert line in out
     assert "4 finished, 0 failed" in out
     best = parent.data.tags["best_run_id"]
@@ -109,6 +112,11 @@ def test_the_comparison_can_be_regenerated_by_parent_id_or_experiment_filter(gri
     assert done.returncode == 0, done.stderr
     assert "4 finished, 0 failed" in done.stdout
     assert (tmp_path / "again" / "comparison.csv").is_file()
+    by_r2 = sweeplab_tools(
+        "compare", parent.info.run_id, "--metric", "r2", "--direction", "maximize", cwd=root
+    )
+    assert by_r2.returncode == 0, by_r2.stderr
+    assert "(run " in by_r2.stdout and " r2 0." in by_r2.stdout
 
     tutorial_search = "tags.`project_name` = 'grocery-forecasting'"
     done = sweeplab_tools(

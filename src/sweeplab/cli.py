@@ -49,8 +49,25 @@ def server_command(host: str, port: int, workers: int, extra: Sequence[str] = ()
     ]  # fmt: skip
 
 
+def _check_port_free(host: str, port: int) -> None:
+    # `mlflow server` reports a taken port in its log and still exits 0.
+    import socket
+
+    with socket.socket() as probe:
+        # As the server's own socket does: a port whose old connections linger is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            raise UserError(
+                f"cannot listen on {host}:{port} ({e.strerror}): another server runs there? "
+                "Pick another port with --port"
+            ) from None
+
+
 def serve(args: argparse.Namespace) -> int:
     """Replace this process with `mlflow server` on the local store."""
+    _check_port_free(args.host, args.port)
     # The server exists to serve the store under outputs/, whatever MLFLOW_TRACKING_URI says.
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     extra = []
@@ -105,14 +122,16 @@ def compare_runs(args: argparse.Namespace) -> int:
     client = open_store(args)
     try:
         if args.parent_run_id is not None:
-            print(sweep.regenerate(client, args.parent_run_id, args.out))
+            print(
+                sweep.regenerate(client, args.parent_run_id, args.out, args.metric, args.direction)
+            )
             return 0
         rows = compare.rows_of_experiments(client, args.experiments, args.runs)
     except MlflowException as e:
         raise UserError(e.message) from None
     if not rows:
         raise UserError(f"no runs in experiments matching {args.experiments!r}")
-    comparison = compare.compare(rows, args.metric, args.direction)
+    comparison = compare.compare(rows, args.metric or "rmse", args.direction or "minimize")
     out = args.out or Path("outputs", "comparisons", time.strftime("%Y-%m-%d_%H-%M-%S"))
     files = compare.write(comparison, out)
     print(compare.leaderboard(comparison))
@@ -138,7 +157,9 @@ def mark_killed(args: argparse.Namespace) -> int:
         )
         if run.info.start_time <= cutoff_ms
     ]
-    verb = "would mark" if args.dry_run else "marked"
+    if args.older_than < 0:
+        raise UserError(f"--older-than {args.older_than:g} is not allowed: must be >= 0 minutes")
+    verb = "would be marked" if args.dry_run else "marked"
     for run in running:
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.info.start_time / 1000))
         if not args.dry_run:
@@ -196,9 +217,13 @@ def parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--runs", default="", metavar="FILTER", help="only runs matching this filter")
     c.add_argument(
-        "--metric", default="rmse", choices=list(METRICS), help="rank by (with --experiments)"
+        "--metric", choices=list(METRICS), help="rank by (default: the sweep's, else rmse)"
     )
-    c.add_argument("--direction", default="minimize", choices=["minimize", "maximize"])
+    c.add_argument(
+        "--direction",
+        choices=["minimize", "maximize"],
+        help="default: the sweep's, else minimize",
+    )
     c.add_argument("--out", type=Path, help="also write the table and plots into this folder")
     _store_options(c)
     c.set_defaults(func=compare_runs)

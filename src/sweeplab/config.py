@@ -157,7 +157,7 @@ class DatasetConfig:
         "n_rows": at_least(2),
         "base_demand": at_least(0),
         "seed": numpy_seed(),
-        "end_date": Check(_is_date, "must be a date as YYYY-MM-DD (no time zone), or 'now'"),
+        "end_date": Check(_is_date, "must be an ISO date like 2023-11-01 (no time zone), or 'now'"),
         "test_size": between(0, 1),
         "split_seed": numpy_seed(),
     }

@@ -1,9 +1,10 @@
 """Keeping credentials out of what sweeplab prints and logs."""
 
+import io
 import logging
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 # Everything between "scheme://" and the last "@" of the authority: a password may hold "@".
 _USERINFO = re.compile(r"(?<=://)[^/\s]*@")
@@ -70,6 +71,21 @@ def scrub_files(folder: Path) -> None:
         text = path.read_text()
         if (clean := scrub_text(text)) != text:
             path.write_text(clean)
+
+
+class ScrubbedStream(io.TextIOBase):
+    """A text stream that masks secrets in what is written to it (for Hydra's --cfg output)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        """Write ``text`` with secrets masked."""
+        return self._stream.write(scrub_text(text))
+
+    def flush(self) -> None:
+        """Flush the stream underneath."""
+        self._stream.flush()
 
 
 def scrub_hydra_logs() -> None:

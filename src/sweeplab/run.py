@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from sweeplab import config, preflight, sweep
 from sweeplab.errors import UserError
-from sweeplab.redact import scrub_files, scrub_hydra_logs
+from sweeplab.redact import ScrubbedStream, scrub_files, scrub_hydra_logs
 from sweeplab.runner import TRACEBACK_ARTIFACT, RunFailed, execute, summary
 
 config.register_configs()
@@ -43,6 +43,10 @@ def main(cfg: DictConfig) -> float:
     return result.metrics[cfg.sweep.metric.value]
 
 
+# Hydra's flags that print the config instead of running it.
+_PRINTS_CONFIG = {"--cfg", "-c", "--info", "-i"}
+
+
 def _terminate(signum: int, frame: object) -> None:
     # Unwinding through the active `with mlflow.start_run()` ends the run instead of
     # leaving it RUNNING, as the default SIGTERM action (die at once) would.
@@ -53,6 +57,9 @@ def cli() -> None:
     """Console entry point (`sweeplab`, `python -m sweeplab`): run, then exit promptly."""
     signal.signal(signal.SIGTERM, _terminate)
     scrub_hydra_logs()
+    if _PRINTS_CONFIG.intersection(arg.split("=")[0] for arg in sys.argv[1:]):
+        # Hydra prints the config itself, tracking.uri included.
+        sys.stdout = ScrubbedStream(sys.stdout)
     try:
         # Hydra reports a typo or a wrong type in several lines and a hint about tracebacks;
         # composing once first turns those into one line, as for every other bad value.
@@ -69,6 +76,8 @@ def cli() -> None:
     except SystemExit as e:
         # SIGTERM arrives as SystemExit(143); Hydra's own errors exit through here too.
         stopped_by_signal = e.code == 128 + signal.SIGTERM
+        if stopped_by_signal:
+            print("sweeplab: terminated; the run(s) in progress are marked KILLED", file=sys.stderr)
         status, why = (
             ("KILLED", "terminated (SIGTERM)")
             if stopped_by_signal

@@ -24,7 +24,7 @@ from sweeplab import config
 from sweeplab.config import ConfigError
 from sweeplab.errors import UserError
 from sweeplab.preflight import describe
-from sweeplab.redact import redact_override, scrub_files
+from sweeplab.redact import redact_override, redact_uri, scrub_files
 from sweeplab.runner import Recorder, default_run_name, error_summary, execute, shown_overrides
 
 # Hydra hands these to every job through `hydra.job.env_set`, which travels with the job's
@@ -96,6 +96,20 @@ def job_overrides(cfg: DictConfig) -> list[list[str]]:
     return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
 
 
+def job_label(cfg: DictConfig, overrides: list[str], *, name_model: bool = False) -> str:
+    """What a job (or a sweep) trains: ``max_depth=3 n_estimators=50``, ``model=ridge ...``.
+
+    ``name_model`` starts it with the model's name when the overrides do not pick one.
+    """
+    shown = shown_overrides(overrides)
+    picked = [o for o in overrides if o.lstrip("+").startswith("model=")]
+    if picked:
+        return " ".join([*picked, *shown])
+    if name_model:
+        return default_run_name(cfg, overrides)
+    return " ".join(shown) or "(defaults)"
+
+
 def check_overrides(cfg: DictConfig) -> None:
     """Refuse sweeping a value the whole sweep shares (where to log, how to rank)."""
     parsed = OverridesParser.create().parse_overrides(list(cfg.hydra.overrides.task))
@@ -161,7 +175,7 @@ def start(cfg: DictConfig) -> Sweep:
     client = tracking.connect(cfg.tracking)
     experiment = tracking.ensure_experiment(client, cfg.experiment, cfg.tracking.artifact_location)
     task = [redact_override(o) for o in cfg.hydra.overrides.task]
-    name = cfg.run_name or f"sweep {default_run_name(cfg, task)}"
+    name = cfg.run_name or f"sweep {job_label(cfg, task, name_model=True)}"
     tags = {
         **tracking.run_tags(None, config.launch_dir()),
         compare.SWEEP_TAG: "true",
@@ -239,14 +253,17 @@ def report(sweep: Sweep, comparison: "Comparison", ui_hint: Callable[[str, str, 
     if (best := comparison.best) is not None:
         swept = " ".join(f"{p}={best[p]}" for p in comparison.swept)
         lines.append(
-            f"best     job {best['job']} {swept}: {sweep.metric} {best[sweep.metric]:.6g} "
+            f"best     job #{best['job']} {swept}: {sweep.metric} {best[sweep.metric]:.6g} "
             f"(run {best['run_id']}; {sweep.direction})"
         )
     for _, row in comparison.failed().iterrows():
-        lines.append(f"failed   job {row['job']} {row['overrides']}: {row['status']} {row['note']}")
+        lines.append(
+            f"failed   job #{row['job']} {row['overrides']}: {row['status']} {row['note']}"
+        )
     lines.append(
         f"files    parent run artifacts {compare.COMPARISON_DIR}/ (comparison.csv, .md, plots); "
-        f"again with `sweeplab-tools compare {sweep.parent_run_id}`"
+        f"again with `sweeplab-tools compare {sweep.parent_run_id} "
+        f"--tracking-uri {redact_uri(sweep.tracking_uri)}`"
     )
     lines.append(
         f"view     {ui_hint(sweep.tracking_uri, sweep.experiment_id, sweep.parent_run_id)}"
@@ -351,6 +368,13 @@ def _record(cfg: DictConfig, parent_run_id: str | None, record: "JobRecord") -> 
         print(f"sweeplab: warning: could not record job {record.job}: {error_summary(e)}")
 
 
+def _in_order() -> None:
+    # Jobs logged in the background print when logged; let them go first, so that the
+    # lines come in job order.
+    if _recorder is not None:
+        _recorder.drain()
+
+
 def _write_outcome(output_dir: str, outcome: dict[str, Any]) -> None:
     # Beside Hydra's own files for the job: the sweep's summary falls back on these when
     # the tracking store is gone by the time the sweep ends.
@@ -367,8 +391,9 @@ def run_job(cfg: DictConfig) -> float:
     overrides = list(hydra.overrides.task)
     shown = [redact_override(o) for o in overrides]
     num = int(hydra.job.num)
-    label = " ".join(shown_overrides(shown)) or "(defaults)"
-    prefix = f"[{num + 1}/{total}]" if total else f"[{num + 1}]"
+    label = job_label(cfg, shown)
+    # A count, then Hydra's own job number (its log's #N, the job's output folder).
+    prefix = f"[{num + 1}/{total}] #{num}" if total else f"[{num + 1}] #{num}"
     metric = cfg.sweep.metric.value
     outcome: dict[str, Any] = {"job": num, "overrides": shown, "run_id": None, "error": ""}
     output_dir = str(hydra.runtime.output_dir)
@@ -387,12 +412,14 @@ def run_job(cfg: DictConfig) -> float:
             recorder=_recorder,
         )
     except UserError as e:  # refused before any run was created
+        _in_order()
         print(f"{prefix} {label} -> not run: {e}", flush=True)
         _write_outcome(output_dir, {**outcome, "status": NOT_STARTED, "error": str(e)})
         _record(cfg, parent, JobRecord(num, shown, NOT_STARTED, error=str(e)))
         # Optimising sweepers (Optuna) count a NaN result as a failed trial.
         return math.nan
     except Exception as e:  # the run is FAILED with its traceback logged; go on to the next
+        _in_order()
         print(f"{prefix} {label} -> FAILED: {error_summary(e)}", flush=True)
         run_id = getattr(e, "run_id", None)
         _write_outcome(
@@ -419,6 +446,7 @@ def run_job(cfg: DictConfig) -> float:
             )
 
     if result.logged is None:
+        _in_order()
         report(None)
     else:
         result.logged.add_done_callback(report)
@@ -433,13 +461,22 @@ def local_outcomes(sweep_dir: str) -> str:
         run = f" run {job['run_id']}" if job["run_id"] else ""
         error = f": {job['error']}" if job["error"] else ""
         lines.append(
-            f"  job {job['job']} {' '.join(job['overrides'])}: {job['status']}{run}{error}"
+            f"  job #{job['job']} {' '.join(job['overrides'])}: {job['status']}{run}{error}"
         )
     return "\n".join(lines) or "  (no job recorded an outcome)"
 
 
-def regenerate(client: "MlflowClient", parent_run_id: str, out: Path | None) -> str:
-    """Rebuild a finished sweep's comparison from the store and log it to its parent again."""
+def regenerate(
+    client: "MlflowClient",
+    parent_run_id: str,
+    out: Path | None,
+    metric: str | None = None,
+    direction: str | None = None,
+) -> str:
+    """Rebuild a sweep's comparison from the store and log it to its parent again.
+
+    ``metric`` and ``direction`` rank it differently from the sweep's own settings.
+    """
     from sweeplab import compare, tracking
 
     parent = client.get_run(parent_run_id)
@@ -453,8 +490,8 @@ def regenerate(client: "MlflowClient", parent_run_id: str, out: Path | None) -> 
         experiment_name=experiment.name,
         parent_run_id=parent_run_id,
         run_name=str(parent.info.run_name),
-        metric=tags.get(compare.METRIC_TAG, "rmse"),
-        direction=tags.get(compare.DIRECTION_TAG, "minimize"),
+        metric=metric or tags.get(compare.METRIC_TAG, "rmse"),
+        direction=direction or tags.get(compare.DIRECTION_TAG, "minimize"),
         overrides=tags.get(compare.OVERRIDES_TAG, "").split(),
     )
     comparison = compare.compare(

@@ -1,5 +1,6 @@
 """Talking to MLflow: connect to the store, get or create the experiment, log one run."""
 
+import logging
 import math
 import os
 import re
@@ -87,7 +88,7 @@ def wait_for_server(uri: str, timeout: float) -> None:
             raise TrackingError(
                 f"no MLflow tracking server answers at {redact_uri(uri)} ({problem}) "
                 f"after {timeout:g}s. Start one with `{start}`, "
-                "or use the local store instead."
+                "or drop tracking=server to use the local store."
             )
         time.sleep(0.5)
 
@@ -103,6 +104,9 @@ def connect(tracking: DictConfig) -> MlflowClient:
     # MLflow prints run URLs as given, user:password@ included; sweeplab prints them redacted.
     os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     if is_server(uri):
+        # urllib3 warns about every retry, with its whole exception: a dead server mid-sweep
+        # would flood the console; the failure itself is reported once, in one line.
+        logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
         wait_for_server(uri, float(tracking.connect_timeout))
     try:
         if database := sqlite_path(uri):
