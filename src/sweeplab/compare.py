@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities import Run
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from sweeplab.config import METRICS
 from sweeplab.runner import ERROR_TAG
@@ -22,7 +23,6 @@ METRIC_TAG = "sweeplab.sweep.metric"
 DIRECTION_TAG = "sweeplab.sweep.direction"
 SUMMARY_TAG = "sweeplab.sweep.summary"
 BEST_RUN_TAG = "best_run_id"
-PARENT_TAG = "mlflow.parentRunId"
 
 # Parent-run artifacts recording jobs that have no child run: refused before training,
 # or reused from an earlier run by sweep.skip_finished.
@@ -134,7 +134,9 @@ def job_records(client: MlflowClient, parent_run_id: str) -> list[JobRecord]:
 def rows_of_sweep(client: MlflowClient, parent: Run) -> list[Row]:
     """A row per job of the sweep whose parent run is ``parent``."""
     children = _search_all(
-        client, [parent.info.experiment_id], f"tags.`{PARENT_TAG}` = '{parent.info.run_id}'"
+        client,
+        [parent.info.experiment_id],
+        f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent.info.run_id}'",
     )
     rows = [_row_of_run(run) for run in children]
     for record in job_records(client, parent.info.run_id):

@@ -11,7 +11,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from sweeplab import config
-from sweeplab.redact import redact_override, redact_uri
+from sweeplab.errors import warn
+from sweeplab.redact import redact_override, scrub_text
 
 # Overrides that say where to log rather than what to train stay out of run names.
 _NOT_IN_RUN_NAME = ("tracking", "experiment", "run_name", "sweep", "hydra", "model=", "+model=")
@@ -20,7 +21,6 @@ _NOT_IN_RUN_NAME = ("tracking", "experiment", "run_name", "sweep", "hydra", "mod
 ERROR_TAG = "sweeplab.error"
 _MAX_ERROR_CHARS = 2000
 TRACEBACK_ARTIFACT = "error/traceback.txt"
-PARENT_RUN_TAG = "mlflow.parentRunId"
 
 
 class RunFailed(Exception):
@@ -72,7 +72,7 @@ def error_summary(error: BaseException) -> str:
         return str(error)
     lines = str(error).strip().splitlines()
     text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
-    return redact_uri(text[:_MAX_ERROR_CHARS])
+    return scrub_text(text[:_MAX_ERROR_CHARS])
 
 
 class Recorder:
@@ -132,34 +132,46 @@ def _log_setup(cfg: DictConfig, overrides: Sequence[str]) -> None:
             **{f"dataset.{k}": v for k, v in cfg.dataset.items()},
         }
     )
-    shown = cfg.copy()
-    shown.tracking.uri = redact_uri(str(cfg.tracking.uri))
-    tracking.log_config(shown, [redact_uri(o) for o in overrides])
+    tracking.log_config(cfg, overrides)  # secrets masked there
 
 
 def _end_with_error(
-    run_id: str, cfg: DictConfig, overrides: Sequence[str], error: BaseException
+    run_id: str,
+    cfg: DictConfig,
+    overrides: Sequence[str],
+    error: BaseException,
+    *,
+    active: bool = False,
 ) -> None:
-    """Record why run ``run_id`` stopped (tag, traceback artifact) and end it FAILED or KILLED."""
+    """Record why run ``run_id`` stopped (tag, traceback artifact) and end it FAILED or KILLED.
+
+    ``active``: the run is this thread's active MLflow run already.
+    """
     import mlflow
 
     status = _status_for(error)
-    text = redact_uri("".join(traceback.format_exception(error)))
+    text = scrub_text("".join(traceback.format_exception(error)))
     try:
-        mlflow.start_run(run_id=run_id)
+        if not active:
+            mlflow.start_run(run_id=run_id)
+            active = True
         if not mlflow.get_run(run_id).data.params:
             _log_setup(cfg, overrides)
         mlflow.set_tag(ERROR_TAG, error_summary(error))
         mlflow.log_text(text, TRACEBACK_ARTIFACT)
     except Exception as e:  # the store may be what failed; the original error matters more
-        print(f"sweeplab: warning: could not record the error on run {run_id}: {error_summary(e)}")
+        warn(f"could not record the error on run {run_id}: {error_summary(e)}")
     finally:
         try:
-            mlflow.end_run(status)
-        except Exception:  # end it through a fresh client rather than leave it RUNNING
-            from mlflow import MlflowClient
-
-            MlflowClient(str(cfg.tracking.uri)).set_terminated(run_id, status)
+            if active:
+                mlflow.end_run(status)
+            else:
+                mlflow.MlflowClient(str(cfg.tracking.uri)).set_terminated(run_id, status)
+        except Exception as e:
+            warn(
+                f"run {run_id} could not be ended {status} ({error_summary(e)}); "
+                "`sweeplab-tools mark-killed` ends it once the store is back"
+            )
 
 
 @dataclass
@@ -197,8 +209,7 @@ class _Trained:
                 with_example=self.input_example,
             )
         except BaseException as e:
-            mlflow.end_run()  # leave the thread's active-run stack; the status is set next
-            _end_with_error(self.run_id, self.cfg, self.overrides, e)
+            _end_with_error(self.run_id, self.cfg, self.overrides, e, active=True)
             if isinstance(e, Exception):
                 raise RunFailed(self.run_id, e) from e
             raise
@@ -224,6 +235,8 @@ def execute(
     cfg = config.with_fixed_end_date(cfg)
     # MLflow takes about a second to import: loading it after validation lets bad input
     # fail at once.
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
     from sweeplab import models, tracking, train
     from sweeplab.datasets import DATASETS
 
@@ -251,7 +264,7 @@ def execute(
     run_name = cfg.run_name or default_run_name(cfg, [redact_override(o) for o in overrides])
     tags = {**tracking.run_tags(config_fingerprint, config.launch_dir()), **(extra_tags or {})}
     if parent_run_id:
-        tags[PARENT_RUN_TAG] = parent_run_id
+        tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
     # The run exists (RUNNING) while it trains, so a failure or an interrupt is recorded.
     run_id = client.create_run(experiment.experiment_id, run_name=run_name, tags=tags).info.run_id
     try:

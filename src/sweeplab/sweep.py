@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf, read_write
 
 from sweeplab import config
 from sweeplab.config import ConfigError
-from sweeplab.errors import UserError
+from sweeplab.errors import UserError, warn
 from sweeplab.preflight import describe
 from sweeplab.redact import redact_override, redact_uri, scrub_files
 from sweeplab.runner import Recorder, default_run_name, error_summary, execute, shown_overrides
@@ -280,14 +280,16 @@ def end_open_parent(status: str, why: str) -> None:
         return
     sweep, _open = _open, None
     from mlflow import MlflowClient
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-    from sweeplab.runner import ERROR_TAG, PARENT_RUN_TAG
+    from sweeplab.runner import ERROR_TAG
 
     client = MlflowClient(sweep.tracking_uri)
     # Workers killed with the sweep (joblib terminates them) could not end their own runs.
     running = client.search_runs(
         [sweep.experiment_id],
-        f"tags.`{PARENT_RUN_TAG}` = '{sweep.parent_run_id}' AND attributes.status = 'RUNNING'",
+        f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{sweep.parent_run_id}' "
+        "AND attributes.status = 'RUNNING'",
     )
     for run in running:
         client.set_tag(run.info.run_id, ERROR_TAG, why)
@@ -365,7 +367,7 @@ def _record(cfg: DictConfig, parent_run_id: str | None, record: "JobRecord") -> 
             parent_run_id, record.to_json(), f"{JOB_RECORDS}/job-{record.job:05d}.json"
         )
     except Exception as e:  # the job's own outcome is printed already
-        print(f"sweeplab: warning: could not record job {record.job}: {error_summary(e)}")
+        warn(f"could not record job {record.job}: {error_summary(e)}")
 
 
 def _in_order() -> None:

@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from sqlalchemy.exc import SQLAlchemyError
 
 from sweeplab import __version__
-from sweeplab.errors import UserError
+from sweeplab.errors import UserError, warn
 from sweeplab.redact import (
     is_secret_key,
     redact_override,
@@ -144,7 +144,7 @@ def _ensure_experiment(
     tags = {}
     for key, value in experiment.tags.items():
         if is_secret_key(str(key)):
-            _warn(f"experiment.tags.{key} looks like a secret: not set as an MLflow tag "
+            warn(f"experiment.tags.{key} looks like a secret: not set as an MLflow tag "
                   "(pass credentials through MLFLOW_TRACKING_TOKEN and friends)")  # fmt: skip
             continue
         tags[str(key)] = str(value)
@@ -313,14 +313,14 @@ def log_params(params: dict[str, Any]) -> None:
     for key, value in params.items():
         name = mlflow_key(key)
         if name != key:
-            _warn(f"param {key!r} is logged as {name!r}: MLflow keys allow letters, digits, "
+            warn(f"param {key!r} is logged as {name!r}: MLflow keys allow letters, digits, "
                   "spaces and _ - . :")  # fmt: skip
         text = str(value)
         if len(text) > _MAX_PARAM_VALUE:
             path = f"params/{name}.txt"
             mlflow.log_text(text, path)
             note = f"... [{len(text)} characters; whole value in artifact {path}]"
-            _warn(f"param {name!r} has {len(text)} characters, over MLflow's "
+            warn(f"param {name!r} has {len(text)} characters, over MLflow's "
                   f"{_MAX_PARAM_VALUE}: cut short; the whole value is artifact {path}")  # fmt: skip
             text = text[: _MAX_PARAM_VALUE - len(note)] + note
         logged[name] = text
@@ -338,9 +338,5 @@ def log_metrics(metrics: dict[str, float]) -> None:
     if bad:
         shown = ", ".join(f"{k}={v}" for k, v in bad.items())
         mlflow.set_tag(NONFINITE_TAG, shown)
-        _warn(f"metric {shown} is not a finite number: not logged as a metric, "
+        warn(f"metric {shown} is not a finite number: not logged as a metric, "
               f"tagged {NONFINITE_TAG} instead (too few validation rows?)")  # fmt: skip
-
-
-def _warn(message: str) -> None:
-    print(f"sweeplab: warning: {message}", file=sys.stderr, flush=True)
