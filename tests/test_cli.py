@@ -8,6 +8,7 @@ import sys
 import pytest
 from mlflow import MlflowClient
 
+import sweeplab as sweeplab_package
 from conftest import BIN, sweeplab, wait_for_running
 
 
@@ -198,3 +199,9 @@ def test_experiments_command_refuses_what_it_cannot_search(tmp_path):
     odd_but_valid = tools("--tracking-uri", f"sqlite:///{tmp_path}/a=b.db")
     assert "no store at sqlite:///" in odd_but_valid.stderr
     assert "Traceback" not in missing.stderr + not_a_store.stderr + odd_but_valid.stderr
+
+
+def test_version_names_sweeplab_and_what_it_runs_on(tmp_path):
+    done = sweeplab("--version", cwd=tmp_path)
+    assert done.returncode == 0
+    assert done.stdout.startswith(f"sweeplab {sweeplab_package.__version__} (hydra-core 1.3")

@@ -280,3 +280,13 @@ def test_other_models_log_loadable_models(compose_cfg, overrides):
     features = apple_sales(n_rows=20, end_date="2023-11-01").drop(columns=["date", "demand"])
     assert loaded.predict(features).shape == (20,)
     assert 0 < result.metrics["r2"] <= 1
+
+
+def test_other_spellings_of_a_day_are_logged_and_fingerprinted_as_that_day(compose_cfg):
+    default = execute(compose_cfg("model=ridge", "dataset.n_rows=50"))
+    compact = execute(compose_cfg("model=ridge", "dataset.n_rows=50", "dataset.end_date=20231101"))
+    client = MlflowClient(default.tracking_uri)
+    runs = [client.get_run(r.run_id) for r in (default, compact)]
+    assert {r.data.params["dataset.end_date"] for r in runs} == {"2023-11-01"}
+    fingerprints = {r.data.tags["sweeplab.config_fingerprint"] for r in runs}
+    assert len(fingerprints) == 1

@@ -4,6 +4,7 @@ import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import Enum
 from typing import Any, ClassVar
 from urllib.parse import urlparse
@@ -370,11 +371,18 @@ def validate(cfg: DictConfig) -> None:
 
 
 def with_fixed_end_date(cfg: DictConfig) -> DictConfig:
-    """A copy of ``cfg`` with ``dataset.end_date: now`` replaced by the moment it stands for."""
-    # Params, fingerprint and data then all name the same, replayable end date.
+    """A copy of ``cfg`` whose ``dataset.end_date`` is written one way: ``2023-11-01``.
+
+    ``now`` becomes the moment it stands for (with its time); other ISO spellings of a day
+    (``20231101``) become ``YYYY-MM-DD``. Params, fingerprint and data then all name the
+    same, replayable end date, and equal dates reuse each other's runs.
+    """
     fixed = cfg.copy()
-    if fixed.dataset.end_date == "now":
-        fixed.dataset.end_date = parse_end_date("now").isoformat(timespec="seconds")
+    end = parse_end_date(fixed.dataset.end_date)
+    has_time = end.time() != datetime.min.time()
+    fixed.dataset.end_date = (
+        end.isoformat(timespec="seconds") if has_time else end.date().isoformat()
+    )
     return fixed
 
 

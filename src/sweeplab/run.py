@@ -3,6 +3,7 @@
 import gc
 import signal
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import hydra
@@ -10,7 +11,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from sweeplab import config, preflight, sweep
+from sweeplab import __version__, config, preflight, sweep
 from sweeplab.errors import UserError
 from sweeplab.redact import ScrubbedStream, scrub_files, scrub_hydra_logs
 from sweeplab.runner import TRACEBACK_ARTIFACT, RunFailed, execute, summary
@@ -55,6 +56,12 @@ def _terminate(signum: int, frame: object) -> None:
 
 def cli() -> None:
     """Console entry point (`sweeplab`, `python -m sweeplab`): run, then exit promptly."""
+    if "--version" in sys.argv[1:]:
+        # Hydra's own --version names only Hydra.
+        versions = {name: metadata.version(name) for name in ("hydra-core", "mlflow")}
+        print(f"sweeplab {__version__} (hydra-core {versions['hydra-core']}, "
+              f"mlflow {versions['mlflow']})")  # fmt: skip
+        return
     signal.signal(signal.SIGTERM, _terminate)
     scrub_hydra_logs()
     if _PRINTS_CONFIG.intersection(arg.split("=")[0] for arg in sys.argv[1:]):
