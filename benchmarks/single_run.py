@@ -21,12 +21,12 @@ TARGET = 0.45
 
 
 def timed(command: list[str], cwd: Path, env: dict[str, str]) -> float:
-    """Wall seconds of one process, which must succeed."""
+    """Wall seconds of one process, which must succeed (else exit with what it printed)."""
     start = time.perf_counter()
     done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
-        sys.exit(f"{' '.join(command)} failed:\n{done.stderr}")
+        sys.exit(f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
     return elapsed
 
 

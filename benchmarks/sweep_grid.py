@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from mlflow import MlflowClient
+from single_run import timed  # benchmarks/ is on sys.path when a script here runs
 
 from sweeplab import models, train
 from sweeplab.config import RandomForestConfig
@@ -55,12 +56,7 @@ def sweep(launcher: str, work: Path, env: dict[str, str], experiment: str, rows:
     """Wall seconds of one `sweeplab -m` process over the grid, which must succeed."""
     command = [str(BIN / "sweeplab"), "-m", *SWEEP, *LAUNCHERS[launcher]]
     command += [f"experiment.name={experiment}", f"dataset.n_rows={rows}"]
-    start = time.perf_counter()
-    done = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        sys.exit(f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
-    return elapsed
+    return timed(command, work, env)
 
 
 def check_logged(client: MlflowClient, experiment: str) -> None:

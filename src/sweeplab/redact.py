@@ -60,11 +60,6 @@ def redact_secrets(value: Any, key: str = "") -> Any:
     return value
 
 
-def redact_override(override: str) -> str:
-    """A command-line override as it may be shown: ``a.token=x`` -> ``a.token=***``."""
-    return scrub_text(override)
-
-
 def scrub_files(folder: Path) -> None:
     """Mask secrets in the YAML files Hydra wrote into ``folder`` (its .hydra/ snapshots)."""
     for path in folder.glob("*.yaml"):

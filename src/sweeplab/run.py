@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 from sweeplab import __version__, config, preflight, sweep
 from sweeplab.errors import UserError
 from sweeplab.redact import ScrubbedStream, scrub_files, scrub_hydra_logs
-from sweeplab.runner import TRACEBACK_ARTIFACT, RunFailed, execute, summary
+from sweeplab.runner import TRACEBACK_ARTIFACT, RunFailed, execute, exit_on_sigterm, summary
 
 config.register_configs()
 
@@ -48,12 +48,6 @@ def main(cfg: DictConfig) -> float:
 _PRINTS_CONFIG = {"--cfg", "-c", "--info", "-i"}
 
 
-def _terminate(signum: int, frame: object) -> None:
-    # Unwinding through the active `with mlflow.start_run()` ends the run instead of
-    # leaving it RUNNING, as the default SIGTERM action (die at once) would.
-    raise SystemExit(128 + signum)
-
-
 def cli() -> None:
     """Console entry point (`sweeplab`, `python -m sweeplab`): run, then exit promptly."""
     if "--version" in sys.argv[1:]:
@@ -62,7 +56,7 @@ def cli() -> None:
         print(f"sweeplab {__version__} (hydra-core {versions['hydra-core']}, "
               f"mlflow {versions['mlflow']})")  # fmt: skip
         return
-    signal.signal(signal.SIGTERM, _terminate)
+    exit_on_sigterm()
     scrub_hydra_logs()
     if _PRINTS_CONFIG.intersection(arg.split("=")[0] for arg in sys.argv[1:]):
         # Hydra prints the config itself, tracking.uri included.
@@ -82,15 +76,11 @@ def cli() -> None:
         sys.exit(130)
     except SystemExit as e:
         # SIGTERM arrives as SystemExit(143); Hydra's own errors exit through here too.
-        stopped_by_signal = e.code == 128 + signal.SIGTERM
-        if stopped_by_signal:
+        if e.code == 128 + signal.SIGTERM:
+            sweep.end_open_parent("KILLED", "terminated (SIGTERM)")
             print("sweeplab: terminated; the run(s) in progress are marked KILLED", file=sys.stderr)
-        status, why = (
-            ("KILLED", "terminated (SIGTERM)")
-            if stopped_by_signal
-            else ("FAILED", f"the sweep stopped (exit {e.code})")
-        )
-        sweep.end_open_parent(status, why)
+        else:
+            sweep.end_open_parent("FAILED", f"the sweep stopped (exit {e.code})")
         raise
     except BaseException as e:
         sweep.end_open_parent("FAILED", f"the sweep stopped: {type(e).__name__}: {e}")

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import signal
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -12,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from sweeplab import config
 from sweeplab.errors import warn
-from sweeplab.redact import redact_override, scrub_text
+from sweeplab.redact import scrub_text
 
 # Overrides that say where to log rather than what to train stay out of run names.
 _NOT_IN_RUN_NAME = ("tracking", "experiment", "run_name", "sweep", "hydra", "model=", "+model=")
@@ -113,6 +114,18 @@ class Recorder:
                 client.set_tag(run_id, ERROR_TAG, why)
                 client.set_terminated(run_id, "KILLED")
         self.drain()
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def exit_on_sigterm() -> None:
+    """Make SIGTERM unwind this process (main thread) so runs in progress end KILLED.
+
+    The default action, dying at once, would leave them RUNNING.
+    """
+    signal.signal(signal.SIGTERM, _terminate)
 
 
 def _status_for(error: BaseException) -> str:
@@ -261,7 +274,7 @@ def execute(
     generator_args = {
         k: v for k, v in cfg.dataset.items() if k not in ("name", "test_size", "split_seed")
     }
-    run_name = cfg.run_name or default_run_name(cfg, [redact_override(o) for o in overrides])
+    run_name = cfg.run_name or default_run_name(cfg, [scrub_text(o) for o in overrides])
     tags = {**tracking.run_tags(config_fingerprint, config.launch_dir()), **(extra_tags or {})}
     if parent_run_id:
         tags[MLFLOW_PARENT_RUN_ID] = parent_run_id

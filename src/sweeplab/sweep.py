@@ -3,11 +3,9 @@
 import contextlib
 import json
 import math
-import signal
 import sys
 import threading
 import traceback
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,8 +22,15 @@ from sweeplab import config
 from sweeplab.config import ConfigError
 from sweeplab.errors import UserError, warn
 from sweeplab.preflight import describe
-from sweeplab.redact import redact_override, redact_uri, scrub_files
-from sweeplab.runner import Recorder, default_run_name, error_summary, execute, shown_overrides
+from sweeplab.redact import redact_uri, scrub_files, scrub_text
+from sweeplab.runner import (
+    Recorder,
+    default_run_name,
+    error_summary,
+    execute,
+    exit_on_sigterm,
+    shown_overrides,
+)
 
 # Hydra hands these to every job through `hydra.job.env_set`, which travels with the job's
 # config to any launcher's workers (joblib processes, Ray nodes).
@@ -43,6 +48,7 @@ if TYPE_CHECKING:  # MLflow and pandas load only once a sweep needs them
     from concurrent.futures import Future
 
     from mlflow import MlflowClient
+    from mlflow.entities import Run
 
     from sweeplab.compare import Comparison, JobRecord
 
@@ -72,11 +78,6 @@ _failed_jobs = 0
 _recorder: Recorder | None = None
 
 _BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
-
-
-def _terminate(signum: int, frame: object) -> None:
-    # As the entry point does: unwind, so that runs end KILLED instead of staying RUNNING.
-    raise SystemExit(128 + signum)
 
 
 def failed_jobs() -> int:
@@ -174,7 +175,7 @@ def start(cfg: DictConfig) -> Sweep:
     # before any worker starts, keeps parallel workers from racing that migration.
     client = tracking.connect(cfg.tracking)
     experiment = tracking.ensure_experiment(client, cfg.experiment, cfg.tracking.artifact_location)
-    task = [redact_override(o) for o in cfg.hydra.overrides.task]
+    task = [scrub_text(o) for o in cfg.hydra.overrides.task]
     name = cfg.run_name or f"sweep {job_label(cfg, task, name_model=True)}"
     tags = {
         **tracking.run_tags(None, config.launch_dir()),
@@ -219,28 +220,33 @@ def finish(sweep: Sweep) -> str:
     global _open, _failed_jobs
     from mlflow import MlflowClient
 
-    from sweeplab import compare, tracking
-
     if _recorder is not None:
         _recorder.drain()
     # Hydra saved the sweep's config here after this callback's start, secrets included.
     scrub_files(Path(sweep.sweep_dir))
     client = MlflowClient(sweep.tracking_uri)
-    parent = client.get_run(sweep.parent_run_id)
-    comparison = compare.compare(
-        compare.rows_of_sweep(client, parent), sweep.metric, sweep.direction, sweep.overrides
-    )
-    compare.log_to_parent(client, sweep.parent_run_id, comparison)
+    comparison = _compare_and_log(client, client.get_run(sweep.parent_run_id), sweep)
     failed = comparison.failed()
     _failed_jobs = len(failed)
     client.set_terminated(sweep.parent_run_id, "FAILED" if len(failed) else "FINISHED")
     _open = None
-    return report(sweep, comparison, tracking.ui_hint)
+    return report(sweep, comparison)
 
 
-def report(sweep: Sweep, comparison: "Comparison", ui_hint: Callable[[str, str, str], str]) -> str:
+def _compare_and_log(client: "MlflowClient", parent: "Run", sweep: Sweep) -> "Comparison":
+    """Rank the sweep's jobs from the store and attach the comparison to its parent run."""
+    from sweeplab import compare
+
+    rows = compare.rows_of_sweep(client, parent)
+    comparison = compare.compare(rows, sweep.metric, sweep.direction, sweep.overrides)
+    compare.log_to_parent(client, sweep.parent_run_id, comparison)
+    return comparison
+
+
+def report(sweep: Sweep, comparison: "Comparison") -> str:
     """The sweep's closing summary: outcome, leaderboard, best run, failed jobs, where to look."""
     from sweeplab import compare
+    from sweeplab.tracking import ui_hint
 
     lines = [
         "",
@@ -391,7 +397,7 @@ def run_job(cfg: DictConfig) -> float:
     parent = hydra.job.env_set.get(PARENT_RUN_ENV)
     total = hydra.job.env_set.get(JOBS_ENV)
     overrides = list(hydra.overrides.task)
-    shown = [redact_override(o) for o in overrides]
+    shown = [scrub_text(o) for o in overrides]
     num = int(hydra.job.num)
     label = job_label(cfg, shown)
     # A count, then Hydra's own job number (its log's #N, the job's output folder).
@@ -400,8 +406,8 @@ def run_job(cfg: DictConfig) -> float:
     outcome: dict[str, Any] = {"job": num, "overrides": shown, "run_id": None, "error": ""}
     output_dir = str(hydra.runtime.output_dir)
     if threading.current_thread() is threading.main_thread():
-        # In worker processes (joblib) too: a SIGTERM unwinds the job so its run ends KILLED.
-        signal.signal(signal.SIGTERM, _terminate)
+        # In worker processes (joblib) too, not only in the entry point's process.
+        exit_on_sigterm()
     try:
         result = execute(
             cfg,
@@ -479,7 +485,7 @@ def regenerate(
 
     ``metric`` and ``direction`` rank it differently from the sweep's own settings.
     """
-    from sweeplab import compare, tracking
+    from sweeplab import compare
 
     parent = client.get_run(parent_run_id)
     tags = parent.data.tags
@@ -496,10 +502,7 @@ def regenerate(
         direction=direction or tags.get(compare.DIRECTION_TAG, "minimize"),
         overrides=tags.get(compare.OVERRIDES_TAG, "").split(),
     )
-    comparison = compare.compare(
-        compare.rows_of_sweep(client, parent), sweep.metric, sweep.direction, sweep.overrides
-    )
-    compare.log_to_parent(client, parent_run_id, comparison)
+    comparison = _compare_and_log(client, parent, sweep)
     if out is not None:
         compare.write(comparison, out)
-    return report(sweep, comparison, tracking.ui_hint)
+    return report(sweep, comparison)

@@ -27,13 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from sweeplab import __version__
 from sweeplab.errors import UserError, warn
-from sweeplab.redact import (
-    is_secret_key,
-    redact_override,
-    redact_secrets,
-    redact_uri,
-    strip_userinfo,
-)
+from sweeplab.redact import is_secret_key, redact_secrets, redact_uri, scrub_text, strip_userinfo
 
 # MLflow hints that integer columns cannot hold missing values; generated data has none.
 _INTEGER_HINT = "Hint: Inferred schema contains integer column"
@@ -286,7 +280,7 @@ def log_config(cfg: DictConfig, overrides: Sequence[str]) -> None:
     """Store the resolved config and the command-line overrides as run artifacts, secrets masked."""
     shown = redact_secrets(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
     mlflow.log_text(OmegaConf.to_yaml(OmegaConf.create(shown)), "config/config.yaml")
-    lines = "".join(f"- {redact_override(o)}\n" for o in overrides)
+    lines = "".join(f"- {scrub_text(o)}\n" for o in overrides)
     mlflow.log_text(lines or "[]\n", "config/overrides.yaml")
 
 
