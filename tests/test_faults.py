@@ -293,3 +293,13 @@ def test_the_server_command_refuses_a_port_in_use(tmp_path):
         )  # fmt: skip
     assert done.returncode == 2
     assert done.stderr.startswith(f"sweeplab-tools: error: cannot listen on 127.0.0.1:{port}")
+
+
+def test_masking_a_secret_key_stays_on_its_own_line():
+    from sweeplab.redact import scrub_text
+
+    # A YAML mapping under a secret-named key: its first child is not the key's value.
+    assert scrub_text("credentials:\n  user: bob\napi_token: x\n") == (
+        "credentials:\n  user: bob\napi_token: ***\n"
+    )
+    assert scrub_text("db_password = s3cr3t, other=1") == "db_password = ***, other=1"

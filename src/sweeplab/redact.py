@@ -30,7 +30,7 @@ _SECRET_KEY = re.compile(rf"(?:^|[_\-]){_SECRET_WORD}$", re.IGNORECASE)
 # key=value or key: value inside a line of text (YAML, overrides, Hydra's override_dirname);
 # the value is quoted, or runs to a comma, space or bracket.
 _SECRET_PAIR = re.compile(
-    rf"(?P<key>[\w.+~\-]*(?<![A-Za-z0-9]){_SECRET_WORD})(?P<sep>\s*[=:]\s*)"
+    rf"(?P<key>[\w.+~\-]*(?<![A-Za-z0-9]){_SECRET_WORD})(?P<sep>[ \t]*[=:][ \t]*)"
     r"""(?P<value>"[^"]*"|'[^']*'|[^,\s'"}\]]+)""",
     re.IGNORECASE,
 )
