@@ -3,6 +3,7 @@
 import contextlib
 import json
 import math
+import os
 import sys
 import threading
 import traceback
@@ -166,7 +167,7 @@ def start(cfg: DictConfig) -> Sweep:
     jobs = job_overrides(cfg)
     check_jobs_compose(cfg, jobs)
 
-    from sweeplab import compare, tracking
+    from sweeplab import cluster, compare, tracking
 
     # matplotlib takes ~0.35 s to import and is needed only for the plots at the end: load
     # it while the jobs run (joblib workers leave this process idle; fits release the GIL).
@@ -174,6 +175,9 @@ def start(cfg: DictConfig) -> Sweep:
     # The first process to open a fresh sqlite file migrates its schema; doing it here,
     # before any worker starts, keeps parallel workers from racing that migration.
     client = tracking.connect(cfg.tracking)
+    if cluster.uses_ray(cfg):
+        # After connect(): the workers get the MLflow settings it put in the environment.
+        cluster.connect(cfg.hydra.launcher, str(cfg.tracking.uri))
     experiment = tracking.ensure_experiment(client, cfg.experiment, cfg.tracking.artifact_location)
     task = [scrub_text(o) for o in cfg.hydra.overrides.task]
     name = cfg.run_name or f"sweep {job_label(cfg, task, name_model=True)}"
@@ -207,6 +211,11 @@ def start(cfg: DictConfig) -> Sweep:
     with read_write(cfg.hydra.overrides):
         # Quoted: Hydra's grammar would read an all-digit run id as a number.
         cfg.hydra.overrides.hydra.extend([f"++hydra.job.env_set.{k}='{v}'" for k, v in env.items()])
+    # Hydra sets env_set in os.environ for each job and deletes it afterwards, while the
+    # recorder's thread may be inside an HTTP request that iterates os.environ (proxy
+    # lookup): a key deleted mid-iteration fails that request with KeyError. Set here,
+    # the keys exist before every job, so Hydra restores them instead of deleting them.
+    os.environ.update(env)
     print(
         f"sweep {name!r}: {len(jobs) or 'the sweeper decides how many'} jobs, parent run "
         f"{sweep.parent_run_id} in experiment {experiment.name!r}",
@@ -405,8 +414,9 @@ def run_job(cfg: DictConfig) -> float:
     metric = cfg.sweep.metric.value
     outcome: dict[str, Any] = {"job": num, "overrides": shown, "run_id": None, "error": ""}
     output_dir = str(hydra.runtime.output_dir)
-    if threading.current_thread() is threading.main_thread():
-        # In worker processes (joblib) too, not only in the entry point's process.
+    if threading.current_thread() is threading.main_thread() and "ray" not in sys.modules:
+        # In worker processes (joblib) too, not only in the entry point's process. Ray's
+        # workers are Ray's: it stops them with SIGTERM and cancels tasks with SIGINT.
         exit_on_sigterm()
     try:
         result = execute(
