@@ -3,22 +3,31 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# Optional extras to install besides dev: ray, postgres, slurm (comma-separated).
+EXTRAS ?=
+EXTRAS_ALL := ray,postgres,slurm
+comma  := ,
+STAMP  := $(VENV)/.installed-dev$(if $(EXTRAS),-$(subst $(comma),-,$(EXTRAS)))
 
-.PHONY: install run test lint server bench stress lock clean
+.PHONY: install run test test-all lint server bench bench-scale stress lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev$(if $(EXTRAS),$(comma)$(EXTRAS))]'
 	@touch $@
 
-install: $(STAMP)  ## create .venv with the pinned dependencies
+install: $(STAMP)  ## create .venv with the pinned dependencies (EXTRAS=ray,postgres for more)
 
 run: $(STAMP)  ## one default run into outputs/mlflow.db; pass overrides as ARGS="model=ridge"
 	$(BIN)/sweeplab $(ARGS)
 
-test: $(STAMP)  ## the whole test suite (real sqlite stores and a real mlflow server)
+test: $(STAMP)  ## the test suite (real sqlite stores and a real mlflow server); scale-out tests skip without Ray/PostgreSQL
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Everything, as CI runs it: Ray and psycopg from the extras, PostgreSQL's server programs
+# from the system (Debian: apt-get install postgresql); a skipped test is an error here.
+test-all:  ## the whole suite including the Ray + PostgreSQL tests, none allowed to skip
+	SWEEPLAB_REQUIRE_CLUSTER_TESTS=1 $(MAKE) test EXTRAS=$(EXTRAS_ALL)
 
 lint: $(STAMP)  ## ruff (lint + format) and mypy
 	$(BIN)/ruff check src tests benchmarks
@@ -31,6 +40,10 @@ server: $(STAMP)  ## the tutorial's tracking server on 127.0.0.1:8080, over outp
 bench: $(STAMP)  ## sweeplab vs the tutorial's script, then the 3x3 sweep grid (sequential, joblib)
 	$(BIN)/python benchmarks/single_run.py
 	$(BIN)/python benchmarks/sweep_grid.py
+
+bench-scale:  ## Ray vs joblib, PostgreSQL- vs sqlite-backed server (needs PostgreSQL installed)
+	$(MAKE) install EXTRAS=$(EXTRAS_ALL)
+	$(BIN)/python benchmarks/scale_out.py
 
 stress: $(STAMP)  ## 4 processes x 25 runs on one sqlite store, 200 runs on a real server
 	$(BIN)/python benchmarks/stress.py

@@ -37,14 +37,14 @@ LAUNCHERS = {
 }
 
 
-def fits_alone(rows: int) -> float:
-    """Seconds to generate the data and fit and predict the nine configs, nothing logged."""
+def fits_alone(rows: int, grid: dict[str, tuple[int, ...]] = GRID) -> float:
+    """Seconds to generate the data and fit and predict the grid's configs, nothing logged."""
     from omegaconf import OmegaConf
 
     spec = DATASETS["apple_sales"]
     start = time.perf_counter()
-    for depth in GRID["max_depth"]:
-        for trees in GRID["n_estimators"]:
+    for depth in grid["max_depth"]:
+        for trees in grid["n_estimators"]:
             model = OmegaConf.structured(RandomForestConfig(max_depth=depth, n_estimators=trees))
             frame = spec.generate(n_rows=rows, base_demand=1000, seed=9999, end_date="2023-11-01")
             data = train.split(frame, spec, 0.2, 42)

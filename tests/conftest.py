@@ -83,12 +83,15 @@ def wait_for_running(db: Path, count: int, timeout: float = 60) -> list[str]:
     raise AssertionError(f"{count} run(s) never started in {db}")
 
 
-def start_server(root: Path, port: int) -> subprocess.Popen:
-    """`sweeplab-tools server` over ``root``/outputs on 127.0.0.1:``port``, once healthy."""
+def start_server(root: Path, port: int, *extra: str) -> subprocess.Popen:
+    """`sweeplab-tools server [extra]` launched in ``root`` on 127.0.0.1:``port``, once healthy.
+
+    Without ``extra`` it serves ``root``/outputs.
+    """
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     with open(root / "server.log", "a") as log:
         server = subprocess.Popen(
-            [str(BIN / "sweeplab-tools"), "server", "--port", str(port), "--workers", "1"],
+            [str(BIN / "sweeplab-tools"), "server", "--port", str(port), "--workers", "1", *extra],
             cwd=root,
             stdout=log,
             stderr=subprocess.STDOUT,

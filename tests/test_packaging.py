@@ -27,6 +27,8 @@ def test_wheel_ships_configs_and_runs_from_any_directory(tmp_path):
         "model/random_forest.yaml",
         "model/gradient_boosting.yaml",
         "model/ridge.yaml",
+        "hydra/launcher/ray.yaml",
+        "hydra/launcher/slurm.yaml",
     ):
         assert f"sweeplab/conf/{config}" in names  # fmt: skip
 
@@ -39,7 +41,7 @@ def test_wheel_ships_configs_and_runs_from_any_directory(tmp_path):
     shown = subprocess.run(
         [sys.executable, "-c",
          "import sweeplab, sys; print(sweeplab.__file__); "
-         "sys.argv = ['sweeplab', '--cfg', 'job', 'model=ridge']; "
+         "sys.argv = ['sweeplab', '--cfg', 'all', 'model=ridge', 'hydra/launcher=ray']; "
          "from sweeplab.run import main; main()"],
         cwd=elsewhere, env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
@@ -47,3 +49,4 @@ def test_wheel_ships_configs_and_runs_from_any_directory(tmp_path):
     assert shown.stdout.startswith(str(site))
     assert "name: Apple_Models" in shown.stdout
     assert "alpha: 1.0" in shown.stdout
+    assert "_target_: hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher" in shown.stdout

@@ -33,20 +33,51 @@ def tracking_config(option: str, uri: str | None = None) -> DictConfig:
     return tracking
 
 
-def server_command(host: str, port: int, workers: int, extra: Sequence[str] = ()) -> list[str]:
-    """The `mlflow server` command line that serves the local store and its artifacts."""
+def server_command(
+    host: str,
+    port: int,
+    workers: int,
+    extra: Sequence[str] = (),
+    backend_store_uri: str | None = None,
+    artifacts_destination: str | None = None,
+) -> list[str]:
+    """The `mlflow server` command line: the local store by default, or the given ones."""
     local = tracking_config("local")
     return [
         sys.executable, "-m", "mlflow", "server",
         "--host", host,
         "--port", str(port),
         "--workers", str(workers),
-        "--backend-store-uri", str(local.uri),
-        # Runs logged through the server get their artifacts proxied into the same folder
+        "--backend-store-uri", backend_store_uri or str(local.uri),
+        # Artifacts are proxied: clients upload and download through the server, so workers
+        # on other machines need no shared filesystem. By default they go into the folder
         # the local store uses, so the UI shows both.
-        "--artifacts-destination", str(local.artifact_location),
+        "--artifacts-destination", artifacts_destination or str(local.artifact_location),
         *extra,
     ]  # fmt: skip
+
+
+def check_backend_store(uri: str) -> None:
+    """Fail with one line when a database backend store is unreachable or its driver missing."""
+    if not uri.startswith("postgresql"):
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg") is None:
+        raise UserError(
+            f"a PostgreSQL backend store needs psycopg: pip install 'sweeplab[postgres]' "
+            f"(for {redact_uri(uri)})"
+        )
+    import sqlalchemy
+
+    try:
+        engine = sqlalchemy.create_engine(uri, connect_args={"connect_timeout": 5})
+        with engine.connect():
+            pass
+        engine.dispose()
+    except Exception as e:  # the driver's message says what is wrong (host, auth, database)
+        cause = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        raise UserError(f"cannot open the backend store {redact_uri(uri)}: {cause}") from None
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -66,8 +97,10 @@ def _check_port_free(host: str, port: int) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
-    """Replace this process with `mlflow server` on the local store."""
+    """Replace this process with `mlflow server` on the local store, or the given ones."""
     _check_port_free(args.host, args.port)
+    if args.backend_store_uri:
+        check_backend_store(args.backend_store_uri)
     # The server exists to serve the store under outputs/, whatever MLFLOW_TRACKING_URI says.
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     extra = []
@@ -75,10 +108,17 @@ def serve(args: argparse.Namespace) -> int:
         extra += ["--app-name", args.app_name]
     if args.allowed_hosts:
         extra += ["--allowed-hosts", args.allowed_hosts]
-    command = server_command(args.host, args.port, args.workers, extra)
+    command = server_command(
+        args.host,
+        args.port,
+        args.workers,
+        extra,
+        args.backend_store_uri,
+        args.artifacts_destination,
+    )
     # MLflow's background job workers (GenAI scorers) cost ~1.6 GB; runs don't need them.
     os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
-    print("starting:", " ".join(command), flush=True)
+    print("starting:", redact_uri(" ".join(command)), flush=True)
     os.execv(command[0], command)
 
 
@@ -183,10 +223,24 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sweeplab-tools", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("server", help="run `mlflow server` over the local store (outputs/)")
+    s = sub.add_parser(
+        "server",
+        help="run `mlflow server` over the local store (outputs/), or a PostgreSQL database",
+    )
     s.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback)")
     s.add_argument("--port", type=int, default=8080, help="port (default: 8080, as the tutorial)")
     s.add_argument("--workers", type=int, default=2, help="server worker processes")
+    s.add_argument(
+        "--backend-store-uri",
+        metavar="URI",
+        help="database of runs instead of outputs/mlflow.db, e.g. "
+        "postgresql://mlflow@127.0.0.1:5432/mlflow (password in PGPASSWORD or ~/.pgpass)",
+    )
+    s.add_argument(
+        "--artifacts-destination",
+        metavar="DIR_OR_URI",
+        help="where the server stores the artifacts it proxies (default outputs/artifacts)",
+    )
     s.add_argument(
         "--app-name", help="MLflow server app, e.g. basic-auth for users and permissions"
     )

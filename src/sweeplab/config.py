@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -314,6 +315,11 @@ def register_configs() -> None:
         cs.store(name=f"{name}_schema", node=schema)
     if not OmegaConf.has_resolver("sweeplab.launch_dir"):
         OmegaConf.register_new_resolver("sweeplab.launch_dir", launch_dir)
+    # sweeplab's hydra/launcher/ray.yaml replaces the Ray plugin's config of that name on
+    # purpose, and Hydra validating it against the plugin's schema is wanted, not a mistake.
+    warnings.filterwarnings(
+        "ignore", message=r"\s*'hydra/launcher/ray' is validated against ConfigStore schema"
+    )
 
 
 def _check_keys(prefix: str, node: DictConfig, schema: Any) -> None:

@@ -1,0 +1,307 @@
+"""Scaling out: sweeps on a Ray cluster, logging to an MLflow server backed by PostgreSQL.
+
+Every part is real and local: a throwaway PostgreSQL cluster (initdb into a temporary folder),
+`sweeplab-tools server` on it with proxied artifacts, and a Ray head started with `ray start`,
+all on free ports of 127.0.0.1. Where PostgreSQL or Ray is not installed these tests skip,
+saying what is missing; CI (SWEEPLAB_REQUIRE_CLUSTER_TESTS=1) installs both and fails instead.
+"""
+
+import importlib.util
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlflow
+import pytest
+from hydra import compose, initialize_config_module
+from mlflow import MlflowClient
+from mlflow.entities import Run
+from omegaconf import DictConfig, OmegaConf
+from services import Postgres, RayHead, free_port, postgres_bindir, start_postgres, start_ray_head
+
+from conftest import BIN, start_server, stop_server, sweeplab
+from sweeplab import cluster
+from sweeplab.config import register_configs
+
+REQUIRED = os.environ.get("SWEEPLAB_REQUIRE_CLUSTER_TESTS") == "1"
+# A credential the driver has in its environment; it must reach no file and no output.
+PASSWORD = "pw-never-in-a-file-7f3a"
+
+
+def need(missing: str | None) -> None:
+    """Skip (or, where CI requires these tests, fail) when a part is not installed."""
+    if missing is None:
+        return
+    if REQUIRED:
+        pytest.fail(f"{missing}; SWEEPLAB_REQUIRE_CLUSTER_TESTS=1 does not allow skipping")
+    pytest.skip(missing)
+
+
+def postgres_missing() -> str | None:
+    if postgres_bindir() is None:
+        return "PostgreSQL is not installed (Debian: apt-get install postgresql)"
+    if importlib.util.find_spec("psycopg") is None:
+        return "psycopg is not installed (pip install -e '.[postgres]')"
+    return None
+
+
+def ray_missing() -> str | None:
+    for module in ("ray", "hydra_plugins.hydra_ray_launcher"):
+        if importlib.util.find_spec(module) is None:
+            return f"{module} is not installed (pip install -e '.[ray]')"
+    return None
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[Postgres]:
+    need(postgres_missing())
+    database = start_postgres()
+    yield database
+    database.stop()
+
+
+@pytest.fixture(scope="module")
+def pg_server(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """`sweeplab-tools server` on PostgreSQL, proxying artifacts into its own folder."""
+    root = tmp_path_factory.mktemp("pg-server")
+    artifacts = root / "artifacts"
+    port = free_port()
+    server = start_server(
+        root, port, "--backend-store-uri", postgres.uri, "--artifacts-destination", str(artifacts)
+    )
+    yield {"uri": f"http://127.0.0.1:{port}", "root": root, "artifacts": artifacts}
+    stop_server(server)
+
+
+@pytest.fixture(scope="module")
+def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RayHead, Path]]:
+    """A Ray head on 127.0.0.1 whose workers start in a folder of their own."""
+    need(ray_missing())
+    workdir = tmp_path_factory.mktemp("ray-workers")
+    head = start_ray_head(num_cpus=2, cwd=workdir)
+    yield head, workdir
+    head.stop()
+
+
+def driver_env(head: RayHead, server_uri: str) -> dict[str, str]:
+    """What a user's shell has: the cluster's address and token, the server, credentials."""
+    return {
+        "RAY_ADDRESS": head.address,
+        **head.env,
+        "MLFLOW_TRACKING_URI": server_uri,
+        "MLFLOW_TRACKING_USERNAME": "sweeper",
+        "MLFLOW_TRACKING_PASSWORD": PASSWORD,
+    }
+
+
+def sweep_of(client: MlflowClient, experiment: str) -> tuple[Run, list[Run]]:
+    exp = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    (parent,) = [r for r in runs if r.data.tags.get("sweeplab.sweep") == "true"]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    return parent, children
+
+
+def files_under(*folders: Path) -> list[Path]:
+    return [p for folder in folders for p in folder.rglob("*") if p.is_file()]
+
+
+def test_an_8_job_sweep_on_ray_logs_to_the_postgresql_server(pg_server, ray_head, tmp_path):
+    head, workdir = ray_head
+    done = sweeplab(
+        "-m", "hydra/launcher=ray", "experiment.name=ray_grid", "dataset.n_rows=1000",
+        "model.max_depth=2,3,4,5", "model.n_estimators=5,10",
+        cwd=tmp_path, env=driver_env(head, pg_server["uri"]), timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    client = MlflowClient(pg_server["uri"])
+    parent, children = sweep_of(client, "ray_grid")
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["sweeplab.sweep.summary"] == "8 finished, 0 failed"
+    assert len(children) == 8
+    assert {c.info.status for c in children} == {"FINISHED"}
+    assert {(c.data.params["max_depth"], c.data.params["n_estimators"]) for c in children} == {
+        (d, n) for d in "2345" for n in ("5", "10")
+    }
+    assert parent.data.tags["best_run_id"] in {c.info.run_id for c in children}
+
+    # Models came back through the server's proxied artifacts, into its own folder.
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(pg_server["uri"])
+    try:
+        for child in children[:2]:
+            (output,) = child.outputs.model_outputs
+            model = mlflow.pyfunc.load_model(f"models:/{output.model_id}")
+            assert model.metadata.flavors.keys() >= {"python_function", "sklearn"}
+    finally:
+        mlflow.set_tracking_uri(previous)
+    assert any(p.name == "model.skops" for p in files_under(pg_server["artifacts"]))
+
+    # Nothing in the wrong store: no sqlite file next to the driver or the workers.
+    stray = [p for p in files_under(tmp_path, workdir, head.folder) if p.suffix == ".db"]
+    assert stray == []
+    # Credentials reached the workers through Ray's runtime_env, not through any file.
+    written = files_under(tmp_path, workdir)
+    assert written, "Hydra wrote no job folders"
+    for path in written:
+        assert PASSWORD not in path.read_text(errors="replace"), path
+    assert PASSWORD not in done.stdout + done.stderr
+
+
+def test_failures_and_resume_behave_on_ray_as_with_the_basic_launcher(
+    pg_server, ray_head, tmp_path
+):
+    head, _ = ray_head
+    env = driver_env(head, pg_server["uri"])
+    common = ("-m", "hydra/launcher=ray", "experiment.name=ray_resume", "dataset.n_rows=500")
+    first = sweeplab(*common, "model.max_depth=2,3", "model.n_estimators=5", cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+
+    again = sweeplab(
+        *common, "model.max_depth=2,3", "model.n_estimators=5,0,7", "sweep.skip_finished=true",
+        cwd=tmp_path, env=env, timeout=300,
+    )  # fmt: skip
+    # A value validation refuses sinks its own jobs only: exit code 1, the rest done.
+    assert again.returncode == 1, again.stdout + again.stderr
+    client = MlflowClient(pg_server["uri"])
+    exp = client.get_experiment_by_name("ray_resume")
+    parents = client.search_runs([exp.experiment_id], "tags.`sweeplab.sweep` = 'true'")
+    latest = max(parents, key=lambda r: r.info.start_time)
+    assert latest.data.tags["sweeplab.sweep.summary"] == "4 finished (2 reused), 2 failed"
+    assert "failed   job" in again.stdout and "n_estimators=0" in again.stdout
+    assert latest.info.status == "FAILED"
+
+
+def sweep_joining(address: str, root: Path) -> tuple[subprocess.CompletedProcess, float]:
+    """A Ray sweep told to join ``address``: (its result, seconds it took)."""
+    need(ray_missing())
+    started = time.monotonic()
+    done = sweeplab(
+        "-m", "hydra/launcher=ray", "model.max_depth=2,3",
+        cwd=root, env={"RAY_ADDRESS": address}, timeout=60,
+    )  # fmt: skip
+    return done, time.monotonic() - started
+
+
+def runs_in_local_store(root: Path) -> list[Run]:
+    client = MlflowClient(f"sqlite:///{root}/outputs/mlflow.db")
+    return client.search_runs([e.experiment_id for e in client.search_experiments()])
+
+
+def test_a_cluster_that_cannot_be_reached_fails_fast_naming_its_address(tmp_path):
+    address = f"127.0.0.1:{free_port()}"
+    done, seconds = sweep_joining(address, tmp_path)
+    assert seconds < 30
+    assert done.returncode == 2
+    assert f"cannot reach the Ray cluster at {address} (Connection refused)" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert runs_in_local_store(tmp_path) == []
+
+
+def test_an_address_that_never_answers_fails_within_30_s(tmp_path):
+    with socket.socket() as silent:  # accepts connections, never speaks Ray's protocol
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        done, seconds = sweep_joining(address, tmp_path)
+    assert seconds < 30
+    assert done.returncode == 2
+    assert f"the Ray cluster at {address} did not answer within 25 s" in done.stderr
+    assert runs_in_local_store(tmp_path) == []
+
+
+def test_8_processes_create_one_experiment_and_lose_no_run_on_postgresql(pg_server, tmp_path):
+    processes, runs = 8, 5
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["MLFLOW_TRACKING_URI"] = pg_server["uri"]
+    # All at once, against an experiment none of them finds: each tries to create it.
+    commands = [
+        [str(BIN / "sweeplab"), "-m", "model=ridge", "dataset.n_rows=300",
+         f"dataset.seed=range({i * runs},{(i + 1) * runs})", "experiment.name=pg_stress"]
+        for i in range(processes)
+    ]  # fmt: skip
+    procs = [
+        subprocess.Popen(
+            command,
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for command in commands
+    ]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0] * processes, "\n".join(outputs)
+    client = MlflowClient(pg_server["uri"])
+    (experiment,) = client.search_experiments(filter_string="name = 'pg_stress'")
+    runs_logged = client.search_runs([experiment.experiment_id], max_results=1000)
+    children = [r for r in runs_logged if "mlflow.parentRunId" in r.data.tags]
+    assert len(children) == processes * runs
+    assert {r.info.status for r in runs_logged} == {"FINISHED"}
+    assert sorted(int(r.data.params["dataset.seed"]) for r in children) == list(range(40))
+
+
+def test_the_workers_environment_carries_the_store_and_credentials(monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "t0ken")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///elsewhere.db")
+    monkeypatch.setenv("UNRELATED", "x")
+    kwargs = cluster.init_kwargs(
+        {"address": "10.0.0.5:6379", "object_store_memory": None,
+         "runtime_env": {"env_vars": {"MLFLOW_HTTP_REQUEST_TIMEOUT": "90"}, "pip": ["x"]}},
+        "http://tracking:5000",
+    )  # fmt: skip
+    assert kwargs["runtime_env"] == {
+        # The URI the driver resolved, not whatever its environment said.
+        "env_vars": {
+            "MLFLOW_TRACKING_URI": "http://tracking:5000",
+            "MLFLOW_TRACKING_TOKEN": "t0ken",
+            # Set in the config: wins over the environment.
+            "MLFLOW_HTTP_REQUEST_TIMEOUT": "90",
+        },
+        "pip": ["x"],
+    }
+    # Ray refuses it when joining a cluster.
+    assert "object_store_memory" not in kwargs
+
+
+def launcher_config(option: str) -> DictConfig:
+    register_configs()
+    with initialize_config_module(config_module="sweeplab.conf", version_base="1.3"):
+        cfg = compose("config", [f"hydra/launcher={option}"], return_hydra_config=True)
+    return cfg
+
+
+def test_ray_and_slurm_launchers_are_sweeplab_configs():
+    ray_cfg = launcher_config("ray")  # composes without Ray installed
+    assert cluster.uses_ray(ray_cfg)
+    launcher = OmegaConf.to_container(ray_cfg.hydra.launcher)
+    assert launcher["ray"]["init"]["address"] is None
+    assert "object_store_memory" not in launcher["ray"]["init"]
+    assert launcher["ray"]["remote"] == {"num_cpus": 1}
+    if importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None:
+        need("hydra-submitit-launcher is not installed (pip install -e '.[slurm]')")
+    slurm = launcher_config("slurm").hydra.launcher
+    assert slurm._target_.endswith("SlurmLauncher")
+    assert slurm.array_parallelism == 16
+
+
+def test_a_server_on_an_unreachable_database_is_one_line_before_it_starts(tmp_path):
+    if importlib.util.find_spec("psycopg") is None:
+        need("psycopg is not installed (pip install -e '.[postgres]')")
+    store = f"postgresql://mlflow:hunter2@127.0.0.1:{free_port()}/mlflow"
+    done = subprocess.run(
+        [str(BIN / "sweeplab-tools"), "server", "--port", str(free_port()),
+         "--backend-store-uri", store],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(
+        f"sweeplab-tools: error: cannot open the backend store {store.replace('mlflow:hunter2', '***')}: "
+    )
+    assert "hunter2" not in done.stdout + done.stderr
