@@ -82,43 +82,47 @@ class Postgres:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+def _run(command: list[str]) -> None:
+    """Run a setup command; fail with what it printed."""
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout}{done.stderr}")
+
+
 def start_postgres(database: str = "mlflow") -> Postgres:
     """initdb into a new temporary folder, start it on a free loopback port, create ``database``."""
     bindir = postgres_bindir()
     if bindir is None:
         raise RuntimeError("PostgreSQL's initdb is not installed")
     folder = Path(tempfile.mkdtemp(prefix="sweeplab-pg-"))
-    # PostgreSQL refuses to run as root: as root, run it as Debian's `postgres` user.
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        owner = pwd.getpwnam("postgres")
-        os.chown(folder, owner.pw_uid, owner.pw_gid)
-        as_user = ["runuser", "-u", "postgres", "--"]
-    data = folder / "data"
-    subprocess.run(
-        [*as_user, str(bindir / "initdb"), "-D", str(data), "-U", "postgres",
-         "--auth=trust", "-E", "UTF8", "--no-sync"],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    port = free_port()
-    log = folder / "postgres.log"
-    with open(log, "w") as out:
-        process = subprocess.Popen(
-            [*as_user, str(bindir / "postgres"), "-D", str(data), "-p", str(port),
-             "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={folder}",
-             # A throwaway cluster: durability buys nothing here.
-             "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+    process = None
     try:
+        # PostgreSQL refuses to run as root: as root, run it as Debian's `postgres` user.
+        as_user: list[str] = []
+        if os.geteuid() == 0:
+            owner = pwd.getpwnam("postgres")
+            os.chown(folder, owner.pw_uid, owner.pw_gid)
+            as_user = ["runuser", "-u", "postgres", "--"]
+        data = folder / "data"
+        _run([*as_user, str(bindir / "initdb"), "-D", str(data), "-U", "postgres",
+              "--auth=trust", "-E", "UTF8", "--no-sync"])  # fmt: skip
+        port = free_port()
+        log = folder / "postgres.log"
+        with open(log, "w") as out:
+            process = subprocess.Popen(
+                [*as_user, str(bindir / "postgres"), "-D", str(data), "-p", str(port),
+                 "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={folder}",
+                 # A throwaway cluster: durability buys nothing here.
+                 "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
         wait_for_port(port, process, 30, log)
-        subprocess.run(
-            [str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
-             database],
-            check=True, capture_output=True, text=True, timeout=30,
-        )  # fmt: skip
+        _run([str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
+              database])  # fmt: skip
     except BaseException:
-        stop_group(process, signal.SIGINT)
+        if process is not None:
+            stop_group(process, signal.SIGINT)
+        shutil.rmtree(folder, ignore_errors=True)
         raise
     return Postgres(f"postgresql://postgres@127.0.0.1:{port}/{database}", process, folder)
 
