@@ -1,5 +1,6 @@
 """Talking to MLflow: connect to the store, get or create the experiment, log one run."""
 
+import functools
 import logging
 import math
 import os
@@ -11,7 +12,7 @@ import time
 import urllib.error
 import urllib.request
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -170,7 +171,9 @@ def _ensure_experiment(
         )
     for key, value in tags.items():
         if existing.tags.get(key) != value:
-            client.set_experiment_tag(existing.experiment_id, key, value)
+            once_more_if_raced(
+                functools.partial(client.set_experiment_tag, existing.experiment_id, key, value)
+            )
     return client.get_experiment(existing.experiment_id)
 
 
@@ -231,7 +234,27 @@ def log_dataset(frame: pd.DataFrame, name: str, target: str, context: str) -> No
     dataset = mlflow.data.from_pandas(  # type: ignore[attr-defined]
         frame, name=name, targets=target
     )
-    mlflow.log_input(dataset, context=context)
+    once_more_if_raced(lambda: mlflow.log_input(dataset, context=context))
+
+
+# A database's unique-key error, as MLflow's server passes it on (PostgreSQL, MySQL, sqlite).
+_DUPLICATE_KEY = re.compile(r"UniqueViolation|duplicate key|Duplicate entry|UNIQUE constraint")
+
+
+def once_more_if_raced(write: Callable[[], object]) -> None:
+    """Call ``write``; again if a concurrent writer inserted the same row first.
+
+    MLflow's store checks whether a dataset or an experiment tag exists, then inserts it. On
+    PostgreSQL two runs of one experiment doing that at once both miss, and the slower one
+    fails with a unique-key violation (1 sweep in 4 of 8 Ray jobs here). The second call
+    finds the winner's row and only links to it or updates it.
+    """
+    try:
+        write()
+    except MlflowException as e:
+        if not _DUPLICATE_KEY.search(str(e)):
+            raise
+        write()
 
 
 def log_model(
