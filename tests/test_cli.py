@@ -123,9 +123,12 @@ RF_KEYS = (
          "give the folder that holds your experiment/, model/, ... config files"),
         (["model.n_estimators=[1"],
          "cannot parse the override 'model.n_estimators=[1': no viable alternative at input '[1'"),
+        (["-m", "--cfg", "hydra", "hydra/launcher=slurm"],
+         "-m/--multirun cannot be combined with --cfg or --info: drop -m to print the config "
+         "(--cfg hydra shows the launcher's settings)"),
     ],
     ids=["type", "typo", "plus-typo", "range", "option", "date", "calendar", "empty-name",
-         "config-dir", "grammar"],
+         "config-dir", "grammar", "multirun-cfg"],
 )  # fmt: skip
 def test_bad_input_is_one_line_naming_the_key_and_creates_nothing(tmp_path, args, message):
     done = sweeplab(*args, cwd=tmp_path)

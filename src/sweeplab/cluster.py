@@ -145,6 +145,9 @@ def connect(launcher: DictConfig, tracking_uri: str) -> None:
     if address is None or (target is not None and _is_loopback(target[0])):
         # Read when Ray is imported, by this driver and the processes it starts.
         os.environ.setdefault(LOOPBACK_ENV, "0")
+    # Ray folds lines that look alike across workers into "[repeated 3x across cluster]":
+    # every job's progress line would be hidden but the first.
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     shown = (
         redact_uri(address)
         if address

@@ -17,6 +17,8 @@ from sweeplab.errors import UserError
 _NOT_RUNNING = ("help", "hydra_help", "version", "info", "shell_completion")
 _OVERRIDE = re.compile(r"override (\S+?)=(.*)$")
 _CONFIG_FILE = re.compile(r"In '([^']+)'")
+# Launcher configs that build on a plugin's own config, and the extra that installs it.
+_PLUGIN_EXTRAS = {"hydra/launcher/submitit_": "slurm", "hydra/launcher/ray": "ray"}
 
 
 def describe(error: Exception, overrides: Sequence[str] = ()) -> str:
@@ -87,6 +89,12 @@ def check(argv: Sequence[str]) -> None:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     args = get_args_parser().parse_args(list(argv))
+    if args.multirun and (args.cfg or args.info):
+        # Hydra says so with a traceback.
+        raise UserError(
+            "-m/--multirun cannot be combined with --cfg or --info: drop -m to print the "
+            "config (--cfg hydra shows the launcher's settings)"
+        )
     if any(getattr(args, flag, None) for flag in _NOT_RUNNING) or args.config_path:
         return
     if args.config_dir:
@@ -106,4 +114,8 @@ def check(argv: Sequence[str]) -> None:
         with initialize_config_module(config_module="sweeplab.conf", version_base="1.3"):
             compose(config_name=args.config_name or "config", overrides=overrides)
     except (HydraException, OmegaConfBaseException) as e:
-        raise UserError(describe(e, overrides)) from None
+        message = describe(e, overrides)
+        for config, extra in _PLUGIN_EXTRAS.items():
+            if f"Could not load '{config}" in str(e):
+                message += f" (its Hydra plugin is not installed: pip install 'sweeplab[{extra}]')"
+        raise UserError(message) from None
