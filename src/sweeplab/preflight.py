@@ -18,7 +18,8 @@ _NOT_RUNNING = ("help", "hydra_help", "version", "info", "shell_completion")
 _OVERRIDE = re.compile(r"override (\S+?)=(.*)$")
 _CONFIG_FILE = re.compile(r"In '([^']+)'")
 # Launcher configs that build on a plugin's own config, and the extra that installs it.
-_PLUGIN_EXTRAS = {"hydra/launcher/submitit_": "slurm", "hydra/launcher/ray": "ray"}
+# (hydra/launcher=ray composes without its plugin; sweeplab.cluster names the extra.)
+_PLUGIN_EXTRAS = {"hydra/launcher/submitit_": "slurm"}
 
 
 def describe(error: Exception, overrides: Sequence[str] = ()) -> str:
