@@ -24,7 +24,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from mlflow import MlflowClient
@@ -39,6 +38,7 @@ from services import (
     session_rss_mb,
     start_postgres,
     start_ray_head,
+    start_server,
     stop_group,
     tree_rss_mb,
 )
@@ -55,28 +55,14 @@ LAUNCHERS = {
 }
 
 
-def start_server(
+def timed_server(
     work: Path, env: dict[str, str], *extra: str
 ) -> tuple[subprocess.Popen, str, float]:
     """`sweeplab-tools server` on a free port; (process, URI, seconds until /health answered)."""
     port = free_port()
-    uri = f"http://127.0.0.1:{port}"
     start = time.perf_counter()
-    server = subprocess.Popen(
-        [str(BIN / "sweeplab-tools"), "server", "--port", str(port), "--workers", "2", *extra],
-        cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            urllib.request.urlopen(f"{uri}/health", timeout=2)
-            return server, uri, time.perf_counter() - start
-        except OSError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                stop_group(server)
-                sys.exit(f"the server {' '.join(extra)} did not start")
-            time.sleep(0.1)
+    server = start_server(work, port, *extra, workers=2, env=env)
+    return server, f"http://127.0.0.1:{port}", time.perf_counter() - start
 
 
 def servers(args: argparse.Namespace, env: dict[str, str]) -> None:
@@ -88,7 +74,7 @@ def servers(args: argparse.Namespace, env: dict[str, str]) -> None:
             work = Path(tempfile.mkdtemp(prefix=f"sweeplab-scale-{name}-"))
             store = ["--backend-store-uri", postgres.uri] if name == "postgresql" else []
             store += ["--artifacts-destination", str(work / "artifacts")]
-            server, uri, seconds = start_server(work, env, *store)
+            server, uri, seconds = timed_server(work, env, *store)
             try:
                 idle = tree_rss_mb(server.pid)
                 result = hammer(
@@ -115,7 +101,7 @@ def servers(args: argparse.Namespace, env: dict[str, str]) -> None:
         work = Path(tempfile.mkdtemp(prefix="sweeplab-scale-jobs-"))
         jobs_env = {**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "true"}
         try:
-            server, _, seconds = start_server(
+            server, _, seconds = timed_server(
                 work, jobs_env, "--backend-store-uri", fresh.uri,
                 "--artifacts-destination", str(work / "artifacts"),
             )  # fmt: skip

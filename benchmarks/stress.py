@@ -14,15 +14,17 @@ processes' output, and runs per second.
 import argparse
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from mlflow import MlflowClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+# The tests' helpers for real local services.
+from services import free_port, start_server, stop_group
 
 BIN = Path(sys.executable).parent
 LOCK_ERRORS = re.compile(r"database is locked|OperationalError|deadlock", re.IGNORECASE)
@@ -83,13 +85,6 @@ def report(name: str, expected: int, result: dict, counts: dict[str, int]) -> No
     )
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def main() -> None:
     """Run both stress tests and print their figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -111,21 +106,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="sweeplab-stress-server-"))
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [str(BIN / "sweeplab-tools"), "server", "--port", str(port)],
-        cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )  # fmt: skip
+    server = start_server(work, port, workers=2, env=env)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"{uri}/health", timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    sys.exit("the server did not start")
-                time.sleep(0.5)
         per_process = args.server_runs // args.processes
         result = hammer(
             args.processes, per_process, work, env, "tracking=server", f"tracking.uri={uri}"
@@ -135,8 +117,7 @@ def main() -> None:
             args.processes * per_process, result, count(MlflowClient(uri)),
         )  # fmt: skip
     finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
+        stop_group(server)
 
 
 if __name__ == "__main__":

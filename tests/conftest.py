@@ -1,14 +1,9 @@
 """Shared fixtures: every test runs in its own directory with its own sqlite store."""
 
-import contextlib
 import os
-import signal
-import socket
 import sqlite3
 import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,10 +11,9 @@ import mlflow
 import pytest
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
+from services import BIN, free_port, start_server, stop_group
 
 from sweeplab.config import register_configs
-
-BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(autouse=True)
@@ -42,13 +36,6 @@ def compose_cfg() -> Callable[..., DictConfig]:
             return compose(config_name="config", overrides=list(overrides))
 
     return _compose
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def sweeplab(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120):
@@ -83,40 +70,6 @@ def wait_for_running(db: Path, count: int, timeout: float = 60) -> list[str]:
     raise AssertionError(f"{count} run(s) never started in {db}")
 
 
-def start_server(root: Path, port: int, *extra: str) -> subprocess.Popen:
-    """`sweeplab-tools server [extra]` launched in ``root`` on 127.0.0.1:``port``, once healthy.
-
-    Without ``extra`` it serves ``root``/outputs.
-    """
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    with open(root / "server.log", "a") as log:
-        server = subprocess.Popen(
-            [str(BIN / "sweeplab-tools"), "server", "--port", str(port), "--workers", "1", *extra],
-            cwd=root,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,  # its uvicorn workers share the group; stop them together
-        )
-    try:
-        wait_until_healthy(f"http://127.0.0.1:{port}", server, timeout=90)
-    except BaseException:
-        stop_server(server)
-        raise
-    return server
-
-
-def stop_server(server: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
-    """Stop a server from start_server and all its workers."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(server.pid, sig)
-    try:
-        server.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait()
-
-
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """A real tracking server on a free loopback port, started the documented way.
@@ -129,21 +82,4 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
     try:
         yield f"http://127.0.0.1:{port}", root
     finally:
-        stop_server(server)
-
-
-def wait_until_healthy(uri: str, server: subprocess.Popen, timeout: float) -> None:
-    """Block until the server answers /health; fail the test with its log if it never does."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        if server.poll() is not None:
-            break
-        time.sleep(0.5)
-    server.kill()
-    pytest.fail(f"mlflow server at {uri} did not become healthy (exit code {server.poll()})")
+        stop_group(server)

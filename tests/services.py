@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +67,47 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float, log: Pat
         time.sleep(0.2)
     tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} (exit code {process.poll()}):\n{tail}")
+
+
+def start_server(
+    root: Path, port: int, *extra: str, workers: int = 1, env: dict[str, str] | None = None
+) -> subprocess.Popen:
+    """`sweeplab-tools server [extra]` launched in ``root`` on 127.0.0.1:``port``, once healthy.
+
+    Without ``extra`` it serves ``root``/outputs. Its output goes to ``root``/server.log.
+    """
+    if env is None:
+        env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    log = root / "server.log"
+    with open(log, "a") as out:
+        server = subprocess.Popen(
+            [str(BIN / "sweeplab-tools"), "server", "--port", str(port),
+             "--workers", str(workers), *extra],
+            cwd=root, stdout=out, stderr=subprocess.STDOUT, env=env,
+            start_new_session=True,  # its uvicorn workers share the group; stop them together
+        )  # fmt: skip
+    try:
+        wait_until_healthy(f"http://127.0.0.1:{port}", server, 90, log)
+    except BaseException:
+        stop_group(server)
+        raise
+    return server
+
+
+def wait_until_healthy(uri: str, server: subprocess.Popen, timeout: float, log: Path) -> None:
+    """Block until the server answers /health; raise with its log if it never does."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), urllib.request.urlopen(f"{uri}/health", timeout=2) as r:
+            if r.status == 200:
+                return
+        if server.poll() is not None:
+            break
+        time.sleep(0.1)
+    tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+    raise RuntimeError(
+        f"mlflow server at {uri} never answered (exit code {server.poll()}):\n{tail}"
+    )
 
 
 @dataclass

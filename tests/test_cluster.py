@@ -24,9 +24,18 @@ from hydra import compose, initialize_config_module
 from mlflow import MlflowClient
 from mlflow.entities import Run
 from omegaconf import DictConfig, OmegaConf
-from services import Postgres, RayHead, free_port, postgres_bindir, start_postgres, start_ray_head
+from services import (
+    Postgres,
+    RayHead,
+    free_port,
+    postgres_bindir,
+    start_postgres,
+    start_ray_head,
+    start_server,
+    stop_group,
+)
 
-from conftest import BIN, start_server, stop_server, sweeplab
+from conftest import BIN, sweeplab
 from sweeplab import cluster, tracking
 from sweeplab.config import register_configs
 
@@ -77,7 +86,7 @@ def pg_server(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) -> I
         root, port, "--backend-store-uri", postgres.uri, "--artifacts-destination", str(artifacts)
     )
     yield {"uri": f"http://127.0.0.1:{port}", "root": root, "artifacts": artifacts}
-    stop_server(server)
+    stop_group(server)
 
 
 @pytest.fixture(scope="module")

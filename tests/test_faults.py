@@ -10,8 +10,9 @@ from pathlib import Path
 
 import mlflow
 from mlflow import MlflowClient
+from services import free_port, start_server, stop_group
 
-from conftest import BIN, free_port, start_server, stop_server, sweeplab, wait_for_running
+from conftest import BIN, sweeplab, wait_for_running
 from sweeplab import tracking
 from sweeplab.runner import execute
 
@@ -70,12 +71,12 @@ def test_the_server_dying_mid_sweep_fails_the_rest_fast_and_skip_finished_comple
         for line in sweep.stdout:
             if line.startswith("[1/4]"):
                 break
-        stop_server(server, signal.SIGKILL)
+        stop_group(server, signal.SIGKILL)
         _, err = sweep.communicate(timeout=120)
     finally:
         if sweep.poll() is None:
             sweep.kill()
-        stop_server(server)
+        stop_group(server)
     assert sweep.returncode == 1
     # The summary comes from the jobs' own files and names each job that was not logged.
     assert "the tracking store failed while comparing them" in err
@@ -104,7 +105,7 @@ def test_the_server_dying_mid_sweep_fails_the_rest_fast_and_skip_finished_comple
         statuses = {r.info.status for r in runs_of(client)}
         assert "RUNNING" not in statuses
     finally:
-        stop_server(server)
+        stop_group(server)
 
 
 # ---------------------------------------------------------------- process faults

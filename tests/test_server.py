@@ -7,8 +7,9 @@ from pathlib import Path
 import mlflow
 import numpy as np
 from mlflow import MlflowClient
+from services import free_port
 
-from conftest import BIN, free_port, sweeplab
+from conftest import BIN, sweeplab
 from sweeplab.datasets import apple_sales
 
 
