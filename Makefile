@@ -3,9 +3,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# Optional extras to install besides dev: ray, postgres, slurm (comma-separated).
+# Optional extras to install besides dev: ray, postgres, slurm, lightgbm, xgboost (comma-separated).
 EXTRAS ?=
-EXTRAS_ALL := ray,postgres,slurm
+EXTRAS_ALL := ray,postgres,slurm,lightgbm,xgboost
 comma  := ,
 STAMP  := $(VENV)/.installed-dev$(if $(EXTRAS),-$(subst $(comma),-,$(EXTRAS)))
 
@@ -37,9 +37,10 @@ lint: $(STAMP)  ## ruff (lint + format) and mypy
 server: $(STAMP)  ## the tutorial's tracking server on 127.0.0.1:8080, over outputs/
 	$(BIN)/sweeplab-tools server
 
-bench: $(STAMP)  ## sweeplab vs the tutorial's script, then the 3x3 sweep grid (sequential, joblib)
+bench: $(STAMP)  ## sweeplab vs the tutorial's script, the 3x3 sweep grid, a 200,000-row CSV run
 	$(BIN)/python benchmarks/single_run.py
 	$(BIN)/python benchmarks/sweep_grid.py
+	$(BIN)/python benchmarks/file_dataset.py
 
 bench-scale:  ## Ray vs joblib, PostgreSQL- vs sqlite-backed server (needs PostgreSQL installed)
 	$(MAKE) install EXTRAS=$(EXTRAS_ALL)

@@ -21,9 +21,14 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Launch from an empty tmp dir, so the local store is tmp_path/outputs/mlflow.db."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    # sweeplab.tracking.connect sets MLflow's request settings in os.environ, as it should
+    # for the process it runs in; a test's runs must not leave them to the next test.
+    before = dict(os.environ)
     yield tmp_path
     while mlflow.active_run():
         mlflow.end_run()
+    os.environ.clear()
+    os.environ.update(before)
 
 
 @pytest.fixture

@@ -267,6 +267,7 @@ def test_the_workers_environment_carries_the_store_and_credentials(monkeypatch):
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///elsewhere.db")
     monkeypatch.setenv("UNRELATED", "x")
+    monkeypatch.setenv("SWEEPLAB_ALLOW_TARGETS", "mypkg.models")
     kwargs = cluster.init_kwargs(
         {"address": "10.0.0.5:6379", "object_store_memory": None,
          "runtime_env": {"env_vars": {"MLFLOW_HTTP_REQUEST_TIMEOUT": "90"}, "pip": ["x"]}},
@@ -277,6 +278,8 @@ def test_the_workers_environment_carries_the_store_and_credentials(monkeypatch):
         "env_vars": {
             "MLFLOW_TRACKING_URI": "http://tracking:5000",
             "MLFLOW_TRACKING_TOKEN": "t0ken",
+            # The user's own estimators are allowed on the workers too.
+            "SWEEPLAB_ALLOW_TARGETS": "mypkg.models",
             # Set in the config: wins over the environment.
             "MLFLOW_HTTP_REQUEST_TIMEOUT": "90",
         },

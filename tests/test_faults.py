@@ -112,21 +112,20 @@ def test_the_server_dying_mid_sweep_fails_the_rest_fast_and_skip_finished_comple
 
 
 def test_an_exception_in_training_fails_the_run_with_its_traceback(tmp_path):
-    # 95% of 10 rows held out leaves none to train on: scikit-learn raises.
-    done = sweeplab("dataset.n_rows=10", "dataset.test_size=0.95", cwd=tmp_path)
+    # Each value is valid alone; the forest's fit refuses the pair.
+    done = sweeplab("model.bootstrap=false", "model.oob_score=true", cwd=tmp_path)
     assert done.returncode == 1
     (run,) = runs_of(store(tmp_path))
     # (MLflow logs two INFO lines first when it creates the store's tables.)
     assert done.stderr.splitlines()[-1] == (
-        f"sweeplab: error: run {run.info.run_id} FAILED: ValueError: With n_samples=10, "
-        "test_size=0.95 and train_size=None, the resulting train set will be empty. Adjust any "
-        "of the aforementioned parameters. (traceback in its artifact error/traceback.txt)"
+        f"sweeplab: error: run {run.info.run_id} FAILED: ValueError: Out of bag estimation only "
+        "available if bootstrap=True (traceback in its artifact error/traceback.txt)"
     )
     assert "Traceback" not in done.stderr
     assert run.info.status == "FAILED"
-    assert run.data.tags["sweeplab.error"].startswith("ValueError: With n_samples=10")
+    assert run.data.tags["sweeplab.error"].startswith("ValueError: Out of bag estimation")
     text = mlflow.artifacts.load_text(f"{run.info.artifact_uri}/error/traceback.txt")
-    assert "train_test_split" in text
+    assert "in fit" in text
 
 
 def test_ctrl_c_during_a_sweep_ends_the_child_and_the_parent_killed(tmp_path):
@@ -273,7 +272,8 @@ def test_a_sweep_combination_that_does_not_compose_stops_before_any_run(tmp_path
     done = sweeplab("-m", "model=ridge,random_forest", "model.max_depth=3", cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.startswith(
-        "sweeplab: error: model.max_depth='3' is not allowed: unknown key"
+        "sweeplab: error: model.max_depth='3' is not allowed: unknown hyperparameter of "
+        "sklearn.linear_model.Ridge: its parameters are ['alpha', 'copy_X', 'fit_intercept'"
     )
     assert not (tmp_path / "outputs" / "mlflow.db").exists()
 

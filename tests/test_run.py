@@ -13,10 +13,11 @@ from mlflow import MlflowClient
 
 import sweeplab
 import tutorial_lab2
-from sweeplab import models, train
+from sweeplab import plan, train
 from sweeplab.config import ConfigError
-from sweeplab.datasets import DATASETS, apple_sales
-from sweeplab.runner import RunFailed, execute
+from sweeplab.errors import RunFailed
+from sweeplab.runner import execute
+from sweeplab.sources.apple_sales import apple_sales
 from sweeplab.tracking import TrackingError
 
 
@@ -82,11 +83,9 @@ def test_run_finishes_in_the_tutorials_experiment(default_run):
 
 def test_model_loads_back_and_predicts_like_the_trained_one(default_run):
     result, _, cfg = default_run
-    spec = DATASETS["apple_sales"]
-    frame = apple_sales(n_rows=5000, base_demand=1000, seed=9999, end_date="2023-11-01")
-    data = train.split(frame, spec, 0.2, 42)
-    in_memory = models.build(cfg.model)
-    expected = train.fit(in_memory, data)
+    planned = plan.make(cfg)
+    data = planned.split
+    expected = train.fit(planned.estimator, data)
 
     loaded = mlflow.pyfunc.load_model(result.model_uri)
     np.testing.assert_array_equal(loaded.predict(data.X_val), expected)
@@ -266,7 +265,10 @@ def test_a_store_that_cannot_be_opened_is_a_clear_error(compose_cfg, isolated):
 
 
 def test_bad_value_creates_no_store_no_experiment_no_run(compose_cfg, isolated):
-    with pytest.raises(ConfigError, match=r"model.n_estimators=0 is not allowed: must be >= 1"):
+    with pytest.raises(
+        ConfigError,
+        match=r"model.n_estimators=0 is not allowed: must be an int in the range \[1, inf\)",
+    ):
         execute(compose_cfg("model.n_estimators=0"), [])
     assert not (isolated / "outputs").exists()
 

@@ -10,7 +10,7 @@ from mlflow import MlflowClient
 from services import free_port
 
 from conftest import BIN, sweeplab
-from sweeplab.datasets import apple_sales
+from sweeplab.sources.apple_sales import apple_sales
 
 
 def test_console_script_logs_to_the_server(mlflow_server, tmp_path):

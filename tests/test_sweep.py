@@ -138,10 +138,10 @@ def sweeplab_tools(*args: str, cwd: Path):
 
 
 def test_failed_jobs_are_recorded_and_the_rest_still_run(tmp_path):
-    # n_estimators=-1 fails validation (no run); test_size=0.95 of 10 rows leaves no
-    # training rows, so scikit-learn raises inside the run.
+    # n_estimators=-1 fails validation (no run); an out-of-bag score without bootstrap
+    # passes it, and scikit-learn raises inside the run.
     done = sweeplab(
-        "-m", "model.n_estimators=-1,20", "dataset.test_size=0.2,0.95", "dataset.n_rows=10",
+        "-m", "model.n_estimators=-1,20", "model.oob_score=false,true", "model.bootstrap=false",
         cwd=tmp_path, timeout=300,
     )  # fmt: skip
     assert done.returncode == 1
@@ -153,7 +153,7 @@ def test_failed_jobs_are_recorded_and_the_rest_still_run(tmp_path):
     by_status = {c.info.status: c for c in children}
     assert sorted(c.info.status for c in children) == ["FAILED", "FINISHED"]
     failed = by_status["FAILED"]
-    assert failed.data.tags["sweeplab.error"].startswith("ValueError: With n_samples=10")
+    assert failed.data.tags["sweeplab.error"].startswith("ValueError: Out of bag estimation")
     traceback = client.download_artifacts(failed.info.run_id, "error/traceback.txt", tmp_path)
     assert "Traceback" in Path(traceback).read_text()
 
@@ -163,11 +163,14 @@ def test_failed_jobs_are_recorded_and_the_rest_still_run(tmp_path):
     assert rows[0]["best"] == "*"
     not_started = rows[1]
     assert not_started["n_estimators"] == "-1"
-    assert "model.n_estimators=-1 is not allowed: must be >= 1" in not_started["note"]
+    assert (
+        "model.n_estimators=-1 is not allowed: must be an int in the range [1, inf)"
+        in (not_started["note"])
+    )
     # The summary names each failed job by its overrides.
     failed_lines = [line for line in done.stdout.splitlines() if line.startswith("failed")]
     assert len(failed_lines) == 3
-    assert any("model.n_estimators=20 dataset.test_size=0.95" in line for line in failed_lines)
+    assert any("model.n_estimators=20 model.oob_score=True" in line for line in failed_lines)
     assert sum("model.n_estimators=-1" in line for line in failed_lines) == 2
 
 
@@ -214,11 +217,17 @@ def test_skip_finished_reuses_runs_and_trains_only_what_is_missing(tmp_path):
 
 
 def test_a_job_that_does_not_compose_stops_the_sweep_before_any_run(tmp_path):
-    done = sweeplab("-m", "model.max_depth=3,abc", cwd=tmp_path)
+    done = sweeplab("-m", "dataset.n_rows=100,abc", cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr == (
-        "sweeplab: error: model.max_depth='abc' is not allowed: "
+        "sweeplab: error: dataset.n_rows='abc' is not allowed: "
         "Value 'abc' of type 'str' could not be converted to Integer\n"
+    )
+    typo = sweeplab("-m", "model.max_dept=3,6", cwd=tmp_path)
+    assert typo.returncode == 2
+    assert typo.stderr.startswith(
+        "sweeplab: error: model.max_dept='3' is not allowed: unknown hyperparameter of "
+        "sklearn.ensemble.RandomForestRegressor"
     )
     client = store(tmp_path)
     exp = client.get_experiment_by_name("Apple_Models")

@@ -15,9 +15,9 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 from sweeplab import config
-from sweeplab.config import METRICS
 from sweeplab.errors import UserError
 from sweeplab.redact import redact_uri
+from sweeplab.tasks import DIRECTIONS, METRICS
 
 
 def tracking_config(option: str, uri: str | None = None) -> DictConfig:
@@ -171,7 +171,11 @@ def compare_runs(args: argparse.Namespace) -> int:
         raise UserError(e.message) from None
     if not rows:
         raise UserError(f"no runs in experiments matching {args.experiments!r}")
-    comparison = compare.compare(rows, args.metric or "rmse", args.direction or "minimize")
+    # Without --metric: regression's rmse where the runs have it, else classification's accuracy.
+    metric = args.metric or next(
+        (m for m in ("rmse", "accuracy") if any(m in row.metrics for row in rows)), "rmse"
+    )
+    comparison = compare.compare(rows, metric, args.direction or DIRECTIONS[metric])
     out = args.out or Path("outputs", "comparisons", time.strftime("%Y-%m-%d_%H-%M-%S"))
     files = compare.write(comparison, out)
     print(compare.leaderboard(comparison))
@@ -181,7 +185,7 @@ def compare_runs(args: argparse.Namespace) -> int:
 
 def mark_killed(args: argparse.Namespace) -> int:
     """End the runs of an experiment left RUNNING by a process that died, as KILLED."""
-    from sweeplab.runner import ERROR_TAG
+    from sweeplab.errors import ERROR_TAG
 
     client = open_store(args)
     experiment = client.get_experiment_by_name(args.experiment)
@@ -271,12 +275,14 @@ def parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--runs", default="", metavar="FILTER", help="only runs matching this filter")
     c.add_argument(
-        "--metric", choices=list(METRICS), help="rank by (default: the sweep's, else rmse)"
+        "--metric",
+        choices=list(METRICS),
+        help="rank by (default: the sweep's, else rmse or accuracy, whichever the runs have)",
     )
     c.add_argument(
         "--direction",
         choices=["minimize", "maximize"],
-        help="default: the sweep's, else minimize",
+        help="default: the sweep's for its metric, else the metric's own",
     )
     c.add_argument("--out", type=Path, help="also write the table and plots into this folder")
     _store_options(c)

@@ -19,6 +19,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from sweeplab.env import for_workers
 from sweeplab.errors import UserError
 from sweeplab.redact import redact_uri
 
@@ -27,8 +28,6 @@ RAY_LAUNCHER = "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher"
 CONNECT_SECONDS = 25.0
 _PROBE_SECONDS = 5.0
 _DEFAULT_GCS_PORT = 6379
-# MLflow's client settings (credentials included) that workers read from their environment.
-_WORKER_ENV_PREFIXES = ("MLFLOW_TRACKING_", "MLFLOW_HTTP_REQUEST_")
 # On Linux, Ray replaces a loopback node address with the machine's network address, unless
 # "clusters" are off (its setting for Windows and macOS): a head started on 127.0.0.1 is then
 # unreachable at the address Ray hands out, and a driver retries it forever.
@@ -53,7 +52,8 @@ def address_of(init: dict[str, Any]) -> str | None:
 
 def worker_env(tracking_uri: str) -> dict[str, str]:
     """The environment every job needs to log where the driver logs, as the driver has it."""
-    env = {k: v for k, v in os.environ.items() if k.startswith(_WORKER_ENV_PREFIXES)}
+    # MLflow's client settings (credentials included) and sweeplab's allow-list.
+    env = for_workers()
     # A worker without it would resolve the default store on its own machine: a fresh
     # sqlite file that many workers would migrate at once.
     env["MLFLOW_TRACKING_URI"] = tracking_uri

@@ -12,8 +12,8 @@ from mlflow import MlflowClient
 from mlflow.entities import Run
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from sweeplab.config import METRICS
-from sweeplab.runner import ERROR_TAG
+from sweeplab.errors import ERROR_TAG
+from sweeplab.tasks import METRICS
 
 # Tags that tie runs to a sweep. The parent carries the sweep's settings; children their job.
 SWEEP_TAG = "sweeplab.sweep"  # on the parent: "true"
@@ -192,11 +192,14 @@ def compare(
     ``overrides`` (the sweep's) order the param columns.
     """
     swept = swept_params(rows, overrides)
+    # The metrics the runs have (their tasks'), in a fixed order; the ranking one always.
+    logged = {m for row in rows for m in row.metrics} | {metric}
+    metrics = [m for m in METRICS if m in logged]
     records = [
         {
             "job": row.job,
             **{p: row.params.get(p) for p in swept},
-            **{m: row.metrics.get(m, math.nan) for m in METRICS},
+            **{m: row.metrics.get(m, math.nan) for m in metrics},
             "status": row.status,
             "run_id": row.run_id or "",
             "note": row.note,
@@ -204,7 +207,7 @@ def compare(
         }
         for row in rows
     ]
-    columns = ["job", *swept, *METRICS, "status", "run_id", "note", "overrides"]
+    columns = ["job", *swept, *metrics, "status", "run_id", "note", "overrides"]
     table = pd.DataFrame.from_records(records, columns=columns)
     table["job"] = table["job"].astype("Int64")
     table = table.sort_values(
@@ -218,7 +221,7 @@ def compare(
 
 def _formatted(table: pd.DataFrame) -> pd.DataFrame:
     shown = table.copy()
-    for m in METRICS:
+    for m in [c for c in METRICS if c in shown.columns]:
         shown[m] = shown[m].map(lambda v: "" if pd.isna(v) else f"{v:.6g}")
     return shown.astype(object).where(shown.notna(), "")
 

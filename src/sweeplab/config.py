@@ -3,10 +3,7 @@
 import dataclasses
 import os
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from enum import Enum
 from typing import Any, ClassVar
 from urllib.parse import urlparse
 
@@ -14,66 +11,12 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from sweeplab.datasets import DATASETS, max_rows, parse_end_date
-from sweeplab.errors import UserError
-from sweeplab.redact import REDACTED, is_secret_key, redact_uri
+from sweeplab.checks import Check, ConfigError, at_least, between, not_blank
+from sweeplab.sources import SOURCES, source_of
+from sweeplab.tasks import Direction, Metric
 
+__all__ = ["ConfigError", "Direction", "Metric"]
 
-class ConfigError(UserError, ValueError):
-    """A config value outside what sweeplab accepts; the message names key, value and rule."""
-
-    def __init__(self, key: str, value: Any, allowed: str) -> None:
-        self.key, self.value, self.allowed = key, value, allowed
-        shown = redact_uri(value) if isinstance(value, str) else value
-        if is_secret_key(key):
-            shown = REDACTED
-        super().__init__(f"{key}={shown!r} is not allowed: {allowed}")
-
-
-@dataclass(frozen=True)
-class Check:
-    """A rule for one field: ``ok(value, node)`` says whether the value passes."""
-
-    ok: Callable[[Any, Any], bool]
-    allowed: str
-
-
-def at_least(low: float, *, optional: bool = False) -> Check:
-    """Values >= ``low`` (and null when ``optional``)."""
-    if optional:
-        return Check(lambda v, _: v is None or v >= low, f"must be >= {low} or null")
-    return Check(lambda v, _: v >= low, f"must be >= {low}")
-
-
-def numpy_seed(*, optional: bool = False) -> Check:
-    """Seeds numpy accepts: integers from 0 to 2**32 - 1 (and null when ``optional``)."""
-    high = 2**32 - 1
-    if optional:
-        return Check(lambda v, _: v is None or 0 <= v <= high, f"must be from 0 to {high} or null")
-    return Check(lambda v, _: 0 <= v <= high, f"must be from 0 to {high}")
-
-
-def between(low: float, high: float, *, closed_high: bool = False) -> Check:
-    """Values in the open interval (low, high), or (low, high] when ``closed_high``."""
-    if closed_high:
-        return Check(lambda v, _: low < v <= high, f"must be > {low} and <= {high}")
-    return Check(lambda v, _: low < v < high, f"must be > {low} and < {high}")
-
-
-def not_blank() -> Check:
-    """Strings with something other than whitespace in them."""
-    return Check(lambda v, _: bool(str(v).strip()), "must not be empty")
-
-
-def _is_date(value: Any, _: Any) -> bool:
-    try:
-        parse_end_date(value)
-    except ValueError:
-        return False
-    return True
-
-
-# ---------------------------------------------------------------- tracking
 
 # Stores MLflow 3 tracks to; a bare path or file: URI would pick its file store, which it refuses.
 _STORE_SCHEMES = {"sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks"}
@@ -81,6 +24,9 @@ _STORE_SCHEMES = {"sqlite", "postgresql", "mysql", "mssql", "http", "https", "da
 
 def _is_store_uri(value: Any, _: Any) -> bool:
     return value == "databricks" or urlparse(str(value)).scheme.split("+")[0] in _STORE_SCHEMES
+
+
+# ---------------------------------------------------------------- tracking
 
 
 @dataclass
@@ -132,139 +78,7 @@ class ExperimentConfig:
     CHECKS: ClassVar[dict[str, Check]] = {"name": not_blank()}
 
 
-# ---------------------------------------------------------------- dataset
-
-
-@dataclass
-class DatasetConfig:
-    """A generated dataset and how it is split into training and validation rows."""
-
-    # Generator to call: a key of sweeplab.datasets.DATASETS.
-    name: str = "apple_sales"
-    # Daily rows, ending at end_date.
-    n_rows: int = 5000
-    # Demand on an ordinary day before effects and noise.
-    base_demand: int = 1000
-    # Seed of the generator's own random state.
-    seed: int = 9999
-    # Last day of the data: YYYY-MM-DD, or "now" for the tutorial's moving date.
-    end_date: str = "2023-11-01"
-    # Share of rows held out for validation.
-    test_size: float = 0.2
-    # Seed of the train/validation split.
-    split_seed: int = 42
-
-    CHECKS: ClassVar[dict[str, Check]] = {
-        "name": Check(lambda v, _: v in DATASETS, f"must be one of {sorted(DATASETS)}"),
-        "n_rows": at_least(2),
-        "base_demand": at_least(0),
-        "seed": numpy_seed(),
-        "end_date": Check(_is_date, "must be an ISO date like 2023-11-01 (no time zone), or 'now'"),
-        "test_size": between(0, 1),
-        "split_seed": numpy_seed(),
-    }
-
-
-# ---------------------------------------------------------------- models
-
-
-@dataclass
-class ModelConfig:
-    """Base of every model schema: the schema's type decides which estimator is built."""
-
-    # Label used in run names and logged as the param `model`.
-    name: str = MISSING
-
-    CHECKS: ClassVar[dict[str, Check]] = {"name": not_blank()}
-
-
-@dataclass
-class RandomForestConfig(ModelConfig):
-    """sklearn.ensemble.RandomForestRegressor; defaults are scikit-learn's."""
-
-    name: str = "random_forest"
-    n_estimators: int = 100
-    max_depth: int | None = None
-    min_samples_split: int = 2
-    min_samples_leaf: int = 1
-    bootstrap: bool = True
-    oob_score: bool = False
-    random_state: int | None = None
-
-    CHECKS: ClassVar[dict[str, Check]] = {
-        **ModelConfig.CHECKS,
-        "n_estimators": at_least(1),
-        "max_depth": at_least(1, optional=True),
-        "min_samples_split": at_least(2),
-        "min_samples_leaf": at_least(1),
-        "oob_score": Check(lambda v, node: not v or node.bootstrap, "needs bootstrap=true"),
-        "random_state": numpy_seed(optional=True),
-    }
-
-
-@dataclass
-class GradientBoostingConfig(ModelConfig):
-    """sklearn.ensemble.GradientBoostingRegressor; defaults are scikit-learn's."""
-
-    name: str = "gradient_boosting"
-    n_estimators: int = 100
-    learning_rate: float = 0.1
-    max_depth: int | None = 3
-    min_samples_split: int = 2
-    min_samples_leaf: int = 1
-    subsample: float = 1.0
-    random_state: int | None = None
-
-    CHECKS: ClassVar[dict[str, Check]] = {
-        **ModelConfig.CHECKS,
-        "n_estimators": at_least(1),
-        "learning_rate": Check(lambda v, _: v > 0, "must be > 0"),
-        "max_depth": at_least(1, optional=True),
-        "min_samples_split": at_least(2),
-        "min_samples_leaf": at_least(1),
-        "subsample": between(0, 1, closed_high=True),
-        "random_state": numpy_seed(optional=True),
-    }
-
-
-@dataclass
-class RidgeConfig(ModelConfig):
-    """sklearn.linear_model.Ridge; defaults are scikit-learn's."""
-
-    name: str = "ridge"
-    alpha: float = 1.0
-    fit_intercept: bool = True
-
-    CHECKS: ClassVar[dict[str, Check]] = {**ModelConfig.CHECKS, "alpha": at_least(0)}
-
-
-MODEL_SCHEMAS: dict[str, type[ModelConfig]] = {
-    "random_forest": RandomForestConfig,
-    "gradient_boosting": GradientBoostingConfig,
-    "ridge": RidgeConfig,
-}
-
-
 # ---------------------------------------------------------------- sweep
-
-
-class Metric(Enum):
-    """Validation metrics every run logs (see sweeplab.train.evaluate)."""
-
-    mae = "mae"
-    mse = "mse"
-    rmse = "rmse"
-    r2 = "r2"
-
-
-METRICS = tuple(m.value for m in Metric)
-
-
-class Direction(Enum):
-    """Whether a smaller or a larger metric is better."""
-
-    minimize = "minimize"
-    maximize = "maximize"
 
 
 @dataclass
@@ -272,10 +86,10 @@ class SweepConfig:
     """How the jobs of a multirun are ranked and resumed."""
 
     # Metric that ranks the jobs; the entrypoint returns it, so optimising sweepers
-    # (e.g. Optuna) optimise it.
-    metric: Metric = Metric.rmse
-    # minimize | maximize
-    direction: Direction = Direction.minimize
+    # (e.g. Optuna) optimise it. null: the task's own (rmse, or accuracy for classification).
+    metric: Metric | None = None
+    # minimize | maximize; null: the metric's own sense (rmse minimize, accuracy maximize).
+    direction: Direction | None = None
     # Reuse a FINISHED run of the experiment with the same config fingerprint instead of
     # training again; re-running an interrupted sweep then trains only what is missing.
     skip_finished: bool = False
@@ -290,8 +104,9 @@ class Config:
 
     tracking: TrackingConfig = MISSING
     experiment: ExperimentConfig = MISSING
-    dataset: DatasetConfig = MISSING
-    # Typed by each model option's own schema (see MODEL_SCHEMAS).
+    # Typed by each dataset option's source schema (see sweeplab.sources).
+    dataset: Any = MISSING
+    # `_target_` (an allowed estimator class, or one per task) and its hyperparameters.
     model: Any = MISSING
     sweep: SweepConfig = field(default_factory=SweepConfig)
     # Run name; null derives one from the model and the command-line overrides.
@@ -309,10 +124,10 @@ def register_configs() -> None:
     """Register the schemas with Hydra's ConfigStore and sweeplab's resolvers with OmegaConf."""
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
-    for name, schema in MODEL_SCHEMAS.items():
-        # YAML options extend these through `- /<name>_schema@_here_`; stored outside any
-        # group so `--help` lists only real options.
-        cs.store(name=f"{name}_schema", node=schema)
+    for name, source in SOURCES.items():
+        # dataset/*.yaml options extend these through `- /<name>_dataset_schema@_here_`;
+        # stored outside any group so `--help` lists only real options.
+        cs.store(name=f"{name}_dataset_schema", node=source.schema)
     if not OmegaConf.has_resolver("sweeplab.launch_dir"):
         OmegaConf.register_new_resolver("sweeplab.launch_dir", launch_dir)
     # sweeplab's hydra/launcher/ray.yaml replaces the Ray plugin's config of that name on
@@ -338,6 +153,9 @@ def _check_keys(prefix: str, node: DictConfig, schema: Any) -> None:
 def _check_node(prefix: str, node: DictConfig) -> None:
     schema = OmegaConf.get_type(node)
     _check_keys(prefix, node, schema)
+    for key in map(str, node):
+        if OmegaConf.is_missing(node, key):
+            raise ConfigError(f"{prefix}.{key}", "???", f"must be set: {prefix}.{key}=...")
     for key, check in getattr(schema, "CHECKS", {}).items():
         value = node[key]
         if not check.ok(value, node):
@@ -352,46 +170,48 @@ def validate_destination(cfg: DictConfig) -> None:
 
 
 def validate(cfg: DictConfig) -> None:
-    """Raise ConfigError for the first value a composed config may not have."""
+    """Raise ConfigError for the first value a composed config may not have.
+
+    The model's hyperparameters are the estimator's to check (sweeplab.estimators).
+    """
     validate_destination(cfg)
-    _check_node("dataset", cfg.dataset)
-    # end_date already passed its own check above, so it parses.
-    end = parse_end_date(cfg.dataset.end_date)
-    if cfg.dataset.n_rows > max_rows(end):
+    source = source_of(cfg.dataset)
+    if source is None:
         raise ConfigError(
-            "dataset.n_rows",
-            cfg.dataset.n_rows,
-            f"must be <= {max_rows(end)}: more days would reach before year 1 "
-            f"from dataset.end_date={cfg.dataset.end_date}",
+            "dataset",
+            OmegaConf.to_container(cfg.dataset),
+            "a dataset option must extend a source's schema: start its YAML with "
+            f"`defaults: [<source>, _self_]`, <source> one of {sorted(SOURCES)}",
         )
-    schema = OmegaConf.get_type(cfg.model)
-    if schema not in MODEL_SCHEMAS.values():
+    _check_node("dataset", cfg.dataset)
+    source.check(cfg.dataset)
+    if not isinstance(cfg.model, DictConfig) or "_target_" not in cfg.model:
         raise ConfigError(
             "model",
-            OmegaConf.to_container(cfg.model),
-            "a model option must extend a model schema: start its YAML with "
-            "`defaults: [<model>, _self_]` to start from a shipped model, "
-            f"<model> one of {sorted(MODEL_SCHEMAS)}",
+            OmegaConf.to_container(cfg.model) if isinstance(cfg.model, DictConfig) else cfg.model,
+            "a model option needs `_target_: package.EstimatorClass` (or one per task) and its "
+            "hyperparameters, or `defaults: [<shipped model>, _self_]` to start from one",
         )
-    _check_node("model", cfg.model)
+    name = cfg.model.get("name")
+    if name is not None and not str(name).strip():
+        raise ConfigError("model.name", name, "must not be empty")
 
 
-def with_fixed_end_date(cfg: DictConfig) -> DictConfig:
-    """A copy of ``cfg`` whose ``dataset.end_date`` is written one way: ``2023-11-01``.
-
-    ``now`` becomes the moment it stands for (with its time); other ISO spellings of a day
-    (``20231101``) become ``YYYY-MM-DD``. Params, fingerprint and data then all name the
-    same, replayable end date, and equal dates reuse each other's runs.
-    """
+def with_normalized_dataset(cfg: DictConfig) -> DictConfig:
+    """A copy of ``cfg`` whose dataset values are written one way (e.g. end dates)."""
     fixed = cfg.copy()
-    end = parse_end_date(fixed.dataset.end_date)
-    has_time = end.time() != datetime.min.time()
-    fixed.dataset.end_date = (
-        end.isoformat(timespec="seconds") if has_time else end.date().isoformat()
-    )
+    source = source_of(fixed.dataset)
+    if source is not None:
+        source.normalize(fixed.dataset)
     return fixed
 
 
+# Keys of a model config that are sweeplab's, not the estimator's.
+MODEL_KEYS = ("_target_", "name")
+
+
 def hyperparameters(model: DictConfig) -> dict[str, Any]:
-    """The estimator's keyword arguments: every model field but its label."""
-    return {str(k): v for k, v in model.items() if k != "name"}
+    """The estimator's keyword arguments: every model field but sweeplab's own."""
+    plain = OmegaConf.to_container(model, resolve=True)
+    assert isinstance(plain, dict)
+    return {str(k): v for k, v in plain.items() if k not in MODEL_KEYS}

@@ -1,10 +1,34 @@
-"""What sweeplab tells the user: errors they can fix, and warnings."""
+"""What sweeplab tells the user: errors they can fix, failed runs, and warnings."""
 
 import sys
+
+from sweeplab.redact import scrub_text
+
+# Tags a run that raised carries; MLflow keeps tag values up to 8,000 characters.
+ERROR_TAG = "sweeplab.error"
+TRACEBACK_ARTIFACT = "error/traceback.txt"
+_MAX_ERROR_CHARS = 2000
 
 
 class UserError(Exception):
     """A problem the user can fix from its message alone (bad config, unreachable store)."""
+
+
+class RunFailed(Exception):
+    """Training or logging raised; the run is FAILED with the error and traceback logged."""
+
+    def __init__(self, run_id: str, error: BaseException) -> None:
+        self.run_id, self.error = run_id, error
+        super().__init__(error_summary(error))
+
+
+def error_summary(error: BaseException) -> str:
+    """The exception as one bounded line: its type and the first line of its message."""
+    if isinstance(error, RunFailed):
+        return str(error)
+    lines = str(error).strip().splitlines()
+    text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+    return scrub_text(text[:_MAX_ERROR_CHARS])
 
 
 def warn(message: str) -> None:

@@ -5,18 +5,23 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hydra.errors import HydraException, MissingConfigException, OverrideParseException
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 
+from sweeplab import allow
 from sweeplab.config import ConfigError
 from sweeplab.errors import UserError
+
+if TYPE_CHECKING:
+    from hydra.core.override_parser.types import Override
 
 # Hydra's flags that print something other than the config: nothing to check for them.
 _NOT_RUNNING = ("help", "hydra_help", "version", "info", "shell_completion")
 _OVERRIDE = re.compile(r"override (\S+?)=(.*)$")
 _CONFIG_FILE = re.compile(r"In '([^']+)'")
+UNKNOWN_MODEL_KEY = re.compile(r"(?P<key>model\.[\w.]+)=(?P<value>.*) is not allowed: unknown key$")
 # Launcher configs that build on a plugin's own config, and the extra that installs it.
 # (hydra/launcher=ray composes without its plugin; sweeplab.cluster names the extra.)
 _PLUGIN_EXTRAS = {"hydra/launcher/submitit_": "slurm"}
@@ -96,7 +101,13 @@ def check(argv: Sequence[str]) -> None:
             "-m/--multirun cannot be combined with --cfg or --info: drop -m to print the "
             "config (--cfg hydra shows the launcher's settings)"
         )
-    if any(getattr(args, flag, None) for flag in _NOT_RUNNING) or args.config_path:
+    if args.config_path:
+        # A primary config from elsewhere would skip the checks below, the allow-list's too.
+        raise UserError(
+            "--config-path is not supported: pass your config folder with --config-dir DIR "
+            "(and --config-name NAME to start from a primary config of yours in it)"
+        )
+    if any(getattr(args, flag, None) for flag in _NOT_RUNNING):
         return
     if args.config_dir:
         _check_config_dir(args.config_dir)
@@ -107,16 +118,76 @@ def check(argv: Sequence[str]) -> None:
             parsed = OverridesParser.create().parse_overrides(overrides)
         except HydraException as e:
             raise UserError(describe(e, overrides)) from None
+        for override in parsed:
+            if override.is_sweep_override() and override.key_or_group.endswith("_target_"):
+                _check_swept_targets(override)
         overrides = [o.input_line for o in parsed if not o.is_sweep_override() and o.input_line]
     if args.config_dir:
         # What --config-dir does: one more place to find config files.
         overrides.append(f"hydra.searchpath=[file://{Path(args.config_dir).resolve()}]")
     try:
         with initialize_config_module(config_module="sweeplab.conf", version_base="1.3"):
-            compose(config_name=args.config_name or "config", overrides=overrides)
+            composed = compose(
+                config_name=args.config_name or "config",
+                overrides=overrides,
+                return_hydra_config=True,
+            )
     except (HydraException, OmegaConfBaseException) as e:
         message = describe(e, overrides)
         for config, extra in _PLUGIN_EXTRAS.items():
             if f"Could not load '{config}" in str(e):
                 message += f" (its Hydra plugin is not installed: pip install 'sweeplab[{extra}]')"
+        if found := UNKNOWN_MODEL_KEY.match(message):
+            message = _unknown_hyperparameter(found, overrides, args.config_name) or message
         raise UserError(message) from None
+    # Before Hydra runs: it instantiates hydra.callbacks (and imports launchers and sweepers)
+    # right after composing.
+    allow.check_config(composed)
+
+
+def _unknown_hyperparameter(
+    found: "re.Match[str]", overrides: list[str], config_name: str | None
+) -> str | None:
+    """Name the estimator's own parameters for a typo in a model key, when they can be known."""
+    from hydra import compose, initialize_config_module
+
+    key = found["key"]
+    others = [o for o in overrides if o.partition("=")[0].lstrip("+~") != key]
+    try:
+        with initialize_config_module(config_module="sweeplab.conf", version_base="1.3"):
+            model = compose(config_name=config_name or "config", overrides=others).model
+    except Exception:  # the plain message stands
+        return None
+    return unknown_model_key(found, model)
+
+
+def unknown_model_key(found: "re.Match[str]", model: Any) -> str | None:
+    """Say whether a model key Hydra refused is the estimator's (add it with +) or a typo."""
+    from sweeplab import estimators
+
+    key, value = found["key"], found["value"]
+    try:
+        target, names = estimators.parameters_of(model)
+    except Exception:  # the plain message stands
+        return None
+    name = key.removeprefix("model.")
+    if name in names:
+        return (
+            f"{key}={value} is not allowed: the model's config does not set {name}; "
+            f"add it with +{key}={value.strip(chr(39))}"
+        )
+    return (
+        f"{key}={value} is not allowed: unknown hyperparameter of {target}: "
+        f"its parameters are {names}"
+    )
+
+
+def _check_swept_targets(override: "Override") -> None:
+    """Refuse a swept ``..._target_`` value that the allow-list would refuse in its job."""
+    from omegaconf import OmegaConf
+
+    key = override.key_or_group
+    for value in override.sweep_string_iterator():
+        node = OmegaConf.create()
+        OmegaConf.update(node, key, value, force_add=True)
+        allow.check_config(node)

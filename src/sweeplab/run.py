@@ -12,9 +12,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from sweeplab import __version__, config, preflight, sweep
-from sweeplab.errors import UserError
+from sweeplab.errors import TRACEBACK_ARTIFACT, RunFailed, UserError
 from sweeplab.redact import ScrubbedStream, scrub_files, scrub_hydra_logs
-from sweeplab.runner import TRACEBACK_ARTIFACT, RunFailed, execute, exit_on_sigterm, summary
+from sweeplab.runner import execute, exit_on_sigterm, summary
 
 config.register_configs()
 
@@ -41,7 +41,7 @@ def main(cfg: DictConfig) -> float:
         )
         sys.exit(1)
     print(summary(result))
-    return result.metrics[cfg.sweep.metric.value]
+    return result.metrics.get(result.metric, float("nan"))
 
 
 # Hydra's flags that print the config instead of running it.

@@ -19,24 +19,18 @@ from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, read_write
 
-from sweeplab import config
+from sweeplab import config, env
 from sweeplab.config import ConfigError
-from sweeplab.errors import UserError, warn
-from sweeplab.preflight import describe
+from sweeplab.errors import ERROR_TAG, UserError, error_summary, warn
+from sweeplab.plan import default_run_name, shown_overrides
+from sweeplab.preflight import UNKNOWN_MODEL_KEY, describe, unknown_model_key
 from sweeplab.redact import redact_uri, scrub_files, scrub_text
-from sweeplab.runner import (
-    Recorder,
-    default_run_name,
-    error_summary,
-    execute,
-    exit_on_sigterm,
-    shown_overrides,
-)
+from sweeplab.runner import Recorder, execute, exit_on_sigterm
 
 # Hydra hands these to every job through `hydra.job.env_set`, which travels with the job's
 # config to any launcher's workers (joblib processes, Ray nodes).
-PARENT_RUN_ENV = "SWEEPLAB_PARENT_RUN_ID"
-JOBS_ENV = "SWEEPLAB_SWEEP_JOBS"
+PARENT_RUN_ENV = env.PARENT_RUN_ID.name
+JOBS_ENV = env.SWEEP_JOBS.name
 
 # The parent run and the comparison use one value of these for the whole sweep.
 _FIXED_IN_A_SWEEP = ("tracking", "experiment", "sweep")
@@ -155,8 +149,46 @@ def check_jobs_compose(cfg: DictConfig, jobs: list[list[str]]) -> None:
                     raise ValueError(line)
                 OmegaConf.update(trial, override.key_or_group, override.value(), merge=True)
             except Exception:
-                # Hydra's own composition has the final word, and raises its own error.
-                loader.load_sweep_config(cfg, overrides)
+                # Hydra's own composition has the final word.
+                _compose_job(loader, cfg, overrides)
+
+
+def _compose_job(loader: Any, cfg: DictConfig, overrides: list[str]) -> None:
+    """Compose one job as Hydra will; raise UserError naming what does not compose."""
+    try:
+        loader.load_sweep_config(cfg, overrides)
+    except HydraException as e:
+        message = describe(e, overrides)
+        if found := UNKNOWN_MODEL_KEY.match(message):
+            key = found["key"]
+            others = [o for o in overrides if o.partition("=")[0].lstrip("+~") != key]
+            with contextlib.suppress(Exception):
+                model = loader.load_sweep_config(cfg, others).model
+                message = unknown_model_key(found, model) or message
+        raise UserError(message) from None
+
+
+def ranking(cfg: DictConfig, jobs: list[list[str]]) -> tuple[str, str]:
+    """The metric and direction that rank the sweep's jobs: sweep.*, else the task's own.
+
+    The task comes from the sweep's own dataset; when that is incomplete without the swept
+    values (a swept `dataset.path`), from the first job's.
+    """
+    from sweeplab import plan
+    from sweeplab.tasks import DIRECTIONS
+
+    if cfg.sweep.metric is not None:
+        metric = cfg.sweep.metric.value
+        direction = cfg.sweep.direction or None
+        return metric, direction.value if direction else DIRECTIONS[metric]
+    try:
+        task = plan.task_of(cfg)
+    except UserError:
+        if not jobs:
+            raise
+        first = GlobalHydra.instance().config_loader().load_sweep_config(cfg, jobs[0])
+        task = plan.task_of(first)
+    return plan.ranking(cfg.sweep, task)
 
 
 def start(cfg: DictConfig) -> Sweep:
@@ -166,6 +198,7 @@ def start(cfg: DictConfig) -> Sweep:
     config.validate_destination(cfg)
     jobs = job_overrides(cfg)
     check_jobs_compose(cfg, jobs)
+    metric, direction = ranking(cfg, jobs)
 
     from sweeplab import cluster, compare, tracking
 
@@ -182,11 +215,11 @@ def start(cfg: DictConfig) -> Sweep:
     task = [scrub_text(o) for o in cfg.hydra.overrides.task]
     name = cfg.run_name or f"sweep {job_label(cfg, task, name_model=True)}"
     tags = {
-        **tracking.run_tags(None, config.launch_dir()),
+        **tracking.run_tags(config.launch_dir()),
         compare.SWEEP_TAG: "true",
         compare.OVERRIDES_TAG: " ".join(task),
-        compare.METRIC_TAG: cfg.sweep.metric.value,
-        compare.DIRECTION_TAG: cfg.sweep.direction.value,
+        compare.METRIC_TAG: metric,
+        compare.DIRECTION_TAG: direction,
         "sweeplab.sweep.dir": str(cfg.hydra.sweep.dir),
     }
     parent = client.create_run(experiment.experiment_id, run_name=name, tags=tags)
@@ -196,8 +229,8 @@ def start(cfg: DictConfig) -> Sweep:
         experiment_name=experiment.name,
         parent_run_id=parent.info.run_id,
         run_name=name,
-        metric=cfg.sweep.metric.value,
-        direction=cfg.sweep.direction.value,
+        metric=metric,
+        direction=direction,
         overrides=task,
         sweep_dir=str(cfg.hydra.sweep.dir),
     )
@@ -205,17 +238,19 @@ def start(cfg: DictConfig) -> Sweep:
     global _recorder
     if cfg.hydra.launcher.get("_target_") == _BASIC_LAUNCHER:
         _recorder = Recorder()
-    env = {PARENT_RUN_ENV: sweep.parent_run_id}
+    job_env = {PARENT_RUN_ENV: sweep.parent_run_id}
     if jobs:
-        env[JOBS_ENV] = str(len(jobs))
+        job_env[JOBS_ENV] = str(len(jobs))
     with read_write(cfg.hydra.overrides):
         # Quoted: Hydra's grammar would read an all-digit run id as a number.
-        cfg.hydra.overrides.hydra.extend([f"++hydra.job.env_set.{k}='{v}'" for k, v in env.items()])
+        cfg.hydra.overrides.hydra.extend(
+            [f"++hydra.job.env_set.{k}='{v}'" for k, v in job_env.items()]
+        )
     # Hydra sets env_set in os.environ for each job and deletes it afterwards, while the
     # recorder's thread may be inside an HTTP request that iterates os.environ (proxy
     # lookup): a key deleted mid-iteration fails that request with KeyError. Set here,
     # the keys exist before every job, so Hydra restores them instead of deleting them.
-    os.environ.update(env)
+    os.environ.update(job_env)
     print(
         f"sweep {name!r}: {len(jobs) or 'the sweeper decides how many'} jobs, parent run "
         f"{sweep.parent_run_id} in experiment {experiment.name!r}",
@@ -296,8 +331,6 @@ def end_open_parent(status: str, why: str) -> None:
     sweep, _open = _open, None
     from mlflow import MlflowClient
     from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
-
-    from sweeplab.runner import ERROR_TAG
 
     client = MlflowClient(sweep.tracking_uri)
     # Workers killed with the sweep (joblib terminates them) could not end their own runs.
@@ -411,7 +444,6 @@ def run_job(cfg: DictConfig) -> float:
     label = job_label(cfg, shown)
     # A count, then Hydra's own job number (its log's #N, the job's output folder).
     prefix = f"[{num + 1}/{total}] #{num}" if total else f"[{num + 1}] #{num}"
-    metric = cfg.sweep.metric.value
     outcome: dict[str, Any] = {"job": num, "overrides": shown, "run_id": None, "error": ""}
     output_dir = str(hydra.runtime.output_dir)
     if threading.current_thread() is threading.main_thread() and "ray" not in sys.modules:
@@ -446,9 +478,9 @@ def run_job(cfg: DictConfig) -> float:
         return math.nan
     if result.reused:
         _record(cfg, parent, JobRecord(num, shown, "REUSED", run_id=result.run_id))
-    value = result.metrics.get(metric, math.nan)
+    value = result.metrics.get(result.metric, math.nan)
     reused = f" (reused run {result.run_id})" if result.reused else ""
-    done = f"{prefix} {label} -> {metric} {value:.6g}{reused}"
+    done = f"{prefix} {label} -> {result.metric} {value:.6g}{reused}"
     outcome.update(run_id=result.run_id, status="REUSED" if result.reused else "FINISHED")
 
     # Printed once the run is logged (by the background recorder, if any), so the line is true.
@@ -502,14 +534,23 @@ def regenerate(
     if tags.get(compare.SWEEP_TAG) != "true":
         raise UserError(f"run {parent_run_id} is not a sweep's parent run (no sweeplab.sweep tag)")
     experiment = client.get_experiment(parent.info.experiment_id)
+    from sweeplab.tasks import DIRECTIONS
+
+    ranked_by = metric or tags.get(compare.METRIC_TAG, "rmse")
+    # Another metric than the sweep's is ranked in its own sense unless told otherwise.
+    own_direction = (
+        tags.get(compare.DIRECTION_TAG, "minimize")
+        if ranked_by == tags.get(compare.METRIC_TAG)
+        else DIRECTIONS.get(ranked_by, "minimize")
+    )
     sweep = Sweep(
         tracking_uri=str(client.tracking_uri),
         experiment_id=experiment.experiment_id,
         experiment_name=experiment.name,
         parent_run_id=parent_run_id,
         run_name=str(parent.info.run_name),
-        metric=metric or tags.get(compare.METRIC_TAG, "rmse"),
-        direction=direction or tags.get(compare.DIRECTION_TAG, "minimize"),
+        metric=ranked_by,
+        direction=direction or own_direction,
         overrides=tags.get(compare.OVERRIDES_TAG, "").split(),
     )
     comparison = _compare_and_log(client, parent, sweep)

@@ -1,47 +1,78 @@
-"""Split a dataset, fit an estimator, and score it on the held-out rows."""
+"""Split a dataset, fit an estimator, and score it on the held-out rows (no MLflow here)."""
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-from sklearn.base import RegressorMixin
-from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
-from sklearn.model_selection import train_test_split
 
-from sweeplab.datasets import DatasetSpec
+from sweeplab.checks import ConfigError
+from sweeplab.sources import Data
+from sweeplab.tasks import Task
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
 class Split:
     """Training and validation rows, features and target apart."""
 
-    X_train: pd.DataFrame
-    X_val: pd.DataFrame
-    y_train: pd.Series
-    y_val: pd.Series
+    X_train: "pd.DataFrame"
+    X_val: "pd.DataFrame"
+    y_train: "pd.Series"
+    y_val: "pd.Series"
 
 
-def split(frame: pd.DataFrame, spec: DatasetSpec, test_size: float, seed: int) -> Split:
-    """Hold out ``test_size`` of the rows, as the tutorial does with train_test_split."""
-    X = frame.drop(columns=[*spec.not_features, spec.target])
-    y = frame[spec.target]
-    X_train, X_val, y_train, y_val = train_test_split(X, y, test_size=test_size, random_state=seed)
+def split(data: Data, test_size: float, seed: int, *, stratify: bool = False) -> Split:
+    """Hold out ``test_size`` of the rows, as the tutorial does with train_test_split.
+
+    Classification keeps each class's share in both parts (``stratify``). A split that
+    cannot be made is a ConfigError naming the setting.
+    """
+    from sklearn.model_selection import train_test_split
+
+    X = data.frame[data.features]
+    y = data.frame[data.target]
+    if stratify:
+        counts = y.value_counts()
+        single = [str(c) for c, n in counts.items() if n < 2]
+        if single:
+            raise ConfigError(
+                "dataset.target",
+                data.target,
+                f"class(es) {single[:10]} of {data.name} have a single row; a stratified split "
+                "needs two of each: drop those rows or merge the classes",
+            )
+    try:
+        X_train, X_val, y_train, y_val = train_test_split(
+            X, y, test_size=test_size, random_state=seed, stratify=y if stratify else None
+        )
+    except ValueError as e:
+        raise ConfigError("dataset.test_size", test_size, str(e).splitlines()[0]) from None
     return Split(X_train, X_val, y_train, y_val)
 
 
-def evaluate(y_true: pd.Series, y_pred: np.ndarray) -> dict[str, float]:
-    """The tutorial's validation metrics: mae, mse, rmse and r2."""
-    mse = float(mean_squared_error(y_true, y_pred))
-    return {
-        "mae": float(mean_absolute_error(y_true, y_pred)),
-        "mse": mse,
-        "rmse": float(np.sqrt(mse)),
-        # R² needs two rows; scikit-learn would warn and return NaN, which the logger reports.
-        "r2": float(r2_score(y_true, y_pred)) if len(y_true) >= 2 else float("nan"),
-    }
+@dataclass
+class Trained:
+    """A fitted model, its validation predictions and its scores."""
+
+    estimator: Any
+    predictions: np.ndarray
+    metrics: dict[str, float]
 
 
-def fit(model: RegressorMixin, data: Split) -> np.ndarray:
+def fit(model: Any, data: Split) -> np.ndarray:
     """Fit on the training rows and return predictions for the validation rows."""
     model.fit(data.X_train, data.y_train)
     return np.asarray(model.predict(data.X_val))
+
+
+def train(model: Any, data: Split, task: Task) -> Trained:
+    """Fit ``model``, predict the validation rows and compute the task's metrics."""
+    predictions = fit(model, data)
+    proba, classes = None, None
+    if task.proba and hasattr(model, "predict_proba"):
+        proba = np.asarray(model.predict_proba(data.X_val))
+        classes = list(model.classes_)
+    metrics = task.evaluate(data.y_val.to_numpy(), predictions, proba, classes)
+    return Trained(model, predictions, metrics)

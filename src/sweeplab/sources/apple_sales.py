@@ -1,23 +1,21 @@
-"""Synthetic data generators: the tutorial's apple-sales data, reproducible by seed and end date."""
+"""`dataset=apple_sales`: the tutorial's synthetic apple demand, reproducible by seed and date."""
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TYPE_CHECKING, ClassVar
 
-import numpy as np
-import pandas as pd
+from omegaconf import DictConfig
+
+from sweeplab.checks import Check, ConfigError, at_least, numpy_seed, one_of
+from sweeplab.sources.base import Data, DatasetConfig, Source, describe, frame_digest
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # The earliest day a generated calendar may reach (datetime's own lower bound).
 FIRST_DAY = datetime(1, 1, 1)
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """How to make a dataset and which of its columns are the target and the non-features."""
-
-    generate: Callable[..., pd.DataFrame]
-    target: str
-    not_features: tuple[str, ...]
+TARGET = "demand"
+NOT_FEATURES = ("date",)
 
 
 def parse_end_date(end_date: str | date | datetime) -> datetime:
@@ -48,8 +46,11 @@ def apple_sales(
     base_demand: int = 1000,
     seed: int = 9999,
     end_date: str | date | datetime = "now",
-) -> pd.DataFrame:
+) -> "pd.DataFrame":
     """Daily apple demand with seasonality, promotions and inflation, as in the MLflow tutorial."""
+    import numpy as np
+    import pandas as pd
+
     end = parse_end_date(end_date)
     if n_rows < 1:
         raise ValueError(f"n_rows={n_rows} must be at least 1")
@@ -94,6 +95,83 @@ def apple_sales(
     return df
 
 
-DATASETS: dict[str, DatasetSpec] = {
-    "apple_sales": DatasetSpec(apple_sales, target="demand", not_features=("date",)),
-}
+def _is_date(value: object, _: object) -> bool:
+    try:
+        parse_end_date(value)  # type: ignore[arg-type]
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+@dataclass
+class AppleSalesConfig(DatasetConfig):
+    """The tutorial's generator and its arguments."""
+
+    # The generator (one for now).
+    name: str = "apple_sales"
+    # Daily rows, ending at end_date.
+    n_rows: int = 5000
+    # Demand on an ordinary day before effects and noise.
+    base_demand: int = 1000
+    # Seed of the generator's own random state.
+    seed: int = 9999
+    # Last day of the data: YYYY-MM-DD, or "now" for the tutorial's moving date.
+    end_date: str = "2023-11-01"
+
+    CHECKS: ClassVar[dict[str, Check]] = {
+        **DatasetConfig.CHECKS,
+        "name": one_of(["apple_sales"]),
+        "n_rows": at_least(2),
+        "base_demand": at_least(0),
+        "seed": numpy_seed(),
+        "end_date": Check(_is_date, "must be an ISO date like 2023-11-01 (no time zone), or 'now'"),
+    }
+
+
+def _check(cfg: DictConfig) -> None:
+    # end_date passed its own check first, so it parses.
+    end = parse_end_date(cfg.end_date)
+    if cfg.n_rows > max_rows(end):
+        raise ConfigError(
+            "dataset.n_rows",
+            cfg.n_rows,
+            f"must be <= {max_rows(end)}: more days would reach before year 1 "
+            f"from dataset.end_date={cfg.end_date}",
+        )
+
+
+def _normalize(cfg: DictConfig) -> None:
+    """Write end_date one way: ``now`` as the moment it stands for, any day as YYYY-MM-DD.
+
+    Params, fingerprint and data then all name the same, replayable end date, and equal
+    dates reuse each other's runs.
+    """
+    end = parse_end_date(cfg.end_date)
+    has_time = end.time() != datetime.min.time()
+    cfg.end_date = end.isoformat(timespec="seconds") if has_time else end.date().isoformat()
+
+
+def _load(cfg: DictConfig) -> Data:
+    frame = apple_sales(
+        n_rows=cfg.n_rows, base_demand=cfg.base_demand, seed=cfg.seed, end_date=cfg.end_date
+    )
+    return describe(
+        frame,
+        target=TARGET,
+        drop=NOT_FEATURES,
+        task="regression",
+        name="apple_sales",
+        source=None,
+        digest=frame_digest(frame),
+        where="dataset=apple_sales",
+    )
+
+
+SOURCE = Source(
+    name="apple_sales",
+    schema=AppleSalesConfig,
+    load=_load,
+    task=lambda cfg: "regression",
+    check=_check,
+    normalize=_normalize,
+)

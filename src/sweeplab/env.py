@@ -1,0 +1,45 @@
+"""Every environment variable sweeplab reads or hands to its workers, declared once."""
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """One environment variable: its name, its default and what it is for."""
+
+    name: str
+    default: str = ""
+    doc: str = ""
+
+    def get(self) -> str:
+        """The variable's value in this process, or its default."""
+        return os.environ.get(self.name, self.default)
+
+    def is_set(self) -> bool:
+        """Whether this process's environment has the variable."""
+        return self.name in os.environ
+
+
+ALLOW_TARGETS = EnvVar(
+    "SWEEPLAB_ALLOW_TARGETS",
+    doc="comma-separated module prefixes whose classes configs may name as `_target_` "
+    "(e.g. mypkg.models); widens sweeplab.allow's list, and only from outside config files",
+)
+PARENT_RUN_ID = EnvVar(
+    "SWEEPLAB_PARENT_RUN_ID", doc="set by a sweep for its jobs: the parent run to nest under"
+)
+SWEEP_JOBS = EnvVar("SWEEPLAB_SWEEP_JOBS", doc="set by a sweep for its jobs: how many there are")
+
+# Variables a job on another machine (a Ray worker) needs as the driver has them: MLflow's
+# client settings and credentials, and the allow-list. Launchers that start workers from this
+# process's environment (joblib, SLURM) pass them on by themselves.
+WORKER_PREFIXES = ("MLFLOW_TRACKING_", "MLFLOW_HTTP_REQUEST_")
+WORKER_VARIABLES = (ALLOW_TARGETS,)
+
+
+def for_workers() -> dict[str, str]:
+    """The part of this process's environment that every worker of a sweep must see."""
+    env = {k: v for k, v in os.environ.items() if k.startswith(WORKER_PREFIXES)}
+    env.update({var.name: var.get() for var in WORKER_VARIABLES if var.is_set()})
+    return env

@@ -1,0 +1,151 @@
+"""The first step of a run: from a composed config to everything it will do, before MLflow.
+
+``make`` validates the config, checks every ``_target_`` against the allow-list, reads the data
+once, splits it, builds the unfitted estimator and names the run. Everything wrong with the
+input fails here, as one line, before any store is touched.
+"""
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from sweeplab import allow, config, estimators
+from sweeplab.checks import ConfigError
+from sweeplab.redact import scrub_text
+from sweeplab.sources import Data, Source, source_of
+from sweeplab.sources.base import resolved_items
+from sweeplab.tasks import DIRECTIONS, TASKS, Task
+from sweeplab.train import Split, split
+
+# Overrides that say where to log rather than what to train stay out of run names.
+_NOT_IN_RUN_NAME = ("tracking", "experiment", "run_name", "sweep", "hydra", "model=", "+model=")
+
+TASK_TAG = "sweeplab.task"
+ESTIMATOR_TAG = "sweeplab.estimator"
+DATA_DIGEST_TAG = "sweeplab.data_digest"
+FINGERPRINT_TAG = "sweeplab.config_fingerprint"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one run trains, on what, how it is scored, and how it is named."""
+
+    cfg: DictConfig
+    overrides: list[str]
+    source: Source
+    data: Data
+    split: Split
+    task: Task
+    # The metric a sweep ranks by (and the entrypoint returns), and its direction.
+    metric: str
+    direction: str
+    # Unfitted; a Pipeline when some features are one-hot encoded.
+    estimator: Any
+    # The estimator's class, as the config's `_target_` names it.
+    target: str
+    model_name: str
+    params: dict[str, Any]
+    fingerprint: str
+    run_name: str
+
+    def tags(self) -> dict[str, str]:
+        """Tags that say what the run is: fingerprint, task, estimator class, data digest."""
+        return {
+            FINGERPRINT_TAG: self.fingerprint,
+            TASK_TAG: self.task.name,
+            ESTIMATOR_TAG: self.target,
+            DATA_DIGEST_TAG: self.data.digest[:16],
+        }
+
+
+def shown_overrides(overrides: Sequence[str]) -> list[str]:
+    """The overrides that change what is trained, ``model.`` prefixes dropped."""
+    return [
+        o.removeprefix("+").removeprefix("model.")
+        for o in overrides
+        if not o.startswith(_NOT_IN_RUN_NAME)
+    ]
+
+
+def default_run_name(cfg: DictConfig, overrides: Sequence[str]) -> str:
+    """The model's name followed by the overrides that changed what is trained."""
+    return " ".join([estimators.model_label(cfg.model), *shown_overrides(overrides)])
+
+
+def ranking(sweep: DictConfig, task: Task) -> tuple[str, str]:
+    """The metric and direction that rank runs of ``task``: the config's, else the task's own."""
+    metric = sweep.metric.value if sweep.metric is not None else task.default_metric
+    if metric not in task.metrics:
+        raise ConfigError(
+            "sweep.metric", metric, f"the dataset's task, {task.name}, has {list(task.metrics)}"
+        )
+    direction = sweep.direction.value if sweep.direction is not None else DIRECTIONS[metric]
+    return metric, direction
+
+
+def fingerprint(cfg: DictConfig, source: Source, data: Data) -> str:
+    """A stable hash of what decides a run's result: the data's content and the config.
+
+    Where the data is (a file's path) is left out: the content digest stands for it, so a
+    changed file changes the fingerprint and a moved one does not.
+    """
+    dataset = {k: v for k, v in resolved_items(cfg.dataset).items() if k not in source.locators}
+    decisive = {
+        "dataset": dataset,
+        "data": data.digest,
+        "model": OmegaConf.to_container(cfg.model, resolve=True),
+    }
+    return hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def task_of(cfg: DictConfig) -> Task:
+    """The task of the config's dataset, as cheaply as its source can tell."""
+    config.validate(cfg)
+    source = source_of(cfg.dataset)
+    assert source is not None  # validate() refuses datasets without a source
+    return TASKS[source.task(config.with_normalized_dataset(cfg).dataset)]
+
+
+def make(cfg: DictConfig, overrides: Sequence[str] = ()) -> Plan:
+    """Validate ``cfg``, read its data and build its estimator; raise UserError on bad input."""
+    config.validate(cfg)
+    allow.check_config(cfg)
+    cfg = config.with_normalized_dataset(cfg)
+    source = source_of(cfg.dataset)
+    assert source is not None  # validate() refuses datasets without a source
+    data = source.load(cfg.dataset)
+    task = TASKS[data.task]
+    metric, direction = ranking(cfg.sweep, task)
+    estimator, target = estimators.build(cfg.model, task, data.categorical)
+    if metric in ("log_loss", "roc_auc") and not hasattr(estimator, "predict_proba"):
+        raise ConfigError(
+            "sweep.metric", metric, f"{target} gives no class probabilities (predict_proba)"
+        )
+    rows = split(data, cfg.dataset.test_size, cfg.dataset.split_seed, stratify=task.stratify)
+    name = estimators.display_name(cfg.model, target)
+    params = {
+        **config.hyperparameters(cfg.model),
+        "model": name,
+        **{f"dataset.{k}": v for k, v in resolved_items(cfg.dataset).items()},
+    }
+    shown = shown_overrides([scrub_text(o) for o in overrides])
+    return Plan(
+        cfg=cfg,
+        overrides=list(overrides),
+        source=source,
+        data=data,
+        split=rows,
+        task=task,
+        metric=metric,
+        direction=direction,
+        estimator=estimator,
+        target=target,
+        model_name=name,
+        params=params,
+        fingerprint=fingerprint(cfg, source, data),
+        run_name=cfg.run_name or " ".join([name, *shown]),
+    )

@@ -1,0 +1,79 @@
+"""The last step of a run: log a trained plan to its MLflow run, or record why it stopped."""
+
+import traceback
+
+import mlflow
+
+from sweeplab import tracking
+from sweeplab.errors import ERROR_TAG, TRACEBACK_ARTIFACT, RunFailed, error_summary, warn
+from sweeplab.plan import Plan
+from sweeplab.redact import scrub_text
+from sweeplab.train import Trained
+
+
+def log_setup(plan: Plan) -> None:
+    """Log what the run was asked to do: params and the resolved config (active run)."""
+    tracking.log_params(plan.params)
+    tracking.log_config(plan.cfg, plan.overrides)  # secrets masked there
+
+
+def _status_for(error: BaseException) -> str:
+    # Ctrl-C and SIGTERM (raised as SystemExit by the entry point) stop a run; they do not
+    # mean it failed.
+    return "KILLED" if isinstance(error, (KeyboardInterrupt, SystemExit)) else "FAILED"
+
+
+def end_with_error(run_id: str, plan: Plan, error: BaseException, *, active: bool = False) -> None:
+    """Record why run ``run_id`` stopped (tag, traceback artifact) and end it FAILED or KILLED.
+
+    ``active``: the run is this thread's active MLflow run already.
+    """
+    status = _status_for(error)
+    text = scrub_text("".join(traceback.format_exception(error)))
+    try:
+        if not active:
+            mlflow.start_run(run_id=run_id)
+            active = True
+        if not mlflow.get_run(run_id).data.params:
+            log_setup(plan)
+        mlflow.set_tag(ERROR_TAG, error_summary(error))
+        mlflow.log_text(text, TRACEBACK_ARTIFACT)
+    except Exception as e:  # the store may be what failed; the original error matters more
+        warn(f"could not record the error on run {run_id}: {error_summary(e)}")
+    finally:
+        try:
+            if active:
+                mlflow.end_run(status)
+            else:
+                mlflow.MlflowClient(str(plan.cfg.tracking.uri)).set_terminated(run_id, status)
+        except Exception as e:
+            warn(
+                f"run {run_id} could not be ended {status} ({error_summary(e)}); "
+                "`sweeplab-tools mark-killed` ends it once the store is back"
+            )
+
+
+def record(run_id: str, plan: Plan, trained: Trained, *, input_example: bool = True) -> None:
+    """Log params, config, data, metrics and model to run ``run_id``, then end it FINISHED."""
+    mlflow.start_run(run_id=run_id)
+    try:
+        log_setup(plan)
+        data, rows = plan.data, plan.split
+        for frame, context in (
+            (rows.X_train.join(rows.y_train), "training"),
+            (rows.X_val.join(rows.y_val), "validation"),
+        ):
+            tracking.log_dataset(frame, data.name, data.target, context, data.source)
+        tracking.log_metrics(trained.metrics)
+        tracking.log_model(
+            trained.estimator,
+            rows.X_val.head(5),
+            trained.predictions,
+            with_example=input_example,
+        )
+    except BaseException as e:
+        end_with_error(run_id, plan, e, active=True)
+        if isinstance(e, Exception):
+            raise RunFailed(run_id, e) from e
+        raise
+    mlflow.end_run("FINISHED")
