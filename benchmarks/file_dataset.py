@@ -14,14 +14,13 @@ Prints each round, the medians, what sweeplab adds in seconds and the ratio.
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from single_run import timed  # benchmarks/ is on sys.path when a script here runs
+from single_run import alternate, timed  # benchmarks/ is on sys.path when a script here runs
 
 BIN = Path(sys.executable).parent
 
@@ -82,12 +81,7 @@ def main() -> None:
     }  # fmt: skip
     # Untimed: the first sweeplab process creates the store's schema and the experiment.
     timed(commands["sweeplab"], work, env)
-    times: dict[str, list[float]] = {name: [] for name in commands}
-    for round_ in range(1, args.rounds + 1):
-        for name, command in commands.items():
-            times[name].append(timed(command, work, env))
-        print(f"round {round_}: " + "  ".join(f"{n} {t[-1]:.2f}s" for n, t in times.items()))
-    medians = {name: statistics.median(t) for name, t in times.items()}
+    medians = alternate(commands, args.rounds, work, env)
     added = medians["sweeplab"] - medians["baseline"]
     print(f"median: baseline {medians['baseline']:.2f}s  sweeplab {medians['sweeplab']:.2f}s")
     print(f"sweeplab adds {added:.2f}s to reading and fitting "

@@ -30,6 +30,18 @@ def timed(command: list[str], cwd: Path, env: dict[str, str]) -> float:
     return elapsed
 
 
+def alternate(
+    commands: dict[str, list[str]], rounds: int, cwd: Path, env: dict[str, str]
+) -> dict[str, float]:
+    """Time the commands in turn for ``rounds`` rounds, printing each; return their medians."""
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for round_ in range(1, rounds + 1):
+        for name, command in commands.items():
+            times[name].append(timed(command, cwd, env))
+        print(f"round {round_}: " + "  ".join(f"{n} {t[-1]:.2f}s" for n, t in times.items()))
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def main() -> None:
     """Alternate the two processes and print the ratio of their medians."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -46,13 +58,7 @@ def main() -> None:
     for command in commands.values():
         timed(command, work, env)
 
-    times: dict[str, list[float]] = {name: [] for name in commands}
-    for round_ in range(1, args.rounds + 1):
-        for name, command in commands.items():
-            times[name].append(timed(command, work, env))
-        print(f"round {round_}: " + "  ".join(f"{n} {t[-1]:.2f}s" for n, t in times.items()))
-
-    medians = {name: statistics.median(t) for name, t in times.items()}
+    medians = alternate(commands, args.rounds, work, env)
     ratio = medians["sweeplab"] / medians["tutorial"]
     print(f"median: sweeplab {medians['sweeplab']:.2f}s  tutorial {medians['tutorial']:.2f}s")
     print(f"ratio sweeplab/tutorial: {ratio:.2f}x (target <= {TARGET}x: "

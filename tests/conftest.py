@@ -1,5 +1,6 @@
 """Shared fixtures: every test runs in its own directory with its own sqlite store."""
 
+import importlib.util
 import os
 import sqlite3
 import subprocess
@@ -14,6 +15,20 @@ from omegaconf import DictConfig
 from services import BIN, free_port, start_server, stop_group
 
 from sweeplab.config import register_configs
+
+
+# CI (make test-all) installs every extra; there a missing one is a failure, not a skip.
+REQUIRE_EXTRAS = os.environ.get("SWEEPLAB_REQUIRE_CLUSTER_TESTS") == "1"
+
+
+def need_extra(module: str) -> None:
+    """Skip unless the optional library ``module`` (an extra of sweeplab's) is installed."""
+    if importlib.util.find_spec(module) is not None:
+        return
+    message = f"{module} is not installed (make install EXTRAS={module})"
+    if REQUIRE_EXTRAS:
+        pytest.fail(f"{message}; SWEEPLAB_REQUIRE_CLUSTER_TESTS=1 does not allow skipping")
+    pytest.skip(message)
 
 
 @pytest.fixture(autouse=True)

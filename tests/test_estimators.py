@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from conftest import sweeplab
+from conftest import need_extra, sweeplab
 from sweeplab import config, estimators, plan
 from sweeplab.runner import execute
 from sweeplab.tasks import TASKS
@@ -29,6 +29,8 @@ def declared_tasks(cfg) -> list[str]:
 
 @pytest.mark.parametrize("option", MODELS)
 def test_every_shipped_model_builds_for_each_task_it_names(compose_cfg, option):
+    if option in ("lightgbm", "xgboost"):
+        need_extra(option)
     cfg = compose_cfg(f"model={option}")
     for task in declared_tasks(cfg):
         estimator, target = estimators.build(cfg.model, TASKS[task], [])
@@ -53,6 +55,8 @@ def test_random_forest_keeps_the_tutorials_seven_parameters(compose_cfg):
     ],
 )
 def test_a_model_for_both_tasks_picks_its_class_by_the_datasets_task(compose_cfg, dataset, model):
+    if model != "model=hist_gradient_boosting":
+        need_extra(model.removeprefix("model="))
     smaller = "model.max_iter=10" if "hist" in model else "model.n_estimators=10"
     planned = plan.make(compose_cfg(*dataset.split(), model, smaller))
     expected = "Regressor" if "diabetes" in dataset else "Classifier"
@@ -85,6 +89,7 @@ def lgbm_configs(root: Path) -> Path:
 
 
 def test_a_users_lightgbm_config_logs_through_mlflows_lightgbm_flavor(tmp_path):
+    need_extra("lightgbm")
     configs = lgbm_configs(tmp_path)
     done = sweeplab("--config-dir", str(configs), "model=lgbm", cwd=tmp_path, timeout=300)
     assert done.returncode == 0, done.stderr
@@ -121,6 +126,7 @@ def test_a_users_lightgbm_config_logs_through_mlflows_lightgbm_flavor(tmp_path):
 
 
 def test_a_lightgbm_model_in_a_pipeline_names_lightgbm_in_its_requirements(compose_cfg, isolated):
+    need_extra("lightgbm")
     import pandas as pd
 
     rng = np.random.default_rng(1)
