@@ -16,7 +16,6 @@ from services import BIN, free_port, start_server, stop_group
 
 from sweeplab.config import register_configs
 
-
 # CI (make test-all) installs every extra; there a missing one is a failure, not a skip.
 REQUIRE_EXTRAS = os.environ.get("SWEEPLAB_REQUIRE_CLUSTER_TESTS") == "1"
 
