@@ -281,3 +281,16 @@ def test_a_text_column_as_wide_as_the_data_is_refused_not_one_hot_encoded(compos
         match=r"text column\(s\) \['order_id'\] of orders.csv have 1,500 distinct values, more than the 1,000 sweeplab one-hot encodes: leave them out with dataset.drop=\[order_id\]",
     ):
         plan.make(compose_cfg(*table("orders.csv", "y")))
+
+
+def test_missing_feature_values_go_to_the_model_as_they_are(compose_cfg, isolated):
+    frame = sales()
+    frame.loc[[5, 50, 150], "price"] = np.nan
+    frame.loc[[7, 70], "store"] = None
+    frame.to_csv(isolated / "gaps.csv", index=False)
+    overrides = table("gaps.csv", "units", "dataset.drop=[date]", "model=hist_gradient_boosting")
+    planned = plan.make(compose_cfg(*overrides))
+    assert planned.data.frame["price"].isna().sum() == 3  # not imputed, not dropped
+    result = execute(compose_cfg(*overrides))
+    rows = pd.read_csv(isolated / "gaps.csv").drop(columns=["units"]).head(10)
+    assert np.isfinite(mlflow.pyfunc.load_model(result.model_uri).predict(rows)).all()
