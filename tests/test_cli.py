@@ -123,6 +123,8 @@ UNKNOWN = "unknown hyperparameter of sklearn.ensemble.RandomForestRegressor: its
          "dataset.n_rows=800000 is not allowed: must be <= 738825: "
          "more days would reach before year 1 from dataset.end_date=2023-11-01"),
         (["experiment.name=''"], "experiment.name='' is not allowed: must not be empty"),
+        (["dataset=table", "dataset.drop=date"],
+         "dataset.drop='date' is not allowed: must be a list: dataset.drop=[a,b]"),
         (["--config-dir", "no/such/folder"],
          "--config-dir 'no/such/folder' is not a readable directory: "
          "give the folder that holds your experiment/, model/, ... config files"),
@@ -132,7 +134,7 @@ UNKNOWN = "unknown hyperparameter of sklearn.ensemble.RandomForestRegressor: its
          "-m/--multirun cannot be combined with --cfg or --info: drop -m to print the config "
          "(--cfg hydra shows the launcher's settings)"),
     ],
-    ids=["type", "typo", "plus-typo", "range", "option", "date", "calendar", "empty-name",
+    ids=["type", "typo", "plus-typo", "range", "option", "date", "calendar", "empty-name", "list",
          "config-dir", "grammar", "multirun-cfg"],
 )  # fmt: skip
 def test_bad_input_is_one_line_naming_the_key_and_creates_nothing(tmp_path, args, message):

@@ -294,3 +294,14 @@ def test_missing_feature_values_go_to_the_model_as_they_are(compose_cfg, isolate
     result = execute(compose_cfg(*overrides))
     rows = pd.read_csv(isolated / "gaps.csv").drop(columns=["units"]).head(10)
     assert np.isfinite(mlflow.pyfunc.load_model(result.model_uri).predict(rows)).all()
+
+
+def test_a_sweep_ranked_by_a_metric_its_task_lacks_stops_before_any_run(tmp_path):
+    done = sweeplab("-m", "dataset=sklearn", "dataset.name=diabetes", "sweep.metric=accuracy",
+                    "model=ridge,random_forest", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr == (
+        "sweeplab: error: sweep.metric='accuracy' is not allowed: the dataset's task, "
+        "regression, has ['mae', 'mse', 'rmse', 'r2']\n"
+    )
+    assert not (tmp_path / "outputs" / "mlflow.db").exists()

@@ -174,7 +174,12 @@ def load_estimator_class(target: str, key: str) -> type:
         if importlib.util.find_spec(top) is not None:
             raise UserError(f"{key}={target!r} cannot be imported: {e}") from None
         extra = {"lightgbm": "lightgbm", "xgboost": "xgboost"}.get(top)
-        hint = f": pip install 'sweeplab[{extra}]'" if extra else ""
+        hint = (
+            f": pip install 'sweeplab[{extra}]'"
+            if extra
+            else " or not importable: install it (pip install -e DIR) or put its folder on "
+            "PYTHONPATH"
+        )
         raise UserError(
             f"{key}={target!r} cannot be imported: {top} is not installed{hint}"
         ) from None

@@ -49,6 +49,8 @@ def describe(error: Exception, overrides: Sequence[str] = ()) -> str:
         return first
     if isinstance(cause, ConfigKeyError | AttributeError) and "not in" in str(cause):
         rule = _unknown_key(cause)
+    elif isinstance(cause, ValidationError) and "is not a ListConfig" in str(cause):
+        rule = f"must be a list: {key}=[a,b]"
     elif isinstance(cause, ValidationError):
         rule = _first_line(getattr(cause, "msg", str(cause)))
     else:

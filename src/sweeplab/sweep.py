@@ -177,17 +177,19 @@ def ranking(cfg: DictConfig, jobs: list[list[str]]) -> tuple[str, str]:
     from sweeplab import plan
     from sweeplab.tasks import DIRECTIONS
 
-    if cfg.sweep.metric is not None:
-        metric = cfg.sweep.metric.value
-        direction = cfg.sweep.direction or None
-        return metric, direction.value if direction else DIRECTIONS[metric]
     try:
         task = plan.task_of(cfg)
     except UserError:
-        if not jobs:
+        if jobs:
+            first = GlobalHydra.instance().config_loader().load_sweep_config(cfg, jobs[0])
+            task = plan.task_of(first)
+        elif cfg.sweep.metric is None:
             raise
-        first = GlobalHydra.instance().config_loader().load_sweep_config(cfg, jobs[0])
-        task = plan.task_of(first)
+        else:  # the sweeper decides each job's data; the metric is the user's word
+            metric = cfg.sweep.metric.value
+            direction = cfg.sweep.direction
+            return metric, direction.value if direction else DIRECTIONS[metric]
+    # A metric the task does not have would leave every job NOT_STARTED: refuse it now.
     return plan.ranking(cfg.sweep, task)
 
 
@@ -289,6 +291,8 @@ def _compare_and_log(client: "MlflowClient", parent: "Run", sweep: Sweep) -> "Co
 
 def report(sweep: Sweep, comparison: "Comparison") -> str:
     """The sweep's closing summary: outcome, leaderboard, best run, failed jobs, where to look."""
+    import pandas as pd
+
     from sweeplab import compare
     from sweeplab.tracking import ui_hint
 
@@ -301,7 +305,8 @@ def report(sweep: Sweep, comparison: "Comparison") -> str:
         "",
     ]
     if (best := comparison.best) is not None:
-        swept = " ".join(f"{p}={best[p]}" for p in comparison.swept)
+        # Params the best run's model does not have (a sweep over models) stay out.
+        swept = " ".join(f"{p}={best[p]}" for p in comparison.swept if not pd.isna(best[p]))
         lines.append(
             f"best     job #{best['job']} {swept}: {sweep.metric} {best[sweep.metric]:.6g} "
             f"(run {best['run_id']}; {sweep.direction})"
