@@ -107,7 +107,12 @@ def test_hydras_other_routes_to_code_are_covered_too(config, message):
 def test_hydras_own_defaults_and_the_shipped_configs_pass(compose_cfg):
     from hydra import compose, initialize_config_module
 
-    for launcher in ("basic", "joblib", "ray", "slurm"):
+    import importlib.util
+
+    launchers = ["basic", "joblib", "ray"]
+    if importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher"):  # sweeplab[slurm]
+        launchers.append("slurm")
+    for launcher in launchers:
         with initialize_config_module(config_module="sweeplab.conf", version_base="1.3"):
             cfg = compose(config_name="config", overrides=[f"hydra/launcher={launcher}"],
                           return_hydra_config=True)  # fmt: skip
