@@ -1,5 +1,6 @@
 """Configs are data: no config file makes sweeplab import or call code outside the allow-list."""
 
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -106,8 +107,6 @@ def test_hydras_other_routes_to_code_are_covered_too(config, message):
 
 def test_hydras_own_defaults_and_the_shipped_configs_pass(compose_cfg):
     from hydra import compose, initialize_config_module
-
-    import importlib.util
 
     launchers = ["basic", "joblib", "ray"]
     if importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher"):  # sweeplab[slurm]
