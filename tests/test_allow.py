@@ -118,6 +118,12 @@ def test_hydras_own_defaults_and_the_shipped_configs_pass(compose_cfg):
         allow.check_config(cfg)
 
 
+def test_the_official_optuna_sweepers_sampler_is_allowed():
+    sweeper = {"_target_": "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper",
+               "sampler": {"_target_": "optuna.samplers.TPESampler", "seed": 1}}  # fmt: skip
+    allow.check_config(OmegaConf.create({"hydra": {"sweeper": sweeper}}))
+
+
 def test_the_environment_widens_the_list_by_module_prefix(monkeypatch):
     assert not allow.is_estimator_target("mypkg.models.ShrunkRidge")
     monkeypatch.setenv("SWEEPLAB_ALLOW_TARGETS", "otherpkg, mypkg.models")

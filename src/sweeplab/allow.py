@@ -38,6 +38,8 @@ PLUGIN_TARGETS = (
     "hydra_plugins.hydra_ax_sweeper.ax_sweeper.AxSweeper",
     "hydra_plugins.hydra_nevergrad_sweeper.nevergrad_sweeper.NevergradSweeper",
 )
+# Objects the official Optuna sweeper builds from its config (hydra.sweeper.sampler).
+PLUGIN_MODULES = ("optuna.samplers",)
 # Hydra's logging configs (logging.config.dictConfig) import `class` and `()` and resolve
 # `ext://` references; its own defaults use only these.
 LOGGING_MODULES = ("logging", "hydra.core")
@@ -80,7 +82,7 @@ def is_estimator_target(target: str) -> bool:
 
 def is_plugin_target(target: str) -> bool:
     """Whether Hydra may instantiate ``target`` (callbacks, launchers, sweepers)."""
-    return target in PLUGIN_TARGETS or under(target, user_prefixes())
+    return target in PLUGIN_TARGETS or under(target, PLUGIN_MODULES + user_prefixes())
 
 
 def is_trusted_type(name: str) -> bool:
