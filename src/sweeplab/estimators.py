@@ -174,6 +174,17 @@ def build(model: DictConfig, task: Task, categorical: list[str]) -> tuple[Any, s
     return Pipeline([("encode", encode), ("model", estimator)]), target
 
 
+def accepts_missing(estimator: Any) -> bool:
+    """Whether the estimator says it takes NaN inputs (scikit-learn's allow_nan tag)."""
+    from sklearn.utils import get_tags
+
+    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    try:
+        return bool(get_tags(final).input_tags.allow_nan)
+    except Exception:  # an estimator without tags: let it try
+        return True
+
+
 def _objects(model: Any) -> Iterator[Any]:
     """The model and every estimator inside it (pipeline steps, nested estimators)."""
     yield model

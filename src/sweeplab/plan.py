@@ -125,6 +125,15 @@ def make(cfg: DictConfig, overrides: Sequence[str] = ()) -> Plan:
         raise ConfigError(
             "sweep.metric", metric, f"{target} gives no class probabilities (predict_proba)"
         )
+    # One-hot encoding gives missing text values a column of their own; numbers stay NaN.
+    gaps = [c for c in data.features if c not in data.categorical and data.frame[c].isna().any()]
+    if gaps and not estimators.accepts_missing(estimator):
+        raise ConfigError(
+            "model", estimators.display_name(cfg.model, target),
+            f"{target} does not take missing values, and column(s) {gaps} of {data.name} have "
+            "some: pick a model that does (hist_gradient_boosting, lightgbm, xgboost, the "
+            "forests), fill them in the file, or leave the columns out with dataset.drop",
+        )  # fmt: skip
     rows = split(data, cfg.dataset.test_size, cfg.dataset.split_seed, stratify=task.stratify)
     name = estimators.display_name(cfg.model, target)
     params = {
