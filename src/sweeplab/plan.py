@@ -71,9 +71,14 @@ def shown_overrides(overrides: Sequence[str]) -> list[str]:
     ]
 
 
+def named(label: str, overrides: Sequence[str]) -> str:
+    """``label`` followed by the overrides that changed what is trained (secrets masked)."""
+    return " ".join([label, *shown_overrides([scrub_text(o) for o in overrides])])
+
+
 def default_run_name(cfg: DictConfig, overrides: Sequence[str]) -> str:
     """The model's name followed by the overrides that changed what is trained."""
-    return " ".join([estimators.model_label(cfg.model), *shown_overrides(overrides)])
+    return named(estimators.model_label(cfg.model), overrides)
 
 
 def ranking(sweep: DictConfig, task: Task) -> tuple[str, str]:
@@ -141,7 +146,6 @@ def make(cfg: DictConfig, overrides: Sequence[str] = ()) -> Plan:
         "model": name,
         **{f"dataset.{k}": v for k, v in resolved_items(cfg.dataset).items()},
     }
-    shown = shown_overrides([scrub_text(o) for o in overrides])
     return Plan(
         cfg=cfg,
         overrides=list(overrides),
@@ -156,5 +160,5 @@ def make(cfg: DictConfig, overrides: Sequence[str] = ()) -> Plan:
         model_name=name,
         params=params,
         fingerprint=fingerprint(cfg, source, data),
-        run_name=cfg.run_name or " ".join([name, *shown]),
+        run_name=cfg.run_name or named(name, overrides),
     )
