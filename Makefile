@@ -21,8 +21,11 @@ install: $(STAMP)  ## create .venv with the pinned dependencies (EXTRAS=ray,post
 run: $(STAMP)  ## one default run into outputs/mlflow.db; pass overrides as ARGS="model=ridge"
 	$(BIN)/sweeplab $(ARGS)
 
+# Test files run in 2 worker processes, each file in one (its fixtures, a Ray head or a
+# PostgreSQL cluster among them, start once); most tests wait on the processes they start.
+PYTEST_WORKERS ?= 2
 test: $(STAMP)  ## the test suite (real sqlite stores and a real mlflow server); scale-out tests skip without Ray/PostgreSQL
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # Everything, as CI runs it: Ray and psycopg from the extras, PostgreSQL's server programs
 # from the system (Debian: apt-get install postgresql); a skipped test is an error here.
