@@ -9,6 +9,7 @@ saying what is missing; CI (SWEEPLAB_REQUIRE_CLUSTER_TESTS=1) installs both and 
 import contextlib
 import importlib.util
 import os
+import re
 import socket
 import subprocess
 import threading
@@ -226,7 +227,7 @@ def test_an_address_that_never_answers_fails_within_30_s(tmp_path):
         done, seconds = sweep_joining(address, tmp_path)
     assert seconds < 30
     assert done.returncode == 2
-    assert f"the Ray cluster at {address} did not answer within 25 s" in done.stderr
+    assert re.search(rf"the Ray cluster at {address} did not answer within \d+ s", done.stderr)
     assert runs_in_local_store(tmp_path) == []
 
 

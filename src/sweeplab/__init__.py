@@ -1,6 +1,10 @@
 """sweeplab: Hydra-configured scikit-learn runs and sweeps, tracked in MLflow."""
 
+import time
 from importlib.metadata import PackageNotFoundError, version
+
+# When this process loaded sweeplab: deadlines a user waits for count from here.
+LOADED_AT = time.monotonic()
 
 try:
     __version__ = version("sweeplab")

@@ -15,17 +15,23 @@ import os
 import socket
 import sys
 import threading
+import time
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from sweeplab import LOADED_AT
 from sweeplab.env import for_workers
 from sweeplab.errors import UserError
 from sweeplab.redact import redact_uri
 
 RAY_LAUNCHER = "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher"
-# The whole join, reachability check included, stays under the 30 s a user waits at most.
+# The whole join, reachability check included, stays under the 30 s a user waits at most,
+# counted from when sweeplab was loaded: a busy machine's slow start-up eats into the join's
+# time, down to a floor that a live cluster always needs less than.
 CONNECT_SECONDS = 25.0
+_GIVE_UP_AFTER_START = 28.0
+_LEAST_CONNECT_SECONDS = 10.0
 _PROBE_SECONDS = 5.0
 _DEFAULT_GCS_PORT = 6379
 # On Linux, Ray replaces a loopback node address with the machine's network address, unless
@@ -159,10 +165,12 @@ def connect(launcher: DictConfig, tracking_uri: str) -> None:
 
     if ray.is_initialized():
         return
+    since_start = time.monotonic() - LOADED_AT
+    budget = max(_LEAST_CONNECT_SECONDS, min(CONNECT_SECONDS, _GIVE_UP_AFTER_START - since_start))
     timer = threading.Timer(
-        CONNECT_SECONDS,
+        budget,
         _give_up,
-        [f"the Ray cluster at {shown} did not answer within {CONNECT_SECONDS:.0f} s"],
+        [f"the Ray cluster at {shown} did not answer within {budget:.0f} s"],
     )
     timer.daemon = True
     timer.start()
