@@ -58,14 +58,15 @@ def display_name(model: DictConfig, target: str) -> str:
     return str(model.get("name") or target.rsplit(".", 1)[-1])
 
 
+def _first_target(model: DictConfig) -> str | None:
+    """The class ``_target_`` names, or the first of its per-task classes."""
+    target = model.get("_target_")
+    return None if target is None else next(allow.model_targets(target), None)
+
+
 def model_label(model: DictConfig) -> str:
     """The model's label before its task is known: its `name`, else its (first) class."""
-    if model.get("name"):
-        return str(model.name)
-    target = model.get("_target_")
-    if isinstance(target, DictConfig):
-        target = next(iter(target.values()), None)
-    return str(target).rsplit(".", 1)[-1] if target else "model"
+    return display_name(model, _first_target(model) or "model")
 
 
 def _parameter_names(cls: type) -> tuple[list[str], bool]:
@@ -84,11 +85,11 @@ def _parameter_names(cls: type) -> tuple[list[str], bool]:
 
 def parameters_of(model: DictConfig) -> tuple[str, list[str]]:
     """The (first) class a model config names and that class's parameter names."""
-    target = model._target_
-    if isinstance(target, DictConfig):
-        target = next(iter(target.values()))
-    cls = allow.load_estimator_class(str(target), "model._target_")
-    return str(target), _parameter_names(cls)[0]
+    target = _first_target(model)
+    if target is None:
+        raise KeyError("model._target_")
+    cls = allow.load_estimator_class(target, "model._target_")
+    return target, _parameter_names(cls)[0]
 
 
 def _built(value: Any, key: str) -> Any:

@@ -81,10 +81,17 @@ def default_run_name(cfg: DictConfig, overrides: Sequence[str]) -> str:
     return named(estimators.model_label(cfg.model), overrides)
 
 
-def ranking(sweep: DictConfig, task: Task) -> tuple[str, str]:
-    """The metric and direction that rank runs of ``task``: the config's, else the task's own."""
-    metric = sweep.metric.value if sweep.metric is not None else task.default_metric
-    if metric not in task.metrics:
+def ranking(sweep: DictConfig, task: Task | None) -> tuple[str, str]:
+    """The metric and direction that rank runs of ``task``: the config's, else the task's own.
+
+    With no task (a sweeper that picks each job's data), sweep.metric must be set.
+    """
+    if task is None:
+        assert sweep.metric is not None
+        metric = str(sweep.metric.value)
+    else:
+        metric = sweep.metric.value if sweep.metric is not None else task.default_metric
+    if task is not None and metric not in task.metrics:
         raise ConfigError(
             "sweep.metric", metric, f"the dataset's task, {task.name}, has {list(task.metrics)}"
         )

@@ -3,7 +3,7 @@
 import dataclasses
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,10 @@ if TYPE_CHECKING:
 _NOT_RUNNING = ("help", "hydra_help", "version", "info", "shell_completion")
 _OVERRIDE = re.compile(r"override (\S+?)=(.*)$")
 _CONFIG_FILE = re.compile(r"In '([^']+)'")
-UNKNOWN_MODEL_KEY = re.compile(r"(?P<key>model\.[\w.]+)=(?P<value>.*) is not allowed: unknown key$")
+# describe()'s line for a model key Hydra refused, which explain_model_key makes precise.
+_UNKNOWN_MODEL_KEY = re.compile(
+    r"(?P<key>model\.[\w.]+)=(?P<value>.*) is not allowed: unknown key$"
+)
 # Launcher configs that build on a plugin's own config, and the extra that installs it.
 # (hydra/launcher=ray composes without its plugin; sweeplab.cluster names the extra.)
 _PLUGIN_EXTRAS = {"hydra/launcher/submitit_": "slurm"}
@@ -139,39 +142,41 @@ def check(argv: Sequence[str]) -> None:
         for config, extra in _PLUGIN_EXTRAS.items():
             if f"Could not load '{config}" in str(e):
                 message += f" (its Hydra plugin is not installed: pip install 'sweeplab[{extra}]')"
-        if found := UNKNOWN_MODEL_KEY.match(message):
-            message = _unknown_hyperparameter(found, overrides, args.config_name) or message
+        message = explain_model_key(
+            message, overrides, lambda others: _compose(args.config_name, others)
+        )
         raise UserError(message) from None
     # Before Hydra runs: it instantiates hydra.callbacks (and imports launchers and sweepers)
     # right after composing.
     allow.check_config(composed)
 
 
-def _unknown_hyperparameter(
-    found: "re.Match[str]", overrides: list[str], config_name: str | None
-) -> str | None:
-    """Name the estimator's own parameters for a typo in a model key, when they can be known."""
+def _compose(config_name: str | None, overrides: list[str]) -> Any:
     from hydra import compose, initialize_config_module
 
-    key = found["key"]
-    others = [o for o in overrides if o.partition("=")[0].lstrip("+~") != key]
-    try:
-        with initialize_config_module(config_module="sweeplab.conf", version_base="1.3"):
-            model = compose(config_name=config_name or "config", overrides=others).model
-    except Exception:  # the plain message stands
-        return None
-    return unknown_model_key(found, model)
+    with initialize_config_module(config_module="sweeplab.conf", version_base="1.3"):
+        return compose(config_name=config_name or "config", overrides=overrides)
 
 
-def unknown_model_key(found: "re.Match[str]", model: Any) -> str | None:
-    """Say whether a model key Hydra refused is the estimator's (add it with +) or a typo."""
+def explain_model_key(
+    message: str, overrides: list[str], compose: "Callable[[list[str]], Any]"
+) -> str:
+    """For a model key Hydra refused, say if it is the estimator's (add it with +) or a typo.
+
+    ``compose`` builds the config without that key's overrides, to find the estimator;
+    any other ``message`` comes back as it is.
+    """
     from sweeplab import estimators
 
+    found = _UNKNOWN_MODEL_KEY.match(message)
+    if found is None:
+        return message
     key, value = found["key"], found["value"]
+    others = [o for o in overrides if o.partition("=")[0].lstrip("+~") != key]
     try:
-        target, names = estimators.parameters_of(model)
+        target, names = estimators.parameters_of(compose(others).model)
     except Exception:  # the plain message stands
-        return None
+        return message
     name = key.removeprefix("model.")
     if name in names:
         return (

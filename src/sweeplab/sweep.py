@@ -23,7 +23,7 @@ from sweeplab import config, env
 from sweeplab.config import ConfigError
 from sweeplab.errors import ERROR_TAG, UserError, error_summary, warn
 from sweeplab.plan import default_run_name, shown_overrides
-from sweeplab.preflight import UNKNOWN_MODEL_KEY, describe, unknown_model_key
+from sweeplab.preflight import describe, explain_model_key
 from sweeplab.redact import redact_uri, scrub_files, scrub_text
 from sweeplab.runner import Recorder, execute, exit_on_sigterm
 
@@ -158,13 +158,9 @@ def _compose_job(loader: Any, cfg: DictConfig, overrides: list[str]) -> None:
     try:
         loader.load_sweep_config(cfg, overrides)
     except HydraException as e:
-        message = describe(e, overrides)
-        if found := UNKNOWN_MODEL_KEY.match(message):
-            key = found["key"]
-            others = [o for o in overrides if o.partition("=")[0].lstrip("+~") != key]
-            with contextlib.suppress(Exception):
-                model = loader.load_sweep_config(cfg, others).model
-                message = unknown_model_key(found, model) or message
+        message = explain_model_key(
+            describe(e, overrides), overrides, lambda others: loader.load_sweep_config(cfg, others)
+        )
         raise UserError(message) from None
 
 
@@ -175,8 +171,9 @@ def ranking(cfg: DictConfig, jobs: list[list[str]]) -> tuple[str, str]:
     values (a swept `dataset.path`), from the first job's.
     """
     from sweeplab import plan
-    from sweeplab.tasks import DIRECTIONS
+    from sweeplab.tasks import Task
 
+    task: Task | None
     try:
         task = plan.task_of(cfg)
     except UserError:
@@ -186,9 +183,7 @@ def ranking(cfg: DictConfig, jobs: list[list[str]]) -> tuple[str, str]:
         elif cfg.sweep.metric is None:
             raise
         else:  # the sweeper decides each job's data; the metric is the user's word
-            metric = cfg.sweep.metric.value
-            direction = cfg.sweep.direction
-            return metric, direction.value if direction else DIRECTIONS[metric]
+            task = None
     # A metric the task does not have would leave every job NOT_STARTED: refuse it now.
     return plan.ranking(cfg.sweep, task)
 
