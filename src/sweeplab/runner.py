@@ -109,7 +109,14 @@ def execute(
     uri = str(cfg.tracking.uri)
     experiment = tracking.ensure_experiment(client, cfg.experiment, cfg.tracking.artifact_location)
 
-    def result(run_id: str, run_name: str, metrics: dict[str, float], **more: object) -> RunResult:
+    def result(
+        run_id: str,
+        run_name: str,
+        metrics: dict[str, float],
+        *,
+        reused: bool = False,
+        logged: "Future[None] | None" = None,
+    ) -> RunResult:
         return RunResult(
             experiment_name=experiment.name,
             experiment_id=experiment.experiment_id,
@@ -120,7 +127,8 @@ def execute(
             tracking_uri=uri,
             metric=plan.metric,
             direction=plan.direction,
-            **more,  # type: ignore[arg-type]
+            reused=reused,
+            logged=logged,
         )
 
     if cfg.sweep.skip_finished and (
