@@ -145,6 +145,48 @@ def test_bad_input_is_one_line_naming_the_key_and_creates_nothing(tmp_path, args
     assert not (tmp_path / "outputs" / "mlflow.db").exists()
 
 
+@pytest.mark.parametrize("multirun", [False, True], ids=["run", "sweep"])
+def test_mistakes_in_a_users_own_config_files_are_one_line_naming_the_file(tmp_path, multirun):
+    mine = tmp_path / "mine" / "experiment"
+    mine.mkdir(parents=True)
+    (mine / "unnamed.yaml").write_text("description: Produce models for dairy.\n")
+    (mine / "broken.yaml").write_text("name: Dairy\ntags:\n  team: a: b\n")
+    flags, grid = (["-m"], ["model.max_depth=3,6"]) if multirun else ([], [])
+    unnamed = sweeplab(*flags, "--config-dir", str(tmp_path / "mine"), "experiment=unnamed",
+                       *grid, cwd=tmp_path)  # fmt: skip
+    assert unnamed.returncode == 2
+    assert unnamed.stderr == (
+        "sweeplab: error: experiment.name='???' is not allowed: must be set: experiment.name=...\n"
+    )
+    broken = sweeplab(*flags, "--config-dir", str(tmp_path / "mine"), "experiment=broken",
+                      *grid, cwd=tmp_path)  # fmt: skip
+    assert broken.returncode == 2
+    assert broken.stderr == (
+        f"sweeplab: error: config file '{mine / 'broken.yaml'}' line 3, column 10 is not valid "
+        "YAML: mapping values are not allowed here\n"
+    )
+    assert not (tmp_path / "outputs" / "mlflow.db").exists()
+
+
+def test_a_primary_config_of_the_users_own_is_found_in_config_dir(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "dairy.yaml").write_text(
+        "defaults:\n  - config\n  - override model: ridge\n  - _self_\n"
+        "experiment:\n  name: Dairy_Models\n"
+    )
+    done = sweeplab("--config-dir", str(tmp_path / "mine"), "--config-name", "dairy",
+                    "model.alpha=2.0", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    client = MlflowClient(f"sqlite:///{tmp_path}/outputs/mlflow.db")
+    (run,) = client.search_runs([client.get_experiment_by_name("Dairy_Models").experiment_id])
+    assert run.data.params["model"] == "ridge"
+    assert run.data.params["alpha"] == "2.0"
+    typo = sweeplab("--config-dir", str(tmp_path / "mine"), "--config-name", "dairy",
+                    "model.alpah=2.0", cwd=tmp_path)  # fmt: skip
+    assert typo.returncode == 2
+    assert "model.alpah='2.0' is not allowed: unknown hyperparameter of" in typo.stderr
+
+
 def test_experiments_command_runs_the_tutorials_tag_search(tmp_path):
     assert sweeplab("model=ridge", cwd=tmp_path).returncode == 0
     found = subprocess.run(

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import yaml
 from hydra.errors import HydraException, MissingConfigException, OverrideParseException
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 
@@ -95,7 +96,6 @@ def _check_config_dir(config_dir: str) -> None:
 
 def check(argv: Sequence[str]) -> None:
     """Raise UserError (one line) if ``argv``'s overrides would not compose; else return."""
-    from hydra import compose, initialize_config_module
     from hydra._internal.utils import get_args_parser  # the parser @hydra.main itself uses
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -127,23 +127,19 @@ def check(argv: Sequence[str]) -> None:
             if override.is_sweep_override() and override.key_or_group.endswith("_target_"):
                 _check_swept_targets(override)
         overrides = [o.input_line for o in parsed if not o.is_sweep_override() and o.input_line]
-    if args.config_dir:
-        # What --config-dir does: one more place to find config files.
-        overrides.append(f"hydra.searchpath=[file://{Path(args.config_dir).resolve()}]")
     try:
-        with initialize_config_module(config_module="sweeplab.conf", version_base="1.3"):
-            composed = compose(
-                config_name=args.config_name or "config",
-                overrides=overrides,
-                return_hydra_config=True,
-            )
+        composed = _compose(args.config_dir, args.config_name, overrides, with_hydra=True)
+    except yaml.YAMLError as e:
+        raise UserError(_yaml_error(e)) from None
     except (HydraException, OmegaConfBaseException) as e:
         message = describe(e, overrides)
         for config, extra in _PLUGIN_EXTRAS.items():
             if f"Could not load '{config}" in str(e):
                 message += f" (its Hydra plugin is not installed: pip install 'sweeplab[{extra}]')"
         message = explain_model_key(
-            message, overrides, lambda others: _compose(args.config_name, others)
+            message,
+            overrides,
+            lambda others: _compose(args.config_dir, args.config_name, others),
         )
         raise UserError(message) from None
     # Before Hydra runs: it instantiates hydra.callbacks (and imports launchers and sweepers)
@@ -151,11 +147,53 @@ def check(argv: Sequence[str]) -> None:
     allow.check_config(composed)
 
 
-def _compose(config_name: str | None, overrides: list[str]) -> Any:
-    from hydra import compose, initialize_config_module
+def _compose(
+    config_dir: str | None, config_name: str | None, overrides: list[str], *, with_hydra: bool = False
+) -> Any:
+    """Compose as ``@hydra.main`` would: sweeplab's configs, then ``--config-dir``'s.
 
-    with initialize_config_module(config_module="sweeplab.conf", version_base="1.3"):
-        return compose(config_name=config_name or "config", overrides=overrides)
+    Hydra's compose API cannot look for the primary config (``--config-name``) in a
+    ``hydra.searchpath`` entry, so this builds the search path the way Hydra's own
+    command line does.
+    """
+    from hydra._internal.hydra import Hydra
+    from hydra._internal.utils import create_automatic_config_search_path
+    from hydra.core.config_search_path import SearchPathQuery
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf, open_dict
+
+    search_path = create_automatic_config_search_path(None, None, "pkg://sweeplab.conf")
+    if config_dir:
+        # Where Hydra's --config-dir puts it: after sweeplab's, before the schemas.
+        search_path.prepend(
+            provider="command-line",
+            path=f"file://{Path(config_dir).resolve()}",
+            anchor=SearchPathQuery(provider="schema"),
+        )
+    GlobalHydra.instance().clear()
+    try:
+        hydra = Hydra.create_main_hydra2(task_name="sweeplab", config_search_path=search_path)
+        cfg = hydra.compose_config(config_name or "config", overrides, run_mode=RunMode.RUN)
+    finally:
+        GlobalHydra.instance().clear()
+    if not with_hydra:
+        with open_dict(cfg):
+            del cfg["hydra"]
+    OmegaConf.set_readonly(cfg, False)
+    return cfg
+
+
+def _yaml_error(error: "yaml.YAMLError") -> str:
+    """A YAML syntax error in a config file as one line naming the file and the line."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or _first_line(str(error))
+    if mark is None:
+        return f"a config file is not valid YAML: {problem}"
+    return (
+        f"config file '{mark.name}' line {mark.line + 1}, column {mark.column + 1} "
+        f"is not valid YAML: {problem}"
+    )
 
 
 def explain_model_key(
