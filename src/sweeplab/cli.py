@@ -118,13 +118,31 @@ def serve(args: argparse.Namespace) -> int:
     )
     # MLflow's background job workers (GenAI scorers) cost ~1.6 GB; runs don't need them.
     os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+    _migrate_local_store(command[command.index("--backend-store-uri") + 1])
     print("starting:", redact_uri(" ".join(command)), flush=True)
     os.execv(command[0], command)
 
 
+def _migrate_local_store(uri: str) -> None:
+    """Create or migrate a sqlite backend store under sweeplab's lock, before MLflow opens it.
+
+    The server's own start would migrate it unlocked, racing a run started at the same time.
+    """
+    from sweeplab.store import half_migrated, open_sqlite, sqlite_path
+
+    if sqlite_path(uri) is None:
+        return
+    try:
+        open_sqlite(uri)
+    except Exception as e:  # the store's own error, in one line
+        message = half_migrated(uri, e) or str(e).strip().splitlines()[0]
+        raise UserError(f"cannot open the backend store {redact_uri(uri)}: {message}") from None
+
+
 def open_store(args: argparse.Namespace) -> "MlflowClient":
     """Connect to the store ``--tracking``/``--tracking-uri`` name, which must exist already."""
-    from sweeplab.tracking import connect, sqlite_path
+    from sweeplab.store import sqlite_path
+    from sweeplab.tracking import connect
 
     tracking = tracking_config(args.tracking, args.tracking_uri)
     uri = str(tracking.uri)

@@ -148,7 +148,11 @@ def check(argv: Sequence[str]) -> None:
 
 
 def _compose(
-    config_dir: str | None, config_name: str | None, overrides: list[str], *, with_hydra: bool = False
+    config_dir: str | None,
+    config_name: str | None,
+    overrides: list[str],
+    *,
+    with_hydra: bool = False,
 ) -> Any:
     """Compose as ``@hydra.main`` would: sweeplab's configs, then ``--config-dir``'s.
 

@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 
 import mlflow
 import pandas as pd
+from alembic.util.exc import CommandError as AlembicError
 from mlflow import MlflowClient
 from mlflow.entities import Experiment, Run
 from mlflow.exceptions import MlflowException
@@ -27,9 +28,10 @@ from mlflow.types import ColSpec, Schema
 from omegaconf import DictConfig, OmegaConf
 from sqlalchemy.exc import SQLAlchemyError
 
-from sweeplab import __version__
+from sweeplab import __version__, store
 from sweeplab.errors import UserError, warn
 from sweeplab.redact import is_secret_key, redact_secrets, redact_uri, scrub_text, strip_userinfo
+from sweeplab.store import sqlite_path
 
 # MLflow hints that integer columns cannot hold missing values; generated data has none.
 _INTEGER_HINT = "Hint: Inferred schema contains integer column"
@@ -49,11 +51,6 @@ class TrackingError(UserError):
 def is_server(uri: str) -> bool:
     """Whether the URI names a tracking server rather than a local database."""
     return urlparse(uri).scheme in ("http", "https")
-
-
-def sqlite_path(uri: str) -> Path | None:
-    """The database file a ``sqlite:///`` URI names, or None for other stores."""
-    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
 
 
 # Servers this process already found dead: a sweep's later jobs check them once, briefly,
@@ -109,12 +106,15 @@ def connect(tracking: DictConfig) -> MlflowClient:
         logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
         wait_for_server(uri, float(tracking.connect_timeout))
     try:
-        if database := sqlite_path(uri):
-            database.parent.mkdir(parents=True, exist_ok=True)
         mlflow.set_tracking_uri(uri)
-        client = MlflowClient(uri)
-        client.search_experiments(max_results=1)
-    except (OSError, MlflowException, SQLAlchemyError) as e:
+        if sqlite_path(uri):
+            client = store.open_sqlite(uri)
+        else:
+            client = MlflowClient(uri)
+            client.search_experiments(max_results=1)
+    except (OSError, MlflowException, SQLAlchemyError, AlembicError) as e:
+        if broken := store.half_migrated(uri, e):
+            raise TrackingError(broken) from None
         cause = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise TrackingError(f"cannot open the tracking store {redact_uri(uri)}: {cause}") from None
     return client

@@ -1,0 +1,114 @@
+"""A fresh sqlite store opened by several processes at once is created once and stays whole."""
+
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import sqlalchemy
+from alembic import command
+from mlflow import MlflowClient
+from mlflow.store.db.utils import _get_alembic_config, _get_latest_schema_revision
+from mlflow.store.tracking.dbmodels.initial_models import Base as InitialBase
+from services import BIN, free_port, stop_group, wait_until_healthy
+
+from conftest import sweeplab
+
+# Each process spins until the same instant, then opens the store: without sweeplab's lock,
+# two of them fail in almost every round (`table experiments already exists`, ...), and
+# some rounds leave the file broken for good.
+_OPEN_AT = """
+import sys, time
+from sweeplab import store
+at = float(sys.argv[2])
+while time.time() < at:
+    pass
+store.open_sqlite(sys.argv[1])
+"""
+
+
+def _schema_revision(db) -> str:
+    engine = sqlalchemy.create_engine(f"sqlite:///{db}")
+    with engine.connect() as connection:
+        (revision,) = connection.exec_driver_sql("SELECT version_num FROM alembic_version").one()
+    engine.dispose()
+    return revision
+
+
+def test_processes_opening_a_fresh_store_at_the_same_instant_all_succeed(tmp_path):
+    for round_ in range(3):
+        db = tmp_path / f"round{round_}" / "mlflow.db"
+        at = time.time() + 3  # after every process has imported MLflow
+        command = [sys.executable, "-c", _OPEN_AT, f"sqlite:///{db}", str(at)]
+        processes = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+        errors = [p.communicate(timeout=120)[1] for p in processes]
+        assert [p.returncode for p in processes] == [0, 0, 0], errors
+        assert _schema_revision(db) == _get_latest_schema_revision()
+        assert MlflowClient(f"sqlite:///{db}").search_experiments()[0].name == "Default"
+
+
+def test_a_server_and_a_run_started_together_on_a_fresh_store_both_work(tmp_path):
+    """What a newcomer does: `make server` in one terminal, `make run` in another."""
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    for round_ in range(2):
+        root = tmp_path / f"round{round_}"
+        root.mkdir()
+        port = free_port()
+        log = root / "server.log"
+        with open(log, "w") as out:
+            server = subprocess.Popen(
+                [str(BIN / "sweeplab-tools"), "server", "--port", str(port)],
+                cwd=root, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            )  # fmt: skip
+        try:
+            with ThreadPoolExecutor(2) as pool:
+                started = [
+                    pool.submit(sweeplab, "model=ridge", f"model.alpha={alpha}", cwd=root)
+                    for alpha in (1, 2)
+                ]
+                wait_until_healthy(f"http://127.0.0.1:{port}", server, 90, log)
+                for done in (future.result() for future in started):
+                    assert done.returncode == 0, done.stderr
+            client = MlflowClient(f"http://127.0.0.1:{port}")
+            (experiment,) = client.search_experiments(filter_string="name = 'Apple_Models'")
+            runs_seen = client.search_runs([experiment.experiment_id])
+            assert sorted(r.data.params["alpha"] for r in runs_seen) == ["1", "2"]
+        finally:
+            stop_group(server)
+
+
+def _half_migrated_store(db) -> None:
+    """A store whose first migration stopped part-way, as a lost race leaves it."""
+    url = f"sqlite:///{db}"
+    engine = sqlalchemy.create_engine(url)
+    InitialBase.metadata.create_all(engine)
+    config = _get_alembic_config(url)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "a8c4a736bde6")
+        # Alembic's copy of the table it was rebuilding when the process died.
+        connection.exec_driver_sql("CREATE TABLE _alembic_tmp_latest_metrics (key VARCHAR(250))")
+    engine.dispose()
+
+
+def test_a_half_migrated_store_is_one_line_saying_what_to_do_and_is_left_as_it_was(tmp_path):
+    db = tmp_path / "outputs" / "mlflow.db"
+    db.parent.mkdir()
+    _half_migrated_store(db)
+    before = db.read_bytes()
+    done = sweeplab("model=ridge", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"sweeplab: error: the sqlite store {db} was left half-migrated (table "
+        "_alembic_tmp_latest_metrics already exists): two processes created it at once, or its "
+        "first start was cut short. It holds no runs: move it aside "
+        f"(mv {db} {db}.broken) and run again to start a new store.\n"
+    )
+    assert db.read_bytes() == before
+    tools = subprocess.run(
+        [str(BIN / "sweeplab-tools"), "compare", "--experiments", "Apple_Models"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert tools.returncode == 2
+    assert "was left half-migrated" in tools.stderr and "Traceback" not in tools.stderr
