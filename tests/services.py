@@ -8,7 +8,6 @@ import contextlib
 import glob
 import os
 import pwd
-import secrets
 import shutil
 import signal
 import socket
@@ -124,9 +123,9 @@ class Postgres:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def _run(command: list[str]) -> None:
+def _run(command: list[str], env: dict[str, str] | None = None) -> None:
     """Run a setup command; fail with what it printed."""
-    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout}{done.stderr}")
 
@@ -185,16 +184,26 @@ class RayHead:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def start_ray_head(num_cpus: int = 2, cwd: Path | None = None) -> RayHead:
+def start_ray_head(num_cpus: int = 2, cwd: Path | None = None, token: bool = True) -> RayHead:
     """Start a Ray head on 127.0.0.1 the way the README says, with a token of its own.
 
+    As the README does: `ray get-auth-token --generate` (into the head's ~/.ray), then
+    `RAY_AUTH_MODE=token ray start --head`. A driver's ``env`` points RAY_AUTH_TOKEN_PATH at
+    a copy of that file, as a user copies it to their machine. ``token=False`` starts a head
+    without token authentication, as a plain `ray start --head` does.
     The head's environment has no MLflow variables: whatever the workers know of the
     tracking server reaches them through the sweep's runtime_env.
     """
     folder = Path(tempfile.mkdtemp(prefix="ray-"))  # short: Ray's socket paths must fit
-    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "RAY_"))}
-    env.update(auth, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", HOME=str(folder))
+    env.update(RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", HOME=str(folder))
+    driver: dict[str, str] = {}
+    if token:
+        _run([str(BIN / "ray"), "get-auth-token", "--generate"], env=env)
+        copy = folder / "driver-copy-of-auth_token"
+        shutil.copyfile(folder / ".ray" / "auth_token", copy)
+        env["RAY_AUTH_MODE"] = "token"
+        driver = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(copy)}
     port = free_port()
     log = folder / "ray.log"
     with open(log, "w") as out:
@@ -219,7 +228,7 @@ def start_ray_head(num_cpus: int = 2, cwd: Path | None = None) -> RayHead:
         stop_group(process)
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    return RayHead(f"127.0.0.1:{port}", auth, process, folder)
+    return RayHead(f"127.0.0.1:{port}", driver, process, folder)
 
 
 def tree_rss_mb(pid: int) -> float:

@@ -193,13 +193,15 @@ def test_failures_and_resume_behave_on_ray_as_with_the_basic_launcher(
     assert latest.info.status == "FAILED"
 
 
-def sweep_joining(address: str, root: Path) -> tuple[subprocess.CompletedProcess, float]:
+def sweep_joining(
+    address: str, root: Path, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess, float]:
     """A Ray sweep told to join ``address``: (its result, seconds it took)."""
     need(ray_missing())
     started = time.monotonic()
     done = sweeplab(
         "-m", "hydra/launcher=ray", "model.max_depth=2,3",
-        cwd=root, env={"RAY_ADDRESS": address}, timeout=60,
+        cwd=root, env={"RAY_ADDRESS": address, **(env or {})}, timeout=60,
     )  # fmt: skip
     return done, time.monotonic() - started
 
@@ -229,6 +231,54 @@ def test_an_address_that_never_answers_fails_within_30_s(tmp_path):
     assert done.returncode == 2
     assert re.search(rf"the Ray cluster at {address} did not answer within \d+ s", done.stderr)
     assert runs_in_local_store(tmp_path) == []
+
+
+def test_a_driver_whose_token_the_head_does_not_take_is_told_which_is_missing(ray_head, tmp_path):
+    head, _ = ray_head
+    home = tmp_path / "home"  # a machine the head's token was never copied to
+    home.mkdir()
+    old = tmp_path / "old_auth_token"
+    old.write_text("0" * 64)
+    cases = {
+        "uses token authentication and this machine has no token: copy the head's "
+        "~/.ray/auth_token to ~/.ray/auth_token here": {"RAY_AUTH_MODE": "token"},
+        "refuses this machine's token": {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(old)},
+        "uses token authentication: set RAY_AUTH_MODE=token": {
+            "RAY_AUTH_TOKEN_PATH": head.env["RAY_AUTH_TOKEN_PATH"]
+        },
+    }
+    for message, env in cases.items():
+        done, seconds = sweep_joining(head.address, tmp_path, {"HOME": str(home), **env})
+        assert done.returncode == 2, done.stderr
+        assert f"sweeplab: error: the Ray cluster at {head.address} {message}" in done.stderr
+        assert "Traceback" not in done.stderr
+        assert seconds < 20  # not Ray's 20 s of retries
+    assert runs_in_local_store(tmp_path) == []
+
+
+def test_a_head_without_token_authentication_is_named_as_such(tmp_path):
+    need(ray_missing())
+    head = start_ray_head(num_cpus=1, token=False)  # plain `ray start --head`
+    home = tmp_path / "home"
+    home.mkdir()
+    (tmp_path / "plain").mkdir()
+    try:
+        asked, _ = sweep_joining(
+            head.address, tmp_path, {"HOME": str(home), "RAY_AUTH_MODE": "token"}
+        )
+        plain, _ = sweep_joining(head.address, tmp_path / "plain", {"HOME": str(home)})
+    finally:
+        head.stop()
+    assert asked.returncode == 2
+    assert asked.stderr.strip().splitlines()[-1] == (
+        "sweeplab: error: RAY_AUTH_MODE=token, but this machine has no token and the Ray "
+        f"cluster at {head.address} does not use token authentication: start its head with a "
+        "token (README, 'Scaling out') and copy it here, or unset RAY_AUTH_MODE"
+    )
+    assert plain.returncode == 0, plain.stderr
+    assert (
+        f"sweeplab: warning: the Ray cluster at {head.address} does not use token authentication"
+    ) in plain.stderr
 
 
 def test_8_processes_create_one_experiment_and_lose_no_run_on_postgresql(pg_server, tmp_path):

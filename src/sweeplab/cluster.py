@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from sweeplab import LOADED_AT
 from sweeplab.env import for_workers
-from sweeplab.errors import UserError
+from sweeplab.errors import UserError, warn
 from sweeplab.redact import redact_uri
 
 RAY_LAUNCHER = "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher"
@@ -111,6 +111,84 @@ def _probe(address: str) -> None:
         ) from None
 
 
+def _driver_token() -> str | None:
+    """The token Ray would send from this machine (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH, ~/.ray)."""
+    # Ray's own lookup, as its CLI uses; compiled, so mypy sees no stub for it.
+    from ray._raylet import AuthenticationTokenLoader  # type: ignore[attr-defined]
+
+    loader = AuthenticationTokenLoader.instance()
+    if not loader.has_token(ignore_auth_mode=True):
+        return None
+    return str(loader.get_raw_token(ignore_auth_mode=True))
+
+
+def _head_refuses(target: tuple[str, int], token: str | None) -> bool | None:
+    """Whether the head's GCS refuses a request carrying ``token`` (None: none), or None."""
+    import grpc
+    from ray.core.generated import gcs_service_pb2, gcs_service_pb2_grpc
+
+    metadata = (("authorization", f"Bearer {token}"),) if token else ()
+    with grpc.insecure_channel(f"{target[0]}:{target[1]}") as channel:
+        stub = gcs_service_pb2_grpc.NodeInfoGcsServiceStub(channel)  # type: ignore[no-untyped-call]
+        try:
+            stub.GetClusterId(
+                gcs_service_pb2.GetClusterIdRequest(),  # type: ignore[attr-defined]
+                metadata=metadata,
+                timeout=_PROBE_SECONDS,
+            )
+        except grpc.RpcError as e:
+            if e.code() == grpc.StatusCode.UNAUTHENTICATED:
+                return True
+            return None  # not a Ray head, or not answering: ray.init's own error says so
+    return False
+
+
+def check_token(address: str, shown: str) -> None:
+    """Before joining: raise ClusterError when this machine's token and the head's disagree.
+
+    Asking the head once without a token tells whether it uses token authentication, in
+    milliseconds; ray.init would retry for 20 s and then say "missing or incorrect", or,
+    with RAY_AUTH_MODE=token and no token here, refuse before asking the cluster anything.
+    """
+    target = _host_port(address)
+    if target is None or address.startswith("ray://"):
+        return  # Ray Client speaks another protocol; ray.init reports its own errors
+    try:
+        token = _driver_token()
+        wants_token = _head_refuses(target, None)
+        refused = wants_token and token is not None and _head_refuses(target, token)
+    except ImportError:  # Ray moved its internals: ray.init's own error stands
+        return
+    asked = os.environ.get("RAY_AUTH_MODE") == "token"
+    copy = "copy the head's ~/.ray/auth_token to ~/.ray/auth_token here"
+    if wants_token and token is None:
+        raise ClusterError(
+            f"the Ray cluster at {shown} uses token authentication and this machine has no "
+            f"token: {copy} (or point RAY_AUTH_TOKEN_PATH at a copy) and set RAY_AUTH_MODE=token"
+        )
+    if wants_token and refused:
+        raise ClusterError(
+            f"the Ray cluster at {shown} refuses this machine's token: {copy} again "
+            "(a head started after `ray get-auth-token --generate` has a new one)"
+        )
+    if wants_token and not asked:
+        raise ClusterError(
+            f"the Ray cluster at {shown} uses token authentication: set RAY_AUTH_MODE=token "
+            "(this machine has the token, and Ray sends it only then)"
+        )
+    if wants_token is False and asked and token is None:
+        raise ClusterError(
+            f"RAY_AUTH_MODE=token, but this machine has no token and the Ray cluster at {shown} "
+            "does not use token authentication: start its head with a token (README, "
+            "'Scaling out') and copy it here, or unset RAY_AUTH_MODE"
+        )
+    if wants_token is False:
+        warn(
+            f"the Ray cluster at {shown} does not use token authentication: anyone who can "
+            "reach its port can run code on it (README, 'Scaling out', starts it with a token)"
+        )
+
+
 def _explain(address: str, error: BaseException) -> str:
     """One line on why joining failed, with the fix for the traps we know."""
     chain = []
@@ -119,10 +197,12 @@ def _explain(address: str, error: BaseException) -> str:
         error = error.__cause__ or error.__context__  # type: ignore[assignment]
     text = " ".join(chain)
     if "AuthToken" in text or "Authentication" in text:
-        return (
-            f"the Ray cluster at {address} requires Ray's token authentication: set "
-            "RAY_AUTH_MODE=token, with the cluster's token in ~/.ray/auth_token or RAY_AUTH_TOKEN"
+        # check_token() catches the known cases first; this is what is left of Ray's text.
+        line = next(
+            (ln.strip() for ln in text.splitlines() if "Authentication" in ln or "AuthToken" in ln),
+            "",
         )
+        return f"cannot join the Ray cluster at {address}: Ray's token authentication: {line}"
     first = chain[0].splitlines()[0] if chain else "unknown error"
     return f"cannot join the Ray cluster at {address}: {first}"
 
@@ -161,6 +241,7 @@ def connect(launcher: DictConfig, tracking_uri: str) -> None:
     )
     if address:
         _probe(address)
+        check_token(address, shown)
     import ray
 
     if ray.is_initialized():
