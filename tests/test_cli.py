@@ -21,11 +21,15 @@ def test_default_run_prints_where_to_look_and_stores_under_launch_dir(tmp_path):
     assert "experiment 'Apple_Models'" in out
     for metric in ("mae", "mse", "rmse", "r2"):
         assert f"{metric} " in out
-    assert f"mlflow ui --backend-store-uri sqlite:///{db}" in out
     (run,) = MlflowClient(f"sqlite:///{db}").search_runs(
         [MlflowClient(f"sqlite:///{db}").get_experiment_by_name("Apple_Models").experiment_id]
     )
-    assert run.info.run_id in out
+    # The light server on this folder's store, and the run's page in the model-training view.
+    assert out.splitlines()[-1] == (
+        f"view       `{BIN / 'sweeplab-tools'} server` from this folder, then "
+        f"http://127.0.0.1:8080/#/experiments/1/runs/{run.info.run_id}"
+        "?workflowType=machine_learning"
+    )
     assert run.info.status == "FINISHED"
 
 
@@ -185,6 +189,27 @@ def test_a_primary_config_of_the_users_own_is_found_in_config_dir(tmp_path):
                     "model.alpah=2.0", cwd=tmp_path)  # fmt: skip
     assert typo.returncode == 2
     assert "model.alpah='2.0' is not allowed: unknown hyperparameter of" in typo.stderr
+
+
+def test_help_shows_what_to_pick_and_the_values_a_run_would_use(tmp_path):
+    secret_uri = "http://sweeper:hunter2@127.0.0.1:5999"
+    done = sweeplab("--help", "model=ridge", "model.alpha=3", cwd=tmp_path,
+                    env={"MLFLOW_TRACKING_URI": secret_uri})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "model: gradient_boosting, hist_gradient_boosting, lightgbm," in out
+    assert "[now: ridge]" in out
+    # Where and how a sweep runs, which Hydra's own --help leaves to --hydra-help.
+    assert "hydra/launcher (where a sweep's jobs run): basic, joblib, ray" in out
+    assert "hydra/sweeper (how a sweep picks its jobs' values): basic" in out
+    # Resolved values, the command line's included; no interpolations, no password.
+    assert "  alpha: 3" in out
+    assert "uri: http://***@127.0.0.1:5999" in out
+    assert "${" not in out and "hunter2" not in out
+    assert not (tmp_path / "outputs").exists()
+    bad = sweeplab("--help", "model=nope", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("sweeplab: error: model='nope' is not allowed: must be one of")
 
 
 def test_experiments_command_runs_the_tutorials_tag_search(tmp_path):

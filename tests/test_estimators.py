@@ -99,7 +99,10 @@ def test_a_users_lightgbm_config_logs_through_mlflows_lightgbm_flavor(tmp_path):
     assert run.info.run_name == "LGBMRegressor"  # no `name`: the class names it
     assert run.data.params["n_estimators"] == "300"
     assert run.data.params["learning_rate"] == "0.05"
-    model_uri = f"runs:/{run.info.run_id}/model"
+    # The logged model is named after its kind and what the run changed.
+    (model,) = client.search_logged_models([run.info.experiment_id])
+    assert model.name == "LGBMRegressor"
+    model_uri = f"runs:/{run.info.run_id}/{model.name}"
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/outputs/mlflow.db")
     local = Path(mlflow.artifacts.download_artifacts(model_uri))
     assert "lightgbm:" in (local / "MLmodel").read_text()

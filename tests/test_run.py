@@ -1,5 +1,6 @@
 """One run against a real sqlite store, read back the way users read it: through MlflowClient."""
 
+import os
 import subprocess
 from datetime import datetime
 from importlib.metadata import version
@@ -45,7 +46,12 @@ def default_run(tmp_path_factory):
                 f"tracking.artifact_location={root}/artifacts",
             ],
         )
+    before = dict(os.environ)
     result = execute(cfg, [])
+    # connect() sets MLflow's request settings in os.environ, which must not outlive this
+    # module's tests (the conftest's per-test restore comes after a module's fixtures).
+    os.environ.clear()
+    os.environ.update(before)
     return result, MlflowClient(result.tracking_uri), cfg
 
 

@@ -27,14 +27,17 @@ def test_console_script_logs_to_the_server(mlflow_server, tmp_path):
     assert experiment.artifact_location.startswith("mlflow-artifacts:")
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.info.status == "FINISHED"
-    assert f"{uri}/#/experiments/{experiment.experiment_id}/runs/{run.info.run_id}" in done.stdout
+    assert (
+        f"{uri}/#/experiments/{experiment.experiment_id}/runs/{run.info.run_id}"
+        "?workflowType=machine_learning"
+    ) in done.stdout
 
     # The server keeps the store and the proxied artifacts under its own outputs/.
     assert (server_dir / "outputs" / "mlflow.db").is_file()
     assert any((server_dir / "outputs" / "artifacts").rglob("MLmodel"))
 
     mlflow.set_tracking_uri(uri)
-    model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    model = mlflow.pyfunc.load_model(f"models:/{run.outputs.model_outputs[0].model_id}")
     features = apple_sales(n_rows=10, end_date="2023-11-01").drop(columns=["date", "demand"])
     assert np.isfinite(model.predict(features)).all()
 

@@ -3,6 +3,7 @@
 import csv
 import io
 import math
+import re
 import sqlite3
 from pathlib import Path
 
@@ -47,7 +48,8 @@ def test_a_sweep_makes_one_parent_and_a_nested_child_per_job(grid):
     assert done.returncode == 0, done.stderr
     parent, children = sweep_runs(store(root))
     assert parent.info.status == "FINISHED"
-    assert parent.info.run_name == "sweep random_forest max_depth=3,6 n_estimators=20,40"
+    # What was swept comes first: the UI's name column is narrow.
+    assert parent.info.run_name == "max_depth x n_estimators: 4 jobs of random_forest"
     assert parent.data.tags["sweeplab.sweep.overrides"] == " ".join(GRID)
     assert len(children) == 4
     assert {c.info.status for c in children} == {"FINISHED"}
@@ -59,6 +61,15 @@ def test_a_sweep_makes_one_parent_and_a_nested_child_per_job(grid):
     for child in children:
         assert set(child.data.metrics) >= {"mae", "mse", "rmse", "r2"}
         assert child.outputs.model_outputs
+    # Children are named by their swept values; their models by kind and values.
+    values = {f"max_depth={d} n_estimators={n}" for d in (3, 6) for n in (20, 40)}
+    assert {c.info.run_name for c in children} == values
+    client = store(root)
+    models = client.search_logged_models([parent.info.experiment_id])
+    assert {m.name for m in models} == {f"random_forest {v}" for v in values}
+    # MLflow's UI opens the experiment in its model-training view, not the GenAI one.
+    experiment = client.get_experiment(parent.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
 
 
 def test_the_parent_names_the_best_child_and_carries_the_table_and_plots(grid, tmp_path):
@@ -68,6 +79,19 @@ def test_the_parent_names_the_best_child_and_carries_the_table_and_plots(grid, t
     best = min(children, key=lambda c: c.data.metrics["rmse"])
     assert parent.data.tags["best_run_id"] == best.info.run_id
     assert parent.data.metrics["best_rmse"] == pytest.approx(best.data.metrics["rmse"])
+    # Under the metric's own name too, so the runs table shows it on the parent's row; and
+    # the best model as the parent's output, which files the parent as a training run.
+    assert parent.data.metrics["rmse"] == pytest.approx(best.data.metrics["rmse"])
+    assert [o.model_id for o in parent.outputs.model_outputs] == [
+        o.model_id for o in best.outputs.model_outputs
+    ]
+    # Its description lists the jobs, best first, each linked to its run.
+    description = parent.data.tags["mlflow.note.content"]
+    assert description.startswith("Sweep: 4 finished, 0 failed, ranked by rmse (minimize).")
+    for child in children:
+        assert f"(#/experiments/{parent.info.experiment_id}/runs/{child.info.run_id})" in (
+            description
+        )
 
     rows = parent_csv(client, parent, tmp_path)
     assert rows[0]["run_id"] == best.info.run_id
@@ -81,9 +105,9 @@ def test_the_parent_names_the_best_child_and_carries_the_table_and_plots(grid, t
     assert files == {
         "comparison/comparison.csv",
         "comparison/comparison.md",
-        "comparison/rmse_by_max_depth.png",
-        "comparison/rmse_by_n_estimators.png",
-        "comparison/rmse_heatmap_max_depth_n_estimators.png",
+        "comparison/by_max_depth.png",
+        "comparison/by_n_estimators.png",
+        "comparison/heatmap_max_depth_n_estimators.png",
     }
     md = Path(client.download_artifacts(parent.info.run_id, "comparison/comparison.md", tmp_path))
     assert md.read_text().startswith("| best ")
@@ -93,16 +117,33 @@ def test_the_terminal_shows_progress_then_a_leaderboard(grid):
     root, done = grid
     parent, _ = sweep_runs(store(root))
     out = done.stdout
-    for line in (
-        "[1/4] #0 max_depth=3 n_estimators=20 -> rmse ",
-        "[4/4] #3 max_depth=6 n_estimators=40",
-    ):
-        assert line in out
+    # Piped, as in CI logs: every progress line whole and on its own line, counted in order.
+    progress = [line for line in out.splitlines() if " -> " in line]
+    assert len(progress) == 4
+    for count, line in enumerate(progress, 1):
+        assert re.fullmatch(
+            rf"\[{count}/4\] #\d max_depth=\d n_estimators=\d0 -> rmse [\d.]+", line
+        )
+    assert "[1/4] #0 max_depth=3 n_estimators=20 -> rmse " in out
     assert "4 finished, 0 failed" in out
     best = parent.data.tags["best_run_id"]
     (marked,) = [line for line in out.splitlines() if line.lstrip().startswith("*")]
     assert best in marked
+    # One precision per metric column: each column's numbers have the same decimals.
+    board = out[out.index("best rank") : out.index("\nbest     job")].strip().splitlines()
+    header = board[0].split()[1:]  # the best column is blank but on the best row
+    cells = [row.split()[1:] if row.split()[0] == "*" else row.split() for row in board[1:]]
+    for column in range(header.index("mae"), header.index("r2") + 1):
+        decimals = {len(row[column].partition(".")[2]) for row in cells}
+        assert len(decimals) == 1, board
     assert f"sweeplab-tools compare {parent.info.run_id}" in out
+    # The light server, and the runs table in MLflow's model-training view.
+    assert out.rstrip().endswith(
+        "http://127.0.0.1:8080/#/experiments/1/runs?workflowType=machine_learning  "
+        "(the sweep is the parent row; expand it for the jobs)"
+    )
+    # No third-party warning (or its colour codes) reaches the user's terminal.
+    assert "Warning" not in done.stderr and "\x1b[" not in done.stderr + out
 
 
 def test_the_comparison_can_be_regenerated_by_parent_id_or_experiment_filter(grid, tmp_path):
@@ -117,6 +158,14 @@ def test_the_comparison_can_be_regenerated_by_parent_id_or_experiment_filter(gri
     )
     assert by_r2.returncode == 0, by_r2.stderr
     assert "(run " in by_r2.stdout and " r2 0." in by_r2.stdout
+    # Ranked again by r2: the plots are replaced, not joined by a second set.
+    client = store(root)
+    files = {f.path for f in client.list_artifacts(parent.info.run_id, "comparison")}
+    assert {f for f in files if f.endswith(".png")} == {
+        "comparison/by_max_depth.png",
+        "comparison/by_n_estimators.png",
+        "comparison/heatmap_max_depth_n_estimators.png",
+    }
 
     tutorial_search = "tags.`project_name` = 'grocery-forecasting'"
     done = sweeplab_tools(
@@ -124,9 +173,12 @@ def test_the_comparison_can_be_regenerated_by_parent_id_or_experiment_filter(gri
     )
     assert done.returncode == 0, done.stderr
     rows = list(csv.DictReader((tmp_path / "all" / "comparison.csv").open()))
-    # The children, not the parent: only runs with a model and metrics are ranked.
+    # The children, not the parent: only runs with a model and metrics are ranked. Rows of
+    # any sweep say which experiment and run they are; job numbers would repeat.
     assert len(rows) == 4
-    assert (tmp_path / "all" / "rmse_heatmap_max_depth_n_estimators.png").is_file()
+    assert list(rows[0])[:5] == ["best", "rank", "experiment", "run", "max_depth"]
+    assert {r["experiment"] for r in rows} == {"Apple_Models"}
+    assert (tmp_path / "all" / "heatmap_max_depth_n_estimators.png").is_file()
 
 
 def sweeplab_tools(*args: str, cwd: Path):
@@ -182,6 +234,10 @@ def test_a_parallel_sweep_on_a_fresh_store_loses_nothing(tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "8 finished, 0 failed" in done.stdout
+    # Jobs finish out of order in two workers: the count still goes 1..8, one line each.
+    progress = [line for line in done.stdout.splitlines() if " -> " in line]
+    assert [line.split()[0] for line in progress] == [f"[{k}/8]" for k in range(1, 9)]
+    assert sorted(line.split()[1] for line in progress) == [f"#{j}" for j in range(8)]
     _, children = sweep_runs(store(tmp_path))
     assert len(children) == 8
     assert {c.info.status for c in children} == {"FINISHED"}
@@ -214,6 +270,23 @@ def test_skip_finished_reuses_runs_and_trains_only_what_is_missing(tmp_path):
         earlier.info.run_id: "REUSED",
         trained.info.run_id: "FINISHED",
     }
+
+    # Everything reused: the parent has no children, and still shows what it stands for.
+    third = sweeplab(
+        "-m", "model.n_estimators=5,10", "sweep.skip_finished=true", cwd=tmp_path, timeout=300
+    )  # fmt: skip
+    assert "2 finished (2 reused), 0 failed" in third.stdout
+    parents = client.search_runs([exp.experiment_id], "tags.`sweeplab.sweep` = 'true'")
+    newest = max(parents, key=lambda r: r.info.start_time)
+    assert not client.search_runs(
+        [exp.experiment_id], f"tags.`mlflow.parentRunId` = '{newest.info.run_id}'"
+    )
+    best = client.get_run(newest.data.tags["best_run_id"])
+    assert newest.outputs.model_outputs[0].model_id == best.outputs.model_outputs[0].model_id
+    description = newest.data.tags["mlflow.note.content"]
+    for reused in (earlier, trained):
+        assert f"(reused, trained earlier) ([run](#/experiments/{exp.experiment_id}/runs/" \
+            f"{reused.info.run_id}))" in description  # fmt: skip
 
 
 def test_a_job_that_does_not_compose_stops_the_sweep_before_any_run(tmp_path):
@@ -284,3 +357,80 @@ def test_swept_params_are_those_that_differ_in_sweep_order():
     assert swept_params(rows) == ["max_depth", "n_estimators"]
     order = ["model.n_estimators=10,20", "model.max_depth=3,6"]
     assert swept_params(rows, order) == ["n_estimators", "max_depth"]
+
+
+def test_runs_on_different_data_are_ranked_within_their_own_data():
+    rows = [
+        Row("FINISHED", "big-a", metrics={"rmse": 120.0}, data="aaaa1111", run_name="a"),
+        Row("FINISHED", "small", metrics={"rmse": 75.0}, data="bbbb2222", run_name="s"),
+        Row("FINISHED", "big-b", metrics={"rmse": 118.0}, data="aaaa1111", run_name="b"),
+        Row("NOT_STARTED", None, note="refused"),
+    ]
+    comparison = compare(rows, "rmse", "minimize", across_sweeps=True)
+    table = comparison.table
+    # The larger group first; the 2,000-row run is not "best" against 5,000-row runs.
+    assert list(table["run_id"]) == ["big-b", "big-a", "small", ""]
+    assert list(table["rank"].astype("float").fillna(0)) == [1, 2, 1, 0]
+    assert list(table["best"]) == ["*", "", "*", ""]
+    assert list(table["data"]) == ["aaaa1111", "aaaa1111", "bbbb2222", ""]
+    assert comparison.best["run_id"] == "big-b"
+    assert comparison.data_groups == 2
+    assert "job" not in table.columns and list(table.columns[2:4]) == ["experiment", "run"]
+    # One data set: no data column.
+    same = compare(rows[:1] + rows[2:], "rmse", "minimize")
+    assert "data" not in same.table.columns and same.data_groups == 1
+
+
+@pytest.mark.parametrize(
+    ("values", "shown"),
+    [
+        ([95.878, 95.8607, 101.2], ["95.878", "95.861", "101.200"]),
+        ([15125.0, 14777.6], ["15125.0", "14777.6"]),
+        ([0.770012, -0.2], ["0.770012", "-0.200000"]),
+        ([3e-5, 1e-7], ["0.0000300000", "0.0000001000"]),
+    ],
+)
+def test_a_metric_column_has_one_precision(values, shown):
+    import pandas as pd
+
+    from sweeplab.compare import column_format
+
+    spec = column_format(pd.Series(values))
+    assert [format(v, spec) for v in values] == shown
+
+
+def test_categorical_and_missing_params_plot_as_they_are(tmp_path):
+    """A sweep over models: `model` is categorical, `max_depth` is missing for ridge."""
+    from sweeplab.compare import plot
+
+    rows = [
+        Row("FINISHED", "r", 0, {"model": "ridge"}, {"rmse": 124.3}),
+        Row("FINISHED", "f", 1, {"model": "random_forest", "max_depth": "6"}, {"rmse": 121.6}),
+        Row("FINISHED", "g", 2, {"model": "gradient_boosting", "max_depth": "3"}, {"rmse": 122.4}),
+    ]
+    comparison = compare(rows, "rmse", "minimize")
+    import matplotlib.pyplot as plt
+
+    drawn = []
+    original = plt.Figure.savefig
+
+    def keep(fig, path, **kwargs):
+        ax = fig.axes[0]
+        drawn.append(
+            (Path(path).name, [t.get_text() for t in ax.get_xticklabels()],
+             [line.get_linestyle() for line in ax.get_lines()])
+        )  # fmt: skip
+        return original(fig, path, **kwargs)
+
+    plt.Figure.savefig = keep
+    try:
+        plot(comparison, tmp_path)
+    finally:
+        plt.Figure.savefig = original
+    assert drawn == [
+        # ridge has no max_depth: no "None" or "nan" tick, one line per model that has it.
+        ("by_max_depth.png", ["3", "6"], ["-", "-"]),
+        # Points, not lines through unrelated models; ridge shows, as "no max_depth".
+        ("by_model.png", ["gradient_boosting", "random_forest", "ridge"], ["None"] * 3),
+        ("heatmap_max_depth_model.png", ["gradient_boosting", "random_forest"], []),
+    ]

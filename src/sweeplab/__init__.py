@@ -3,6 +3,8 @@
 import time
 from importlib.metadata import PackageNotFoundError, version
 
+from sweeplab import quiet
+
 # When this process loaded sweeplab: deadlines a user waits for count from here.
 LOADED_AT = time.monotonic()
 
@@ -10,3 +12,5 @@ try:
     __version__ = version("sweeplab")
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"
+
+quiet.install()

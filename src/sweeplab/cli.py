@@ -193,10 +193,14 @@ def compare_runs(args: argparse.Namespace) -> int:
     metric = args.metric or next(
         (m for m in ("rmse", "accuracy") if any(m in row.metrics for row in rows)), "rmse"
     )
-    comparison = compare.compare(rows, metric, args.direction or DIRECTIONS[metric])
+    comparison = compare.compare(
+        rows, metric, args.direction or DIRECTIONS[metric], across_sweeps=True
+    )
     out = args.out or Path("outputs", "comparisons", time.strftime("%Y-%m-%d_%H-%M-%S"))
     files = compare.write(comparison, out)
     print(compare.leaderboard(comparison))
+    if note := compare.grouping_note(comparison):
+        print(f"\n{note}")
     print(f"\n{compare.outcome(comparison.counts)}; wrote {', '.join(str(f) for f in files)}")
     return 0
 

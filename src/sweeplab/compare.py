@@ -2,6 +2,7 @@
 
 import json
 import math
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,10 +10,11 @@ from typing import Any
 
 import pandas as pd
 from mlflow import MlflowClient
-from mlflow.entities import Run
+from mlflow.entities import LoggedModelOutput, Metric, Run
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from sweeplab.errors import ERROR_TAG
+from sweeplab.plan import DATA_DIGEST_TAG
 from sweeplab.tasks import METRICS
 
 # Tags that tie runs to a sweep. The parent carries the sweep's settings; children their job.
@@ -23,6 +25,7 @@ METRIC_TAG = "sweeplab.sweep.metric"
 DIRECTION_TAG = "sweeplab.sweep.direction"
 SUMMARY_TAG = "sweeplab.sweep.summary"
 BEST_RUN_TAG = "best_run_id"
+NOTE_TAG = "mlflow.note.content"  # a run's description in the UI
 
 # Parent-run artifacts recording jobs that have no child run: refused before training,
 # or reused from an earlier run by sweep.skip_finished.
@@ -44,6 +47,11 @@ class Row:
     note: str = ""
     # The job's command-line overrides, as Hydra's job log shows them.
     overrides: str = ""
+    run_name: str = ""
+    experiment: str = ""
+    # The content digest of the run's data (sweeplab.data_digest): runs on other data are
+    # not ranked against each other.
+    data: str = ""
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,13 @@ class Comparison:
         """How many rows ended in each status."""
         return {str(k): int(v) for k, v in self.table["status"].value_counts().items()}
 
+    @property
+    def data_groups(self) -> int:
+        """How many sets of data the ranked runs were trained on (each ranked on its own)."""
+        if "data" not in self.table.columns:
+            return 1
+        return int(self.table[self.table["rank"].notna()]["data"].nunique())
+
     def failed(self) -> pd.DataFrame:
         """The rows of jobs that did not finish."""
         return self.table[~self.table["status"].isin(["FINISHED", "REUSED"])]
@@ -94,10 +109,13 @@ def param_of_override(override: str) -> tuple[str, str] | None:
     return key.removeprefix("model."), value
 
 
-def _row_of_run(run: Run, note: str = "", status: str | None = None) -> Row:
+def _row_of_run(run: Run, note: str = "", status: str | None = None, experiment: str = "") -> Row:
     tags = run.data.tags
     job = tags.get(JOB_TAG)
     return Row(
+        run_name=str(run.info.run_name or ""),
+        experiment=experiment,
+        data=tags.get(DATA_DIGEST_TAG, ""),
         status=status or run.info.status,
         run_id=run.info.run_id,
         job=int(job) if job is not None and job.isdigit() else None,
@@ -166,8 +184,13 @@ def rows_of_experiments(
     experiments = client.search_experiments(filter_string=experiment_filter)
     if not experiments:
         return []
-    runs = _search_all(client, [e.experiment_id for e in experiments], run_filter)
-    return [_row_of_run(run) for run in runs if run.data.tags.get(SWEEP_TAG) != "true"]
+    names = {e.experiment_id: e.name for e in experiments}
+    runs = _search_all(client, list(names), run_filter)
+    return [
+        _row_of_run(run, experiment=names[run.info.experiment_id])
+        for run in runs
+        if run.data.tags.get(SWEEP_TAG) != "true"
+    ]
 
 
 def swept_params(rows: Iterable[Row], overrides: Sequence[str] = ()) -> list[str]:
@@ -185,19 +208,31 @@ def swept_params(rows: Iterable[Row], overrides: Sequence[str] = ()) -> list[str
 
 
 def compare(
-    rows: Sequence[Row], metric: str, direction: str, overrides: Sequence[str] = ()
+    rows: Sequence[Row],
+    metric: str,
+    direction: str,
+    overrides: Sequence[str] = (),
+    *,
+    across_sweeps: bool = False,
 ) -> Comparison:
     """Rank ``rows`` by ``metric`` (best first; rows without it last) into a table.
 
-    ``overrides`` (the sweep's) order the param columns.
+    ``overrides`` (the sweep's) order the param columns. Runs on different data (another
+    digest) are ranked within their own group, the largest group first, each with its best
+    marked. ``across_sweeps`` (runs of any sweeps or experiments) names each row's experiment
+    and run instead of its job number, which only means something within one sweep.
     """
     swept = swept_params(rows, overrides)
     # The metrics the runs have (their tasks'), in a fixed order; the ranking one always.
     logged = {m for row in rows for m in row.metrics} | {metric}
     metrics = [m for m in METRICS if m in logged]
+    labels = ["experiment", "run"] if across_sweeps else ["job"]
     records = [
         {
             "job": row.job,
+            "experiment": row.experiment,
+            "run": row.run_name,
+            "data": row.data[:8],
             **{p: row.params.get(p) for p in swept},
             **{m: row.metrics.get(m, math.nan) for m in metrics},
             "status": row.status,
@@ -207,22 +242,51 @@ def compare(
         }
         for row in rows
     ]
-    columns = ["job", *swept, *metrics, "status", "run_id", "note", "overrides"]
-    table = pd.DataFrame.from_records(records, columns=columns)
+    table = pd.DataFrame.from_records(
+        records, columns=["job", "experiment", "run", "data", *swept, *metrics, "status",
+                          "run_id", "note", "overrides"],
+    )  # fmt: skip
     table["job"] = table["job"].astype("Int64")
-    table = table.sort_values(
-        [metric, "job"], ascending=[direction == "minimize", True], na_position="last"
-    ).reset_index(drop=True)
     has_metric = table[metric].notna()
-    table.insert(0, "rank", pd.Series(range(1, len(table) + 1), dtype="Int64").where(has_metric))
-    table.insert(0, "best", ["*" if i == 0 and has_metric.iloc[0] else "" for i in table.index])
-    return Comparison(table=table, metric=metric, direction=direction, swept=swept)
+    # Groups of comparable runs: the largest first; rows without the metric have no group.
+    sizes = table[has_metric]["data"].value_counts(sort=False)
+    order = {d: i for i, d in enumerate(sorted(sizes.index, key=lambda d: -sizes[d]))}
+    table["_group"] = table["data"].map(order).where(has_metric).astype("Float64")
+    table = table.sort_values(
+        ["_group", metric, "job"],
+        ascending=[True, direction == "minimize", True],
+        na_position="last",
+    ).reset_index(drop=True)
+    ranked = table["_group"].notna()
+    rank = table[ranked].groupby("_group").cumcount() + 1
+    table.insert(0, "rank", rank.reindex(table.index).astype("Int64"))
+    table.insert(0, "best", ["*" if r == 1 else "" for r in table["rank"].fillna(0)])
+    columns = ["best", "rank", *labels, *(["data"] if len(order) > 1 else []), *swept, *metrics,
+               "status", "run_id", "note", "overrides"]  # fmt: skip
+    return Comparison(table=table[columns], metric=metric, direction=direction, swept=swept)
+
+
+# Significant digits of a metric column's largest value; the column's other values get the
+# same number of decimals, so that they line up and compare at a glance.
+_DIGITS = 6
+_MAX_DECIMALS = 12
+
+
+def column_format(values: "pd.Series[float]") -> str:
+    """One format for a column of numbers: ``_DIGITS`` significant digits of its largest."""
+    finite = values[values.notna() & (values.abs() != math.inf)].abs()
+    largest = float(finite.max()) if not finite.empty else 0.0
+    if largest == 0:
+        return ".0f"
+    decimals = _DIGITS - 1 - math.floor(math.log10(largest))
+    return f".{min(_MAX_DECIMALS, max(0, decimals))}f"
 
 
 def _formatted(table: pd.DataFrame) -> pd.DataFrame:
     shown = table.copy()
     for m in [c for c in METRICS if c in shown.columns]:
-        shown[m] = shown[m].map(lambda v: "" if pd.isna(v) else f"{v:.6g}")
+        spec = column_format(shown[m])
+        shown[m] = shown[m].map(lambda v, spec=spec: "" if pd.isna(v) else format(v, spec))
     return shown.astype(object).where(shown.notna(), "")
 
 
@@ -258,40 +322,80 @@ def load_plotting() -> None:
     import matplotlib.pyplot
 
 
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _has(values: "pd.Series[Any]") -> "pd.Series[bool]":
+    """Which of a param's values are there: not missing (a model without that param)."""
+    return values.notna() & ~values.astype(str).isin(["None", "nan", ""])
+
+
+def _lines(rows: pd.DataFrame, by: str | None) -> list[tuple[str | None, pd.DataFrame]]:
+    """The rows split into one line per value of ``by`` (rows without it last), or one line."""
+    if by is None:
+        return [(None, rows)]
+    has = _has(rows[by])
+    lines = [
+        (f"{by}={value}", rows[has & (rows[by].astype(str) == value)])
+        for value in _ordered(rows[by][has])
+    ]
+    return lines + ([(f"no {by}", rows[~has])] if (~has).any() else [])
+
+
 def plot(comparison: Comparison, folder: Path) -> list[Path]:
-    """Plot the metric against each swept param, plus a heatmap when exactly two are swept."""
+    """Plot the metric against each swept param, plus a heatmap when exactly two are swept.
+
+    The files are named after the params only, so that ranking by another metric again
+    replaces them. Numeric params are joined by lines; categorical ones (a swept model) are
+    points only, and runs without a param (another model's) are left out of its plot.
+    """
     load_plotting()
     import matplotlib.pyplot as plt
 
     metric, swept = comparison.metric, comparison.swept
-    done = comparison.table[comparison.table[metric].notna()]
+    done = comparison.table[comparison.table["rank"].notna()]
     if done.empty or not swept:
         return []
+    on = ""
+    if comparison.data_groups > 1:
+        # Scores on other data are not comparable: the plots show the largest group only.
+        done = done[done["data"] == done["data"].iloc[0]]
+        on = f", data {done['data'].iloc[0]}"
     written = []
     best = "min" if comparison.direction == "minimize" else "max"
     for param in swept:
-        order = _ordered(done[param])
+        present = done[_has(done[param])]
+        if present.empty:
+            continue
+        order = _ordered(present[param])
+        line = "-" if all(map(_is_number, order)) else "none"
         fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
         others = [p for p in swept if p != param]
         # With two params swept, one line per value of the other; runs that share a point
         # (several sweeps of one experiment) show the best of them, as the heatmap does.
         by = others[0] if len(others) == 1 else None
-        values = _ordered(done[by]) if by else [None]
-        for value in values:
-            group = done if by is None else done[done[by].astype(str) == value]
+        for label, group in _lines(present, by):
             points = group.groupby(group[param].astype(str))[metric].agg(best)
             points = points.reindex([x for x in order if x in points.index])
             xs = [order.index(x) for x in points.index]
-            ax.plot(xs, points.to_numpy(), marker="o", label=f"{by}={value}" if by else None)
+            ax.plot(xs, points.to_numpy(), marker="o", linestyle=line, label=label)
         ax.set_xticks(range(len(order)), order)
-        ax.set(xlabel=param, ylabel=metric, title=f"{metric} by {param} ({comparison.direction})")
+        title = f"{metric} by {param} ({comparison.direction}{on})"
+        ax.set(xlabel=param, ylabel=metric, title=title)
         if by:
             ax.legend()
-        written.append(folder / f"{metric}_by_{_safe(param)}.png")
+        written.append(folder / f"by_{_safe(param)}.png")
         fig.savefig(written[-1], dpi=100)
         plt.close(fig)
     if len(swept) == 2:
-        written.append(_heatmap(done, swept, metric, comparison.direction, folder))
+        both = done[_has(done[swept[0]]) & _has(done[swept[1]])]
+        if not both.empty:
+            written.append(_heatmap(both, swept, metric, comparison.direction, folder))
     return written
 
 
@@ -299,6 +403,7 @@ def _heatmap(
     done: pd.DataFrame, swept: list[str], metric: str, direction: str, folder: Path
 ) -> Path:
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
 
     rows, cols = swept
     grid = done.assign(**{rows: done[rows].astype(str), cols: done[cols].astype(str)})
@@ -311,14 +416,19 @@ def _heatmap(
     ax.set_xticks(range(len(pivot.columns)), pivot.columns)
     ax.set_yticks(range(len(pivot.index)), pivot.index)
     middle = (pivot.min().min() + pivot.max().max()) / 2
-    for (i, j), value in pd.DataFrame(pivot.to_numpy()).stack().items():
+    cells = pd.DataFrame(pivot.to_numpy()).stack()
+    top = cells.idxmin() if best == "min" else cells.idxmax()
+    for (i, j), value in cells.items():
         # Dark text on the bright end of viridis, light text on the dark end.
         bright = (value > middle) == (best == "min")
-        ax.text(j, i, f"{value:.4g}", ha="center", va="center", fontsize=9,
-                color="black" if bright else "white")  # fmt: skip
-    ax.set(xlabel=cols, ylabel=rows, title=f"{metric} ({direction})")
+        ax.text(j, i, f"{value:.4g}" + ("\nbest" if (i, j) == top else ""), ha="center",
+                va="center", fontsize=9, color="black" if bright else "white",
+                fontweight="bold" if (i, j) == top else "normal")  # fmt: skip
+    ax.add_patch(Rectangle((top[1] - 0.5, top[0] - 0.5), 1, 1, fill=False, edgecolor="red",
+                           linewidth=3))  # fmt: skip
+    ax.set(xlabel=cols, ylabel=rows, title=f"{metric} ({direction}); best cell framed")
     fig.colorbar(image, ax=ax, label=metric)
-    path = folder / f"{metric}_heatmap_{_safe(rows)}_{_safe(cols)}.png"
+    path = folder / f"heatmap_{_safe(rows)}_{_safe(cols)}.png"
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
@@ -338,7 +448,12 @@ def write(comparison: Comparison, folder: Path) -> list[Path]:
 
 
 def log_to_parent(client: MlflowClient, parent_run_id: str, comparison: Comparison) -> None:
-    """Attach the comparison files to the parent run and tag it with the best run."""
+    """Attach the comparison to the parent run: files, best run, its metric and its model.
+
+    The parent carries the best job's value under the metric's own name too, so the UI's runs
+    table shows it beside the children's; its description lists the jobs with links, reused
+    runs of earlier sweeps included (they are nobody's children here).
+    """
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -346,11 +461,64 @@ def log_to_parent(client: MlflowClient, parent_run_id: str, comparison: Comparis
         client.log_artifacts(parent_run_id, tmp, COMPARISON_DIR)
     counts = comparison.counts
     client.set_tag(parent_run_id, SUMMARY_TAG, outcome(counts))
-    if (best := comparison.best) is not None:
-        client.set_tag(parent_run_id, BEST_RUN_TAG, str(best["run_id"]))
-        client.log_metric(
-            parent_run_id, f"best_{comparison.metric}", float(best[comparison.metric])
+    experiment_id = client.get_run(parent_run_id).info.experiment_id
+    client.set_tag(parent_run_id, NOTE_TAG, description(comparison, experiment_id))
+    if (best := comparison.best) is None:
+        return
+    best_run_id, value = str(best["run_id"]), float(best[comparison.metric])
+    client.set_tag(parent_run_id, BEST_RUN_TAG, best_run_id)
+    client.log_batch(
+        parent_run_id,
+        metrics=[
+            Metric(key, value, int(time.time() * 1000), 0)
+            for key in (comparison.metric, f"best_{comparison.metric}")
+        ],
+    )
+    # The best model as the parent's output: the UI files a run with a model as training
+    # (a parent without one reads "Evaluations") and lists the model on the parent's page.
+    models = _model_ids(client, best_run_id)
+    if models and models[0] not in _model_ids(client, parent_run_id):  # once, if compared again
+        client.log_outputs(parent_run_id, [LoggedModelOutput(models[0], 0)])
+
+
+def _model_ids(client: MlflowClient, run_id: str) -> list[str]:
+    outputs = client.get_run(run_id).outputs
+    return [o.model_id for o in outputs.model_outputs] if outputs else []
+
+
+# Jobs listed in the parent's description; the comparison files hold them all.
+_DESCRIBED_JOBS = 20
+
+
+def description(comparison: Comparison, experiment_id: str) -> str:
+    """The parent run's description (Markdown): outcome, then the best jobs linked to their runs."""
+    metric = comparison.metric
+    lines = [
+        f"Sweep: {outcome(comparison.counts)}, ranked by {metric} ({comparison.direction}).",
+        "",
+    ]
+    for _, row in comparison.table.head(_DESCRIBED_JOBS).iterrows():
+        values = " ".join(f"{p}={row[p]}" for p in comparison.swept if not pd.isna(row[p]))
+        score = "" if pd.isna(row[metric]) else f": {metric} {row[metric]:.6g}"
+        run = (
+            f" ([run](#/experiments/{experiment_id}/runs/{row['run_id']}))" if row["run_id"] else ""
         )
+        reused = " (reused, trained earlier)" if row["status"] == "REUSED" else ""
+        status = "" if row["status"] in ("FINISHED", "REUSED") else f" {row['status']}"
+        lines.append(f"- job #{row['job']} {values}{score}{status}{reused}{run}")
+    if len(comparison.table) > _DESCRIBED_JOBS:
+        lines.append(f"- ... {len(comparison.table) - _DESCRIBED_JOBS} more in {COMPARISON_DIR}/")
+    return "\n".join(lines)
+
+
+def grouping_note(comparison: Comparison) -> str:
+    """A line saying that runs on different data are ranked apart, or ""."""
+    if comparison.data_groups < 2:
+        return ""
+    return (
+        f"runs on {comparison.data_groups} different datasets (the data column, their "
+        "content digest) are ranked within each: a score on other data is not comparable"
+    )
 
 
 def outcome(counts: dict[str, int]) -> str:

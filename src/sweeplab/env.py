@@ -30,6 +30,11 @@ PARENT_RUN_ID = EnvVar(
     "SWEEPLAB_PARENT_RUN_ID", doc="set by a sweep for its jobs: the parent run to nest under"
 )
 SWEEP_JOBS = EnvVar("SWEEPLAB_SWEEP_JOBS", doc="set by a sweep for its jobs: how many there are")
+SWEPT_KEYS = EnvVar(
+    "SWEEPLAB_SWEPT_KEYS",
+    doc="set by a sweep for its jobs: the comma-separated keys whose values differ between "
+    "jobs, which name each job's run first",
+)
 
 # Variables a job on another machine (a Ray worker) needs as the driver has them: MLflow's
 # client settings and credentials, and the allow-list. Launchers that start workers from this

@@ -7,13 +7,14 @@ input fails here, as one line, before any store is touched.
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from sweeplab import allow, config, estimators
+from sweeplab import allow, config, env, estimators
 from sweeplab.checks import ConfigError
 from sweeplab.redact import scrub_text
 from sweeplab.sources import Data, Source, source_of
@@ -23,6 +24,11 @@ from sweeplab.train import Split, split
 
 # Overrides that say where to log rather than what to train stay out of run names.
 _NOT_IN_RUN_NAME = ("tracking", "experiment", "run_name", "sweep", "hydra", "model=", "+model=")
+
+# What MLflow refuses in a logged model's name (mlflow.utils.validation), and a length the
+# name column of every backend store holds.
+_NOT_IN_MODEL_NAME = re.compile(r"[/:.%\"']")
+_MAX_MODEL_NAME = 200
 
 TASK_TAG = "sweeplab.task"
 ESTIMATOR_TAG = "sweeplab.estimator"
@@ -51,6 +57,8 @@ class Plan:
     params: dict[str, Any]
     fingerprint: str
     run_name: str
+    # The logged model's name: its kind and what sets this run apart.
+    logged_model_name: str
 
     def tags(self) -> dict[str, str]:
         """Tags that say what the run is: fingerprint, task, estimator class, data digest."""
@@ -74,6 +82,35 @@ def shown_overrides(overrides: Sequence[str]) -> list[str]:
 def named(label: str, overrides: Sequence[str]) -> str:
     """``label`` followed by the overrides that changed what is trained (secrets masked)."""
     return " ".join([label, *shown_overrides([scrub_text(o) for o in overrides])])
+
+
+def distinguishing(overrides: Sequence[str], swept: Sequence[str]) -> list[tuple[str, str]]:
+    """``(key, shown)`` for each of a job's overrides of a ``swept`` key, in the job's order.
+
+    A swept model shows as its name (``ridge``), any other key as ``max_depth=3``.
+    """
+    shown = []
+    for line in overrides:
+        key, sep, value = scrub_text(line).lstrip("+~").partition("=")
+        if sep and key in swept:
+            shown.append(
+                (key, value if key == "model" else f"{key.removeprefix('model.')}={value}")
+            )
+    return shown
+
+
+def names(model_name: str, overrides: Sequence[str], swept: Sequence[str]) -> tuple[str, str]:
+    """A run's name and its logged model's, each with what sets the run apart.
+
+    In a sweep (``swept`` keys given) the run's name is only its values of the swept keys,
+    so that the UI's narrow name column tells the jobs apart; the model's name always starts
+    with the model's kind. MLflow refuses ``/ : . % " '`` in a model's name: they become ``_``.
+    """
+    own = named(model_name, overrides)
+    parts = distinguishing(overrides, swept) if swept else []
+    run_name = " ".join(shown for _, shown in parts) or own
+    model = " ".join([model_name, *(shown for key, shown in parts if key != "model")])
+    return run_name, _NOT_IN_MODEL_NAME.sub("_", model if parts else own)[:_MAX_MODEL_NAME]
 
 
 def default_run_name(cfg: DictConfig, overrides: Sequence[str]) -> str:
@@ -148,6 +185,8 @@ def make(cfg: DictConfig, overrides: Sequence[str] = ()) -> Plan:
         )  # fmt: skip
     rows = split(data, cfg.dataset.test_size, cfg.dataset.split_seed, stratify=task.stratify)
     name = estimators.display_name(cfg.model, target)
+    swept = [key for key in env.SWEPT_KEYS.get().split(",") if key]
+    run_name, logged_model_name = names(name, overrides, swept)
     params = {
         **config.hyperparameters(cfg.model),
         "model": name,
@@ -167,5 +206,6 @@ def make(cfg: DictConfig, overrides: Sequence[str] = ()) -> Plan:
         model_name=name,
         params=params,
         fingerprint=fingerprint(cfg, source, data),
-        run_name=cfg.run_name or named(name, overrides),
+        run_name=cfg.run_name or run_name,
+        logged_model_name=logged_model_name,
     )

@@ -1,9 +1,10 @@
 """Compose the command line's config before Hydra does, so bad input is one clear line."""
 
+import contextlib
 import dataclasses
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ from sweeplab.config import ConfigError
 from sweeplab.errors import UserError
 
 if TYPE_CHECKING:
+    from hydra._internal.hydra import Hydra
     from hydra.core.override_parser.types import Override
 
 # Hydra's flags that print something other than the config: nothing to check for them.
@@ -147,14 +149,9 @@ def check(argv: Sequence[str]) -> None:
     allow.check_config(composed)
 
 
-def _compose(
-    config_dir: str | None,
-    config_name: str | None,
-    overrides: list[str],
-    *,
-    with_hydra: bool = False,
-) -> Any:
-    """Compose as ``@hydra.main`` would: sweeplab's configs, then ``--config-dir``'s.
+@contextlib.contextmanager
+def hydra_app(config_dir: str | None) -> "Iterator[Hydra]":
+    """Hydra as ``@hydra.main`` sets it up: sweeplab's configs, then ``--config-dir``'s.
 
     Hydra's compose API cannot look for the primary config (``--config-name``) in a
     ``hydra.searchpath`` entry, so this builds the search path the way Hydra's own
@@ -164,8 +161,6 @@ def _compose(
     from hydra._internal.utils import create_automatic_config_search_path
     from hydra.core.config_search_path import SearchPathQuery
     from hydra.core.global_hydra import GlobalHydra
-    from hydra.types import RunMode
-    from omegaconf import OmegaConf, open_dict
 
     search_path = create_automatic_config_search_path(None, None, "pkg://sweeplab.conf")
     if config_dir:
@@ -177,10 +172,24 @@ def _compose(
         )
     GlobalHydra.instance().clear()
     try:
-        hydra = Hydra.create_main_hydra2(task_name="sweeplab", config_search_path=search_path)
-        cfg = hydra.compose_config(config_name or "config", overrides, run_mode=RunMode.RUN)
+        yield Hydra.create_main_hydra2(task_name="sweeplab", config_search_path=search_path)
     finally:
         GlobalHydra.instance().clear()
+
+
+def _compose(
+    config_dir: str | None,
+    config_name: str | None,
+    overrides: list[str],
+    *,
+    with_hydra: bool = False,
+) -> Any:
+    """The config ``@hydra.main`` would compose (``hydra`` node only ``with_hydra``)."""
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf, open_dict
+
+    with hydra_app(config_dir) as hydra:
+        cfg = hydra.compose_config(config_name or "config", overrides, run_mode=RunMode.RUN)
     if not with_hydra:
         with open_dict(cfg):
             del cfg["hydra"]

@@ -69,6 +69,7 @@ def record(run_id: str, plan: Plan, trained: Trained, *, input_example: bool = T
             trained.estimator,
             rows.X_val.head(5),
             trained.predictions,
+            name=plan.logged_model_name,
             with_example=input_example,
         )
     except BaseException as e:

@@ -11,7 +11,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from sweeplab import __version__, config, preflight, sweep
+from sweeplab import __version__, config, helptext, preflight, sweep
 from sweeplab.errors import TRACEBACK_ARTIFACT, RunFailed, UserError
 from sweeplab.redact import ScrubbedStream, scrub_files, scrub_hydra_logs
 from sweeplab.runner import execute, exit_on_sigterm, summary
@@ -55,6 +55,14 @@ def cli() -> None:
         versions = {name: metadata.version(name) for name in ("hydra-core", "mlflow")}
         print(f"sweeplab {__version__} (hydra-core {versions['hydra-core']}, "
               f"mlflow {versions['mlflow']})")  # fmt: skip
+        return
+    if {"--help", "-h"}.intersection(sys.argv[1:]):
+        # Hydra's own --help lists neither launchers nor sweepers, nor resolved values.
+        try:
+            print(helptext.text(sys.argv[1:]))
+        except Exception as e:  # a bad override or config file: the same one line as a run's
+            print(f"sweeplab: error: {preflight.describe(e, sys.argv[1:])}", file=sys.stderr)
+            sys.exit(2)
         return
     exit_on_sigterm()
     scrub_hydra_logs()

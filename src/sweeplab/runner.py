@@ -113,6 +113,7 @@ def execute(
         run_id: str,
         run_name: str,
         metrics: dict[str, float],
+        model_uri: str,
         *,
         reused: bool = False,
         logged: "Future[None] | None" = None,
@@ -123,7 +124,7 @@ def execute(
             run_id=run_id,
             run_name=run_name,
             metrics=metrics,
-            model_uri=f"runs:/{run_id}/model",
+            model_uri=model_uri,
             tracking_uri=uri,
             metric=plan.metric,
             direction=plan.direction,
@@ -138,6 +139,7 @@ def execute(
             earlier.info.run_id,
             str(earlier.info.run_name),
             dict(earlier.data.metrics),
+            tracking.model_uri_of(earlier),
             reused=True,
         )
     tags = {**tracking.run_tags(config.launch_dir()), **plan.tags(), **(extra_tags or {})}
@@ -163,7 +165,8 @@ def execute(
         log()
     else:
         logged = recorder.submit(log, run_id, uri)
-    return result(run_id, plan.run_name, trained.metrics, logged=logged)
+    model_uri = f"runs:/{run_id}/{plan.logged_model_name}"
+    return result(run_id, plan.run_name, trained.metrics, model_uri, logged=logged)
 
 
 def summary(result: RunResult) -> str:

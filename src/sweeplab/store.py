@@ -11,15 +11,11 @@ import contextlib
 import logging
 import re
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 from mlflow import MlflowClient
 
-try:
-    import fcntl
-except ImportError:  # Windows: no flock; sweeplab's workers still migrate before any start.
-    fcntl = None  # type: ignore[assignment]
+from sweeplab import oslock
 
 # What a sqlite store looks like after two processes migrated it at once: alembic's
 # leftover copy tables, a column or table added twice, a revision moved under its feet.
@@ -38,16 +34,9 @@ def lock_path(database: Path) -> Path:
     return database.with_name(database.name + ".lock")
 
 
-@contextlib.contextmanager
-def migrating(database: Path) -> Iterator[None]:
-    """Hold the lock beside ``database`` (created with its folder if missing) until the end."""
-    database.parent.mkdir(parents=True, exist_ok=True)
-    # The lock file stays: deleting it while another process waits on it would let a third
-    # process lock a new file of the same name and migrate alongside the second.
-    with open(lock_path(database), "a") as handle:
-        if fcntl is not None:
-            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
-        yield
+def migrating(database: Path) -> "contextlib.AbstractContextManager[None]":
+    """Hold the lock beside ``database`` while this process may create or migrate it."""
+    return oslock.held(lock_path(database))
 
 
 def open_sqlite(uri: str) -> MlflowClient:

@@ -19,7 +19,7 @@ from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, read_write
 
-from sweeplab import config, env
+from sweeplab import config, env, oslock
 from sweeplab.config import ConfigError
 from sweeplab.errors import ERROR_TAG, UserError, error_summary, warn
 from sweeplab.plan import default_run_name, shown_overrides
@@ -104,6 +104,36 @@ def job_label(cfg: DictConfig, overrides: list[str], *, name_model: bool = False
     if name_model:
         return default_run_name(cfg, overrides)
     return " ".join(shown) or "(defaults)"
+
+
+def swept_keys(cfg: DictConfig, jobs: list[list[str]]) -> list[str]:
+    """The keys whose values differ between the sweep's jobs, in the command line's order.
+
+    Without the job list (a sweeper that picks values as it goes), the keys it sweeps.
+    """
+    if not jobs:
+        params = cfg.hydra.sweeper.get("params") or {}
+        parsed = OverridesParser.create().parse_overrides(list(cfg.hydra.overrides.task))
+        return [*map(str, params), *(o.key_or_group for o in parsed if o.is_sweep_override())]
+    values: dict[str, set[str]] = {}
+    for overrides in jobs:
+        for line in overrides:
+            key, _, value = line.lstrip("+~").partition("=")
+            values.setdefault(key, set()).add(value)
+    return [key for key, seen in values.items() if len(seen) > 1]
+
+
+def sweep_name(cfg: DictConfig, task: list[str], swept: list[str], jobs: int) -> str:
+    """The parent run's name: what is swept, how many jobs, then what all of them share.
+
+    ``max_depth x n_estimators: 9 jobs of random_forest``: the UI's name column shows the
+    start, so the swept keys come first.
+    """
+    keys = " x ".join(k.removeprefix("model.") for k in swept) or "no swept values"
+    count = f"{jobs} job{'s' * (jobs != 1)}" if jobs else "jobs as the sweeper picks them"
+    shared = [o for o in task if o.lstrip("+~").partition("=")[0] not in swept]
+    of = "" if "model" in swept else f" of {job_label(cfg, shared, name_model=True)}"
+    return f"{keys}: {count}{of}"
 
 
 def check_overrides(cfg: DictConfig) -> None:
@@ -210,7 +240,8 @@ def start(cfg: DictConfig) -> Sweep:
         cluster.connect(cfg.hydra.launcher, str(cfg.tracking.uri))
     experiment = tracking.ensure_experiment(client, cfg.experiment, cfg.tracking.artifact_location)
     task = [scrub_text(o) for o in cfg.hydra.overrides.task]
-    name = cfg.run_name or f"sweep {job_label(cfg, task, name_model=True)}"
+    swept = swept_keys(cfg, jobs)
+    name = cfg.run_name or sweep_name(cfg, task, swept, len(jobs))
     tags = {
         **tracking.run_tags(config.launch_dir()),
         compare.SWEEP_TAG: "true",
@@ -235,7 +266,7 @@ def start(cfg: DictConfig) -> Sweep:
     global _recorder
     if cfg.hydra.launcher.get("_target_") == _BASIC_LAUNCHER:
         _recorder = Recorder()
-    job_env = {PARENT_RUN_ENV: sweep.parent_run_id}
+    job_env = {PARENT_RUN_ENV: sweep.parent_run_id, env.SWEPT_KEYS.name: ",".join(swept)}
     if jobs:
         job_env[JOBS_ENV] = str(len(jobs))
     with read_write(cfg.hydra.overrides):
@@ -249,8 +280,7 @@ def start(cfg: DictConfig) -> Sweep:
     # the keys exist before every job, so Hydra restores them instead of deleting them.
     os.environ.update(job_env)
     print(
-        f"sweep {name!r}: {len(jobs) or 'the sweeper decides how many'} jobs, parent run "
-        f"{sweep.parent_run_id} in experiment {experiment.name!r}",
+        f"sweep {name!r}: parent run {sweep.parent_run_id} in experiment {experiment.name!r}",
         flush=True,
     )
     return sweep
@@ -299,6 +329,8 @@ def report(sweep: Sweep, comparison: "Comparison") -> str:
         compare.leaderboard(comparison),
         "",
     ]
+    if note := compare.grouping_note(comparison):
+        lines.append(f"note     {note}")
     if (best := comparison.best) is not None:
         # Params the best run's model does not have (a sweep over models) stay out.
         swept = " ".join(f"{p}={best[p]}" for p in comparison.swept if not pd.isna(best[p]))
@@ -316,7 +348,8 @@ def report(sweep: Sweep, comparison: "Comparison") -> str:
         f"--tracking-uri {redact_uri(sweep.tracking_uri)}`"
     )
     lines.append(
-        f"view     {ui_hint(sweep.tracking_uri, sweep.experiment_id, sweep.parent_run_id)}"
+        f"view     {ui_hint(sweep.tracking_uri, sweep.experiment_id)}  (the sweep is the "
+        "parent row; expand it for the jobs)"
     )
     return "\n".join(lines)
 
@@ -431,6 +464,42 @@ def _write_outcome(output_dir: str, outcome: dict[str, Any]) -> None:
     Path(output_dir, OUTCOME_FILE).write_text(json.dumps(outcome))
 
 
+_say_lock = threading.Lock()
+
+
+def _say(line: str) -> None:
+    """Print ``line`` whole: one write, which Hydra's log lines and other threads cannot split."""
+    with _say_lock:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
+def _finished(sweep_dir: Path, parent: str | None) -> int | None:
+    """Count this job as finished and return how many of the sweep's jobs have, or None.
+
+    Jobs finish out of order on parallel launchers, so the count is kept in a file of the
+    sweep's folder, under an OS lock: right for the jobs of one machine or shared folder.
+    Ray's workers may sit on other machines, each with its own folder: no count there.
+    """
+    if "ray" in sys.modules or parent is None:
+        return None
+    counter = sweep_dir / f".sweeplab_finished_{parent}"
+    with oslock.held(counter.with_suffix(".lock")):
+        count = int(counter.read_text() or 0) + 1 if counter.exists() else 1
+        counter.write_text(str(count))
+    return count
+
+
+def _report_job(
+    output_dir: str, outcome: dict[str, Any], text: str, parent: str | None, total: str | None
+) -> None:
+    """Record the job's outcome beside its files and print its progress line."""
+    _write_outcome(output_dir, outcome)
+    count = _finished(Path(output_dir).parent, parent)
+    done = f"[{count}/{total}] " if count and total else f"[{count}] " if count else ""
+    _say(f"{done}#{outcome['job']} {text}")
+
+
 def run_job(cfg: DictConfig) -> float:
     """Run one job of a multirun: record a failure instead of raising; return its metric."""
     from sweeplab.compare import JOB_TAG, NOT_STARTED, OVERRIDES_TAG, JobRecord
@@ -442,10 +511,13 @@ def run_job(cfg: DictConfig) -> float:
     shown = [scrub_text(o) for o in overrides]
     num = int(hydra.job.num)
     label = job_label(cfg, shown)
-    # A count, then Hydra's own job number (its log's #N, the job's output folder).
-    prefix = f"[{num + 1}/{total}] #{num}" if total else f"[{num + 1}] #{num}"
     outcome: dict[str, Any] = {"job": num, "overrides": shown, "run_id": None, "error": ""}
     output_dir = str(hydra.runtime.output_dir)
+
+    # A count of finished jobs, then Hydra's own job number (its log's #N, the job's folder).
+    def report(status: str, text: str, **fields: Any) -> None:
+        _report_job(output_dir, {**outcome, "status": status, **fields}, text, parent, total)
+
     if threading.current_thread() is threading.main_thread() and "ray" not in sys.modules:
         # In worker processes (joblib) too, not only in the entry point's process. Ray's
         # workers are Ray's: it stops them with SIGTERM and cancels tasks with SIGINT.
@@ -463,43 +535,37 @@ def run_job(cfg: DictConfig) -> float:
         )
     except UserError as e:  # refused before any run was created
         _in_order()
-        print(f"{prefix} {label} -> not run: {e}", flush=True)
-        _write_outcome(output_dir, {**outcome, "status": NOT_STARTED, "error": str(e)})
+        report(NOT_STARTED, f"{label} -> not run: {e}", error=str(e))
         _record(cfg, parent, JobRecord(num, shown, NOT_STARTED, error=str(e)))
         # Optimising sweepers (Optuna) count a NaN result as a failed trial.
         return math.nan
     except Exception as e:  # the run is FAILED with its traceback logged; go on to the next
         _in_order()
-        print(f"{prefix} {label} -> FAILED: {error_summary(e)}", flush=True)
         run_id = getattr(e, "run_id", None)
-        _write_outcome(
-            output_dir, {**outcome, "status": "FAILED", "run_id": run_id, "error": error_summary(e)}
-        )
+        report("FAILED", f"{label} -> FAILED: {error_summary(e)}", run_id=run_id,
+               error=error_summary(e))  # fmt: skip
         return math.nan
     if result.reused:
         _record(cfg, parent, JobRecord(num, shown, "REUSED", run_id=result.run_id))
     value = result.metrics.get(result.metric, math.nan)
     reused = f" (reused run {result.run_id})" if result.reused else ""
-    done = f"{prefix} {label} -> {result.metric} {value:.6g}{reused}"
-    outcome.update(run_id=result.run_id, status="REUSED" if result.reused else "FINISHED")
+    status = "REUSED" if result.reused else "FINISHED"
 
     # Printed once the run is logged (by the background recorder, if any), so the line is true.
-    def report(logged: "Future[None] | None") -> None:
-        error = None if logged is None or logged.cancelled() else logged.exception()
+    def logged(future: "Future[None] | None") -> None:
+        error = None if future is None or future.cancelled() else future.exception()
         if error is None:
-            print(done, flush=True)
-            _write_outcome(output_dir, outcome)
+            report(status, f"{label} -> {result.metric} {value:.6g}{reused}",
+                   run_id=result.run_id)  # fmt: skip
         else:
-            print(f"{prefix} {label} -> FAILED: {error_summary(error)}", flush=True)
-            _write_outcome(
-                output_dir, {**outcome, "status": "FAILED", "error": error_summary(error)}
-            )
+            report("FAILED", f"{label} -> FAILED: {error_summary(error)}",
+                   run_id=result.run_id, error=error_summary(error))  # fmt: skip
 
     if result.logged is None:
         _in_order()
-        report(None)
+        logged(None)
     else:
-        result.logged.add_done_callback(report)
+        result.logged.add_done_callback(logged)
     return value
 
 

@@ -1,0 +1,35 @@
+"""Warnings from the libraries sweeplab drives that users can do nothing about, silenced.
+
+Installed once per process, when sweeplab is imported (workers of every launcher import it
+before their first job). ``catch_warnings()`` would swap the process-wide filter list,
+which races when runs are logged on a background thread (see runner.Recorder).
+Warnings a user can act on (scikit-learn's ConvergenceWarning, a dataset's own problems)
+still show.
+"""
+
+import warnings
+
+# Messages, matched from their start (MLflow colours some with ANSI escapes first).
+_MESSAGES = (
+    # MLflow hints that integer columns cannot hold missing values; generated data has none,
+    # and a file's missing values are reported by sweeplab itself.
+    "Hint: Inferred schema contains integer column",
+    # MLflow registers its local dataset source for two schemes ("" and "file") under one
+    # name, then warns that a local path matches both.
+    "The specified dataset source can be interpreted in multiple ways",
+    # MLflow's model wrappers type their inputs as Any, and it says so at every load.
+    r".*Any type hint is inferred as AnyType",
+)
+# Libraries whose deprecation notices are for their callers' developers, not for users.
+_LIBRARIES = (
+    r"(mlflow|sklearn|hydra|omegaconf|pydantic|pandas|joblib|skops|sqlalchemy|alembic"
+    r"|ray|lightgbm|xgboost|optuna|matplotlib|google|opentelemetry)(\..*)?$"
+)
+
+
+def install() -> None:
+    """Add the filters to this process's warning filters (idempotent)."""
+    for message in _MESSAGES:
+        warnings.filterwarnings("ignore", message=message)
+    for category in (DeprecationWarning, FutureWarning, PendingDeprecationWarning):
+        warnings.filterwarnings("ignore", category=category, module=_LIBRARIES)
