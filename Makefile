@@ -3,9 +3,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# Optional extras to install besides dev: ray, postgres, slurm, lightgbm, xgboost (comma-separated).
+# Optional extras to install besides dev: ray, postgres, slurm, lightgbm, xgboost, ui (comma-separated).
 EXTRAS ?=
-EXTRAS_ALL := ray,postgres,slurm,lightgbm,xgboost
+EXTRAS_ALL := ray,postgres,slurm,lightgbm,xgboost,ui
 comma  := ,
 STAMP  := $(VENV)/.installed-dev$(if $(EXTRAS),-$(subst $(comma),-,$(EXTRAS)))
 

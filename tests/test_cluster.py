@@ -256,29 +256,33 @@ def test_a_driver_whose_token_the_head_does_not_take_is_told_which_is_missing(ra
     assert runs_in_local_store(tmp_path) == []
 
 
-def test_a_head_without_token_authentication_is_named_as_such(tmp_path):
+def test_a_head_without_token_authentication_is_named_as_such(tmp_path, monkeypatch, capsys):
     need(ray_missing())
     head = start_ray_head(num_cpus=1, token=False)  # plain `ray start --head`
     home = tmp_path / "home"
     home.mkdir()
-    (tmp_path / "plain").mkdir()
     try:
-        asked, _ = sweep_joining(
+        asked, seconds = sweep_joining(
             head.address, tmp_path, {"HOME": str(home), "RAY_AUTH_MODE": "token"}
         )
-        plain, _ = sweep_joining(head.address, tmp_path / "plain", {"HOME": str(home)})
+        # A driver with a token joins such a cluster, told that it is open to anyone.
+        monkeypatch.setenv("RAY_AUTH_TOKEN", "0" * 64)
+        cluster.check_token(head.address, head.address)
     finally:
         head.stop()
     assert asked.returncode == 2
+    assert seconds < 20
     assert asked.stderr.strip().splitlines()[-1] == (
         "sweeplab: error: RAY_AUTH_MODE=token, but this machine has no token and the Ray "
         f"cluster at {head.address} does not use token authentication: start its head with a "
         "token (README, 'Scaling out') and copy it here, or unset RAY_AUTH_MODE"
     )
-    assert plain.returncode == 0, plain.stderr
-    assert (
-        f"sweeplab: warning: the Ray cluster at {head.address} does not use token authentication"
-    ) in plain.stderr
+    assert runs_in_local_store(tmp_path) == []
+    assert capsys.readouterr().err == (
+        f"sweeplab: warning: the Ray cluster at {head.address} does not use token "
+        "authentication: anyone who can reach its port can run code on it (README, "
+        "'Scaling out', starts it with a token)\n"
+    )
 
 
 def test_8_processes_create_one_experiment_and_lose_no_run_on_postgresql(pg_server, tmp_path):

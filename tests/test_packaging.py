@@ -1,6 +1,7 @@
 """An installed wheel, not just the source tree, carries the default configs."""
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -10,9 +11,14 @@ ROOT = Path(__file__).parents[1]
 
 
 def test_wheel_ships_configs_and_runs_from_any_directory(tmp_path):
+    # Built from a copy: setuptools leaves build/ and *.egg-info/ beside the sources it builds.
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "outputs", "multirun", "build", "*.egg-info", "__pycache__", ".*cache",
+    ))  # fmt: skip
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-         "--wheel-dir", str(tmp_path / "dist"), str(ROOT)],
+         "--wheel-dir", str(tmp_path / "dist"), str(source)],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert built.returncode == 0, built.stderr

@@ -39,9 +39,9 @@ def test_processes_opening_a_fresh_store_at_the_same_instant_all_succeed(tmp_pat
         db = tmp_path / f"round{round_}" / "mlflow.db"
         at = time.time() + 3  # after every process has imported MLflow
         command = [sys.executable, "-c", _OPEN_AT, f"sqlite:///{db}", str(at)]
-        processes = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+        processes = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for _ in range(2)]
         errors = [p.communicate(timeout=120)[1] for p in processes]
-        assert [p.returncode for p in processes] == [0, 0, 0], errors
+        assert [p.returncode for p in processes] == [0, 0], errors
         assert _schema_revision(db) == _get_latest_schema_revision()
         assert MlflowClient(f"sqlite:///{db}").search_experiments()[0].name == "Default"
 
