@@ -253,6 +253,20 @@ def test_a_driver_whose_token_the_head_does_not_take_is_told_which_is_missing(ra
         assert f"sweeplab: error: the Ray cluster at {head.address} {message}" in done.stderr
         assert "Traceback" not in done.stderr
         assert seconds < 20  # not Ray's 20 s of retries
+    gone = {
+        "HOME": str(home),
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN_PATH": str(tmp_path / "no"),
+    }
+    done, _ = sweep_joining(head.address, tmp_path, gone)
+    assert done.returncode == 2
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            "sweeplab: error: cannot read this machine's Ray token: RAY_AUTH_TOKEN_PATH is set but"
+        )
+    )
     assert runs_in_local_store(tmp_path) == []
 
 

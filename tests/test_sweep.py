@@ -158,8 +158,11 @@ def test_the_comparison_can_be_regenerated_by_parent_id_or_experiment_filter(gri
     )
     assert by_r2.returncode == 0, by_r2.stderr
     assert "(run " in by_r2.stdout and " r2 0." in by_r2.stdout
-    # Ranked again by r2: the plots are replaced, not joined by a second set.
+    # Ranked again by r2: the parent says so, and the plots are replaced, not joined.
     client = store(root)
+    tags = client.get_run(parent.info.run_id).data.tags
+    assert (tags["sweeplab.sweep.metric"], tags["sweeplab.sweep.direction"]) == ("r2", "maximize")
+    assert "ranked by r2 (maximize)" in tags["mlflow.note.content"]
     files = {f.path for f in client.list_artifacts(parent.info.run_id, "comparison")}
     assert {f for f in files if f.endswith(".png")} == {
         "comparison/by_max_depth.png",

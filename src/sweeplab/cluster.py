@@ -159,6 +159,9 @@ def check_token(address: str, shown: str) -> None:
         refused = wants_token and token is not None and _head_refuses(target, token)
     except ImportError:  # Ray moved its internals: ray.init's own error stands
         return
+    except Exception as e:  # Ray's loader: a RAY_AUTH_TOKEN_PATH it cannot read, say
+        problem = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ClusterError(f"cannot read this machine's Ray token: {problem}") from None
     asked = os.environ.get("RAY_AUTH_MODE") == "token"
     copy = "copy the head's ~/.ray/auth_token to ~/.ray/auth_token here"
     if wants_token and token is None:

@@ -370,9 +370,9 @@ def plot(comparison: Comparison, folder: Path) -> list[Path]:
     best = "min" if comparison.direction == "minimize" else "max"
     for param in swept:
         present = done[_has(done[param])]
-        if present.empty:
-            continue
         order = _ordered(present[param])
+        if len(order) < 2:
+            continue  # one value (the plotted data group has no other): nothing to compare
         line = "-" if all(map(_is_number, order)) else "none"
         fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
         others = [p for p in swept if p != param]

@@ -620,6 +620,10 @@ def regenerate(
         overrides=tags.get(compare.OVERRIDES_TAG, "").split(),
     )
     comparison = _compare_and_log(client, parent, sweep)
+    # The parent now says how it is ranked: its comparison, description and best run are
+    # this ranking's, and `compare <id>` without --metric repeats it.
+    client.set_tag(parent_run_id, compare.METRIC_TAG, sweep.metric)
+    client.set_tag(parent_run_id, compare.DIRECTION_TAG, sweep.direction)
     if out is not None:
         compare.write(comparison, out)
     return report(sweep, comparison)
