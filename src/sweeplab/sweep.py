@@ -9,7 +9,7 @@ import threading
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -50,7 +50,13 @@ if TYPE_CHECKING:  # MLflow and pandas load only once a sweep needs them
 
 @dataclass
 class Sweep:
-    """A multirun in progress: its parent run and how its jobs are ranked."""
+    """A multirun: its parent run, how its jobs are ranked, their outcome, and its cleanup.
+
+    ``start`` creates it (and its parent run) before the first job; ``finish`` ranks the
+    jobs and ends the parent; ``end`` ends an interrupted one with everything it left
+    RUNNING. ``Sweep.current`` is the one this process has open, for the entry point's
+    interrupt handling and for jobs that run in this process.
+    """
 
     tracking_uri: str
     experiment_id: str
@@ -63,21 +69,64 @@ class Sweep:
     overrides: list[str]
     # Hydra's output folder for the sweep; each job writes its outcome in a subfolder.
     sweep_dir: str = ""
+    # Logs the runs of jobs that run in this process (Hydra's basic launcher) in the
+    # background; None when the jobs run in other processes.
+    recorder: Recorder | None = None
+    # How many jobs did not finish, once finish() has compared them.
+    failed_jobs: int = 0
 
+    current: ClassVar["Sweep | None"] = None
+    last: ClassVar["Sweep | None"] = None
 
-# The sweep this process started and has not ended, so the entry point can end its parent
-# run if the process is interrupted.
-_open: Sweep | None = None
-_failed_jobs = 0
-# Logs the runs of jobs that run in this process (Hydra's basic launcher) in the background.
-_recorder: Recorder | None = None
+    def open(self) -> None:
+        """Make this the sweep the process has open."""
+        Sweep.current = Sweep.last = self
+
+    def finish(self) -> str:
+        """Rank the jobs, log the comparison to the parent run, end it; return the report."""
+        from mlflow import MlflowClient
+
+        if self.recorder is not None:
+            self.recorder.drain()
+        # Hydra saved the sweep's config here after this sweep started, secrets included.
+        scrub_files(Path(self.sweep_dir))
+        client = MlflowClient(self.tracking_uri)
+        comparison = _compare_and_log(client, client.get_run(self.parent_run_id), self)
+        self.failed_jobs = len(comparison.failed())
+        client.set_terminated(self.parent_run_id, "FAILED" if self.failed_jobs else "FINISHED")
+        Sweep.current = None
+        return report(self, comparison)
+
+    def end(self, status: str, why: str) -> None:
+        """End the interrupted sweep: its queued and RUNNING children, then its parent."""
+        if self.recorder is not None:
+            self.recorder.abort(why)
+        if Sweep.current is not self:
+            return
+        Sweep.current = None
+        from mlflow import MlflowClient
+        from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+        client = MlflowClient(self.tracking_uri)
+        # Workers killed with the sweep (joblib terminates them) could not end their own runs.
+        running = client.search_runs(
+            [self.experiment_id],
+            f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{self.parent_run_id}' "
+            "AND attributes.status = 'RUNNING'",
+        )
+        for run in running:
+            client.set_tag(run.info.run_id, ERROR_TAG, why)
+            client.set_terminated(run.info.run_id, status)
+        client.set_tag(self.parent_run_id, ERROR_TAG, why)
+        client.set_terminated(self.parent_run_id, status)
+
 
 _BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
 
 
 def failed_jobs() -> int:
     """How many jobs of the last sweep in this process did not finish."""
-    return _failed_jobs
+    return Sweep.last.failed_jobs if Sweep.last is not None else 0
 
 
 def job_overrides(cfg: DictConfig) -> list[list[str]]:
@@ -220,7 +269,6 @@ def ranking(cfg: DictConfig, jobs: list[list[str]]) -> tuple[str, str]:
 
 def start(cfg: DictConfig) -> Sweep:
     """Create the store, the experiment and the parent run, and point the jobs at it."""
-    global _open
     check_overrides(cfg)
     config.validate_destination(cfg)
     jobs = job_overrides(cfg)
@@ -261,11 +309,9 @@ def start(cfg: DictConfig) -> Sweep:
         direction=direction,
         overrides=task,
         sweep_dir=str(cfg.hydra.sweep.dir),
+        recorder=Recorder() if cfg.hydra.launcher.get("_target_") == _BASIC_LAUNCHER else None,
     )
-    _open = sweep
-    global _recorder
-    if cfg.hydra.launcher.get("_target_") == _BASIC_LAUNCHER:
-        _recorder = Recorder()
+    sweep.open()
     job_env = {PARENT_RUN_ENV: sweep.parent_run_id, env.SWEPT_KEYS.name: ",".join(swept)}
     if jobs:
         job_env[JOBS_ENV] = str(len(jobs))
@@ -284,24 +330,6 @@ def start(cfg: DictConfig) -> Sweep:
         flush=True,
     )
     return sweep
-
-
-def finish(sweep: Sweep) -> str:
-    """Rank the jobs, log the comparison to the parent run, end it; return the report."""
-    global _open, _failed_jobs
-    from mlflow import MlflowClient
-
-    if _recorder is not None:
-        _recorder.drain()
-    # Hydra saved the sweep's config here after this callback's start, secrets included.
-    scrub_files(Path(sweep.sweep_dir))
-    client = MlflowClient(sweep.tracking_uri)
-    comparison = _compare_and_log(client, client.get_run(sweep.parent_run_id), sweep)
-    failed = comparison.failed()
-    _failed_jobs = len(failed)
-    client.set_terminated(sweep.parent_run_id, "FAILED" if len(failed) else "FINISHED")
-    _open = None
-    return report(sweep, comparison)
 
 
 def _compare_and_log(client: "MlflowClient", parent: "Run", sweep: Sweep) -> "Comparison":
@@ -355,28 +383,9 @@ def report(sweep: Sweep, comparison: "Comparison") -> str:
 
 
 def end_open_parent(status: str, why: str) -> None:
-    """End this process's unfinished sweep: its queued and RUNNING children, then its parent."""
-    global _open
-    if _recorder is not None:
-        _recorder.abort(why)
-    if _open is None:
-        return
-    sweep, _open = _open, None
-    from mlflow import MlflowClient
-    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
-
-    client = MlflowClient(sweep.tracking_uri)
-    # Workers killed with the sweep (joblib terminates them) could not end their own runs.
-    running = client.search_runs(
-        [sweep.experiment_id],
-        f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{sweep.parent_run_id}' "
-        "AND attributes.status = 'RUNNING'",
-    )
-    for run in running:
-        client.set_tag(run.info.run_id, ERROR_TAG, why)
-        client.set_terminated(run.info.run_id, status)
-    client.set_tag(sweep.parent_run_id, ERROR_TAG, why)
-    client.set_terminated(sweep.parent_run_id, status)
+    """End this process's unfinished sweep, if any (see Sweep.end)."""
+    if Sweep.current is not None:
+        Sweep.current.end(status, why)
 
 
 class SweepCallback(Callback):
@@ -408,7 +417,7 @@ class SweepCallback(Callback):
         if self.sweep is None:
             return
         try:
-            print(finish(self.sweep), flush=True)
+            print(self.sweep.finish(), flush=True)
         except Exception as e:
             self._report_without_store(self.sweep, e)
             sys.exit(1)
@@ -451,11 +460,16 @@ def _record(cfg: DictConfig, parent_run_id: str | None, record: "JobRecord") -> 
         warn(f"could not record job {record.job}: {error_summary(e)}")
 
 
+def _recorder() -> Recorder | None:
+    """The background logger of the sweep this job runs in, when it runs in its process."""
+    return Sweep.current.recorder if Sweep.current is not None else None
+
+
 def _in_order() -> None:
     # Jobs logged in the background print when logged; let them go first, so that the
     # lines come in job order.
-    if _recorder is not None:
-        _recorder.drain()
+    if (recorder := _recorder()) is not None:
+        recorder.drain()
 
 
 def _write_outcome(output_dir: str, outcome: dict[str, Any]) -> None:
@@ -531,7 +545,7 @@ def run_job(cfg: DictConfig) -> float:
             # MLflow loads the model again and predicts on an input example to check it
             # (~70 ms a model); in a sweep the signature alone describes the inputs.
             input_example=False,
-            recorder=_recorder,
+            recorder=_recorder(),
         )
     except UserError as e:  # refused before any run was created
         _in_order()
