@@ -128,15 +128,10 @@ def _migrate_local_store(uri: str) -> None:
 
     The server's own start would migrate it unlocked, racing a run started at the same time.
     """
-    from sweeplab.store import half_migrated, open_sqlite, sqlite_path
+    from sweeplab.store import open_sqlite, sqlite_path
 
-    if sqlite_path(uri) is None:
-        return
-    try:
-        open_sqlite(uri)
-    except Exception as e:  # the store's own error, in one line
-        message = half_migrated(uri, e) or str(e).strip().splitlines()[0]
-        raise UserError(f"cannot open the backend store {redact_uri(uri)}: {message}") from None
+    if sqlite_path(uri) is not None:
+        open_sqlite(uri)  # its error is one line, a half-migrated store's says what to do
 
 
 def open_store(args: argparse.Namespace) -> "MlflowClient":

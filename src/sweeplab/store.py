@@ -13,15 +13,30 @@ import re
 import sqlite3
 from pathlib import Path
 
+from alembic.util.exc import CommandError as AlembicError
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from sqlalchemy.exc import SQLAlchemyError
 
 from sweeplab import oslock
+from sweeplab.errors import UserError
+from sweeplab.redact import redact_uri
 
 # What a sqlite store looks like after two processes migrated it at once: alembic's
 # leftover copy tables, a column or table added twice, a revision moved under its feet.
 _HALF_MIGRATED = re.compile(
     r"_alembic_tmp_|duplicate column name|table \w+ already exists|Online migration expected"
 )
+
+
+class TrackingError(UserError):
+    """The tracking store cannot be used; the message says why and what to do."""
+
+
+def cannot_open(uri: str, error: Exception) -> str:
+    """The one line for a tracking store that would not open: its URI and the first cause."""
+    cause = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return f"cannot open the tracking store {redact_uri(uri)}: {cause}"
 
 
 def sqlite_path(uri: str) -> Path | None:
@@ -43,23 +58,26 @@ def open_sqlite(uri: str) -> MlflowClient:
     """Open (creating and migrating if need be) the sqlite store ``uri`` under its lock.
 
     MLflow keeps the opened store for the process, so later clients skip the migration.
+    Raises TrackingError (one line; for a half-migrated store, what to do about it).
     """
     database = sqlite_path(uri)
     assert database is not None, uri
     # "Creating initial MLflow database tables..." and alembic's steps: nothing to act on.
     for name in ("mlflow.store.db.utils", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    with migrating(database):
-        client = MlflowClient(uri)
-        client.search_experiments(max_results=1)
+    try:
+        with migrating(database):
+            client = MlflowClient(uri)
+            client.search_experiments(max_results=1)
+    except (OSError, MlflowException, SQLAlchemyError, AlembicError) as e:
+        raise TrackingError(_half_migrated(database, e) or cannot_open(uri, e)) from None
     return client
 
 
-def half_migrated(uri: str, error: Exception) -> str | None:
+def _half_migrated(database: Path, error: Exception) -> str | None:
     """Say what to do about a sqlite store an interrupted migration left broken, if it is one."""
-    database = sqlite_path(uri)
     cause = str(getattr(error, "orig", None) or error).strip().splitlines()
-    if database is None or not cause or not _HALF_MIGRATED.search(cause[0]):
+    if not cause or not _HALF_MIGRATED.search(cause[0]):
         return None
     return (
         f"the sqlite store {database} was left half-migrated ({cause[0]}): two processes "

@@ -18,7 +18,6 @@ from urllib.parse import urlparse
 
 import mlflow
 import pandas as pd
-from alembic.util.exc import CommandError as AlembicError
 from mlflow import MlflowClient
 from mlflow.entities import Experiment, Run
 from mlflow.exceptions import MlflowException
@@ -28,16 +27,12 @@ from omegaconf import DictConfig, OmegaConf
 from sqlalchemy.exc import SQLAlchemyError
 
 from sweeplab import __version__, store
-from sweeplab.errors import UserError, warn
+from sweeplab.errors import warn
 from sweeplab.redact import is_secret_key, redact_secrets, redact_uri, scrub_text, strip_userinfo
-from sweeplab.store import sqlite_path
+from sweeplab.store import TrackingError, sqlite_path
 
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_TRAINING_KIND = "custom_model_development"
-
-
-class TrackingError(UserError):
-    """The tracking store cannot be used; the message says why and what to do."""
 
 
 def is_server(uri: str) -> bool:
@@ -97,18 +92,14 @@ def connect(tracking: DictConfig) -> MlflowClient:
         # would flood the console; the failure itself is reported once, in one line.
         logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
         wait_for_server(uri, float(tracking.connect_timeout))
+    mlflow.set_tracking_uri(uri)
+    if sqlite_path(uri):
+        return store.open_sqlite(uri)  # under its lock: a fresh file may need migrating
     try:
-        mlflow.set_tracking_uri(uri)
-        if sqlite_path(uri):
-            client = store.open_sqlite(uri)
-        else:
-            client = MlflowClient(uri)
-            client.search_experiments(max_results=1)
-    except (OSError, MlflowException, SQLAlchemyError, AlembicError) as e:
-        if broken := store.half_migrated(uri, e):
-            raise TrackingError(broken) from None
-        cause = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise TrackingError(f"cannot open the tracking store {redact_uri(uri)}: {cause}") from None
+        client = MlflowClient(uri)
+        client.search_experiments(max_results=1)
+    except (OSError, MlflowException, SQLAlchemyError) as e:
+        raise TrackingError(store.cannot_open(uri, e)) from None
     return client
 
 
@@ -335,11 +326,6 @@ def command_path(name: str) -> str:
     if beside.exists() and (on_path is None or Path(on_path).resolve() != beside.resolve()):
         return str(beside)
     return name
-
-
-def mlflow_command() -> str:
-    """How to call this environment's `mlflow` from the user's shell."""
-    return command_path("mlflow")
 
 
 # MLflow's UI shows an experiment as model training, not GenAI, with this in its URL (3.17
