@@ -447,7 +447,7 @@ def write(comparison: Comparison, folder: Path) -> list[Path]:
     return [csv, md, *plot(comparison, folder)]
 
 
-def log_to_parent(client: MlflowClient, parent_run_id: str, comparison: Comparison) -> None:
+def log_to_parent(client: MlflowClient, parent: Run, comparison: Comparison) -> None:
     """Attach the comparison to the parent run: files, best run, its metric and its model.
 
     The parent carries the best job's value under the metric's own name too, so the UI's runs
@@ -456,13 +456,13 @@ def log_to_parent(client: MlflowClient, parent_run_id: str, comparison: Comparis
     """
     import tempfile
 
+    parent_run_id = parent.info.run_id
     with tempfile.TemporaryDirectory() as tmp:
         write(comparison, Path(tmp))
         client.log_artifacts(parent_run_id, tmp, COMPARISON_DIR)
     counts = comparison.counts
     client.set_tag(parent_run_id, SUMMARY_TAG, outcome(counts))
-    experiment_id = client.get_run(parent_run_id).info.experiment_id
-    client.set_tag(parent_run_id, NOTE_TAG, description(comparison, experiment_id))
+    client.set_tag(parent_run_id, NOTE_TAG, description(comparison, parent.info.experiment_id))
     if (best := comparison.best) is None:
         return
     best_run_id, value = str(best["run_id"]), float(best[comparison.metric])
@@ -476,14 +476,13 @@ def log_to_parent(client: MlflowClient, parent_run_id: str, comparison: Comparis
     )
     # The best model as the parent's output: the UI files a run with a model as training
     # (a parent without one reads "Evaluations") and lists the model on the parent's page.
-    models = _model_ids(client, best_run_id)
-    if models and models[0] not in _model_ids(client, parent_run_id):  # once, if compared again
+    models = _model_ids(client.get_run(best_run_id))
+    if models and models[0] not in _model_ids(parent):  # once, if compared again
         client.log_outputs(parent_run_id, [LoggedModelOutput(models[0], 0)])
 
 
-def _model_ids(client: MlflowClient, run_id: str) -> list[str]:
-    outputs = client.get_run(run_id).outputs
-    return [o.model_id for o in outputs.model_outputs] if outputs else []
+def _model_ids(run: Run) -> list[str]:
+    return [o.model_id for o in run.outputs.model_outputs] if run.outputs else []
 
 
 # Jobs listed in the parent's description; the comparison files hold them all.

@@ -338,7 +338,7 @@ def _compare_and_log(client: "MlflowClient", parent: "Run", sweep: Sweep) -> "Co
 
     rows = compare.rows_of_sweep(client, parent)
     comparison = compare.compare(rows, sweep.metric, sweep.direction, sweep.overrides)
-    compare.log_to_parent(client, sweep.parent_run_id, comparison)
+    compare.log_to_parent(client, parent, comparison)
     return comparison
 
 
