@@ -210,6 +210,16 @@ def test_help_shows_what_to_pick_and_the_values_a_run_would_use(tmp_path):
     bad = sweeplab("--help", "model=nope", cwd=tmp_path)
     assert bad.returncode == 2
     assert bad.stderr.startswith("sweeplab: error: model='nope' is not allowed: must be one of")
+    # A broken file of the user's reads as it does for a run: file, line and column.
+    (tmp_path / "mine" / "experiment").mkdir(parents=True)
+    (tmp_path / "mine" / "experiment" / "broken.yaml").write_text("name: x\ntags:\n  a: b: c\n")
+    broken = sweeplab("--help", "--config-dir", str(tmp_path / "mine"), "experiment=broken",
+                      cwd=tmp_path)  # fmt: skip
+    assert broken.returncode == 2
+    assert broken.stderr == (
+        f"sweeplab: error: config file '{tmp_path / 'mine' / 'experiment' / 'broken.yaml'}' "
+        "line 3, column 7 is not valid YAML: mapping values are not allowed here\n"
+    )
 
 
 def test_experiments_command_runs_the_tutorials_tag_search(tmp_path):

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
+from sweeplab.errors import UserError
 from sweeplab.redact import redact_secrets
 
 _WIDTH = 100
@@ -34,21 +35,31 @@ _HIDDEN = {
 
 
 def text(argv: Sequence[str]) -> str:
-    """The help for the command line ``argv`` (its overrides and --config-dir applied)."""
+    """The help for the command line ``argv`` (its overrides and --config-dir applied).
+
+    Raises UserError, in the one line a run would print, when that config does not compose.
+    """
     from hydra._internal.utils import get_args_parser
     from hydra.core.object_type import ObjectType
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.types import RunMode
 
-    from sweeplab.preflight import hydra_app
+    from sweeplab.preflight import COMPOSE_ERRORS, compose_error, hydra_app
 
     args = get_args_parser().parse_args(list(argv))
-    parsed = OverridesParser.create().parse_overrides(list(args.overrides))
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(args.overrides))
+    except COMPOSE_ERRORS as e:
+        raise UserError(compose_error(e, list(args.overrides), None, None)) from None
     # A sweep's lists and ranges are not one value: the defaults stand for them here.
     overrides = [str(o.input_line) for o in parsed if not o.is_sweep_override()]
     with hydra_app(args.config_dir) as hydra:
         loader = hydra.config_loader
-        cfg = hydra.compose_config(args.config_name or "config", overrides, RunMode.RUN)
+        try:
+            cfg = hydra.compose_config(args.config_name or "config", overrides, RunMode.RUN)
+        except COMPOSE_ERRORS as e:
+            message = compose_error(e, overrides, args.config_dir, args.config_name)
+            raise UserError(message) from None
         app_groups = sorted(g for g in loader.list_groups("") if g != "hydra")
         options = {
             group: loader.get_group_options(group, results_filter=ObjectType.CONFIG)

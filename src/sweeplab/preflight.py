@@ -131,22 +131,31 @@ def check(argv: Sequence[str]) -> None:
         overrides = [o.input_line for o in parsed if not o.is_sweep_override() and o.input_line]
     try:
         composed = _compose(args.config_dir, args.config_name, overrides, with_hydra=True)
-    except yaml.YAMLError as e:
-        raise UserError(_yaml_error(e)) from None
-    except (HydraException, OmegaConfBaseException) as e:
-        message = describe(e, overrides)
-        for config, extra in _PLUGIN_EXTRAS.items():
-            if f"Could not load '{config}" in str(e):
-                message += f" (its Hydra plugin is not installed: pip install 'sweeplab[{extra}]')"
-        message = explain_model_key(
-            message,
-            overrides,
-            lambda others: _compose(args.config_dir, args.config_name, others),
-        )
-        raise UserError(message) from None
+    except COMPOSE_ERRORS as e:
+        raise UserError(compose_error(e, overrides, args.config_dir, args.config_name)) from None
     # Before Hydra runs: it instantiates hydra.callbacks (and imports launchers and sweepers)
     # right after composing.
     allow.check_config(composed)
+
+
+# What composing a config raises for bad input: Hydra's and OmegaConf's errors, and a
+# config file's YAML syntax error.
+COMPOSE_ERRORS = (HydraException, OmegaConfBaseException, yaml.YAMLError)
+
+
+def compose_error(
+    error: Exception, overrides: list[str], config_dir: str | None, config_name: str | None
+) -> str:
+    """One line for an error in COMPOSE_ERRORS, naming the key, the file or the plugin."""
+    if isinstance(error, yaml.YAMLError):
+        return _yaml_error(error)
+    message = describe(error, overrides)
+    for config, extra in _PLUGIN_EXTRAS.items():
+        if f"Could not load '{config}" in str(error):
+            message += f" (its Hydra plugin is not installed: pip install 'sweeplab[{extra}]')"
+    return explain_model_key(
+        message, overrides, lambda others: _compose(config_dir, config_name, others)
+    )
 
 
 @contextlib.contextmanager

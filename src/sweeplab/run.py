@@ -60,8 +60,8 @@ def cli() -> None:
         # Hydra's own --help lists neither launchers nor sweepers, nor resolved values.
         try:
             print(helptext.text(sys.argv[1:]))
-        except Exception as e:  # a bad override or config file: the same one line as a run's
-            print(f"sweeplab: error: {preflight.describe(e, sys.argv[1:])}", file=sys.stderr)
+        except UserError as e:  # a bad override or config file: the same one line as a run's
+            print(f"sweeplab: error: {e}", file=sys.stderr)
             sys.exit(2)
         return
     exit_on_sigterm()
