@@ -27,8 +27,9 @@ PYTEST_WORKERS ?= 2
 test: $(STAMP)  ## the test suite (real sqlite stores and a real mlflow server); scale-out tests skip without Ray/PostgreSQL
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
-# Everything, as CI runs it: Ray and psycopg from the extras, PostgreSQL's server programs
-# from the system (Debian: apt-get install postgresql); a skipped test is an error here.
+# Everything, as CI runs it: Ray, psycopg and Playwright from the extras, PostgreSQL's server
+# programs and Chromium from the system (Debian: apt-get install postgresql chromium); a
+# skipped test is an error here.
 test-all:  ## the whole suite including the Ray + PostgreSQL tests, none allowed to skip
 	SWEEPLAB_REQUIRE_CLUSTER_TESTS=1 $(MAKE) test EXTRAS=$(EXTRAS_ALL)
 
