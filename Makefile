@@ -3,9 +3,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# Optional extras to install besides dev: ray, postgres, slurm, lightgbm, xgboost, ui (comma-separated).
+# Optional extras to install besides dev: ray, postgres, slurm, lightgbm, xgboost, optuna, ui (comma-separated).
 EXTRAS ?=
-EXTRAS_ALL := ray,postgres,slurm,lightgbm,xgboost,ui
+EXTRAS_ALL := ray,postgres,slurm,lightgbm,xgboost,optuna,ui
 comma  := ,
 STAMP  := $(VENV)/.installed-dev$(if $(EXTRAS),-$(subst $(comma),-,$(EXTRAS)))
 

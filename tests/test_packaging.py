@@ -37,6 +37,9 @@ def test_wheel_ships_configs_and_runs_from_any_directory(tmp_path):
         "hydra/launcher/slurm.yaml",
     ):
         assert f"sweeplab/conf/{config}" in names  # fmt: skip
+    # The Optuna sweeper, where Hydra's plugin scan looks: the hydra_plugins namespace.
+    assert "hydra_plugins/sweeplab_optuna_sweeper/optuna_sweeper.py" in names
+    assert not any(n.startswith("hydra_plugins/__init__") for n in names)
 
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
@@ -47,7 +50,8 @@ def test_wheel_ships_configs_and_runs_from_any_directory(tmp_path):
     shown = subprocess.run(
         [sys.executable, "-c",
          "import sweeplab, sys; print(sweeplab.__file__); "
-         "sys.argv = ['sweeplab', '--cfg', 'all', 'model=ridge', 'hydra/launcher=ray']; "
+         "sys.argv = ['sweeplab', '--cfg', 'all', 'model=ridge', 'hydra/launcher=ray', "
+         "'hydra/sweeper=optuna']; "
          "from sweeplab.run import main; main()"],
         cwd=elsewhere, env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
@@ -56,3 +60,18 @@ def test_wheel_ships_configs_and_runs_from_any_directory(tmp_path):
     assert "name: Apple_Models" in shown.stdout
     assert "alpha: 1.0" in shown.stdout
     assert "_target_: hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher" in shown.stdout
+    assert "_target_: hydra_plugins.sweeplab_optuna_sweeper.optuna_sweeper.OptunaSweeper" in (
+        shown.stdout
+    )
+    # Hydra's own plugin scan finds the sweeper in the wheel, without sweeplab's help.
+    found = subprocess.run(
+        [sys.executable, "-c",
+         "from hydra.core.plugins import Plugins; from hydra.plugins.sweeper import Sweeper; "
+         "import sys; print([sys.modules[c.__module__].__file__ "
+         "for c in Plugins.instance().discover(Sweeper)])"],
+        cwd=elsewhere, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert found.returncode == 0, found.stderr
+    assert str(site / "hydra_plugins" / "sweeplab_optuna_sweeper" / "optuna_sweeper.py") in (
+        found.stdout
+    )

@@ -34,6 +34,7 @@ PLUGIN_TARGETS = (
     "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher",
     "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher",
     "hydra_plugins.hydra_rq_launcher.rq_launcher.RQLauncher",
+    "hydra_plugins.sweeplab_optuna_sweeper.optuna_sweeper.OptunaSweeper",
     "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper",
     "hydra_plugins.hydra_ax_sweeper.ax_sweeper.AxSweeper",
     "hydra_plugins.hydra_nevergrad_sweeper.nevergrad_sweeper.NevergradSweeper",

@@ -128,6 +128,7 @@ def register_configs() -> None:
         # dataset/*.yaml options extend these through `- /<name>_dataset_schema@_here_`;
         # stored outside any group so `--help` lists only real options.
         cs.store(name=f"{name}_dataset_schema", node=source.schema)
+    _register_sweeper()
     if not OmegaConf.has_resolver("sweeplab.launch_dir"):
         OmegaConf.register_new_resolver("sweeplab.launch_dir", launch_dir)
     # sweeplab's hydra/launcher/ray.yaml replaces the Ray plugin's config of that name on
@@ -135,6 +136,20 @@ def register_configs() -> None:
     warnings.filterwarnings(
         "ignore", message=r"\s*'hydra/launcher/ray' is validated against ConfigStore schema"
     )
+
+
+def _register_sweeper() -> None:
+    # Hydra finds plugins by listing the hydra_plugins namespace's folders, which an installed
+    # wheel has; an editable install (pip install -e) maps modules without folders Hydra can
+    # list. Hydra's own registration call covers both. Its scan (once per process, in
+    # Plugins.instance()) runs every plugin module again, Hydra's Optuna plugin's among them,
+    # which stores configs under the same names: store sweeplab's after it.
+    from hydra.core.plugins import Plugins
+
+    from hydra_plugins.sweeplab_optuna_sweeper.optuna_sweeper import OptunaSweeper, store_configs
+
+    Plugins.instance().register(OptunaSweeper)
+    store_configs()
 
 
 def _check_keys(prefix: str, node: DictConfig, schema: Any) -> None:

@@ -35,6 +35,11 @@ SWEPT_KEYS = EnvVar(
     doc="set by a sweep for its jobs: the comma-separated keys whose values differ between "
     "jobs, which name each job's run first",
 )
+OPTUNA_TRIAL = EnvVar(
+    "SWEEPLAB_OPTUNA_TRIAL",
+    doc="set by the Optuna sweeper for each job: the study's trial number it runs, tagged on "
+    "its run",
+)
 
 # Variables a job on another machine (a Ray worker) needs as the driver has them: MLflow's
 # client settings and credentials, and the allow-list. Launchers that start workers from this

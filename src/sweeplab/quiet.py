@@ -19,6 +19,8 @@ _MESSAGES = (
     "The specified dataset source can be interpreted in multiple ways",
     # MLflow's model wrappers type their inputs as Any, and it says so at every load.
     r".*Any type hint is inferred as AnyType",
+    # Optuna marks its matplotlib plots experimental; sweeplab draws them for the parent run.
+    r"optuna\.visualization\.matplotlib\..* is experimental",
 )
 # Libraries whose deprecation notices are for their callers' developers, not for users.
 _LIBRARIES = (

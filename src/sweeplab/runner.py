@@ -47,12 +47,20 @@ class Recorder:
         # One run waiting behind the one being logged is enough to keep the thread busy,
         # and bounds the models and data held in memory.
         self._pending = [p for p in self._pending if not p[0].done()]
-        while len(self._pending) > 1:
-            wait([self._pending[0][0]])
+        while len(runs := [p for p in self._pending if p[1]]) > 1:  # runs, not `then` calls
+            wait([runs[0][0]])
             self._pending = [p for p in self._pending if not p[0].done()]
         future = self._pool.submit(record)
         self._pending.append((future, run_id, tracking_uri))
         return future
+
+    def then(self, future: Future[None], follow: Callable[[Future[None]], None]) -> None:
+        """Call ``follow(future)`` on the recorder's thread once ``future`` is done.
+
+        Queued behind it on the one thread, so it runs after it; ``drain`` waits for it too,
+        which a done-callback would not guarantee.
+        """
+        self._pending.append((self._pool.submit(follow, future), "", ""))
 
     def drain(self) -> None:
         """Wait until every queued run is logged (or has failed)."""
@@ -64,7 +72,7 @@ class Recorder:
         from mlflow import MlflowClient
 
         for future, run_id, uri in self._pending:
-            if future.cancel():
+            if future.cancel() and run_id:
                 client = MlflowClient(uri)
                 client.set_tag(run_id, ERROR_TAG, why)
                 client.set_terminated(run_id, "KILLED")

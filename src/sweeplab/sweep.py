@@ -7,7 +7,7 @@ import os
 import sys
 import threading
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -46,6 +46,7 @@ if TYPE_CHECKING:  # MLflow and pandas load only once a sweep needs them
     from mlflow.entities import Run
 
     from sweeplab.compare import Comparison, JobRecord
+    from sweeplab.optuna_search import Search
 
 
 @dataclass
@@ -74,6 +75,12 @@ class Sweep:
     recorder: Recorder | None = None
     # How many jobs did not finish, once finish() has compared them.
     failed_jobs: int = 0
+    # The Optuna study when sweeplab's Optuna sweeper picks the jobs (hydra/sweeper=optuna).
+    search: "Search | None" = None
+    # Lines the sweeper adds to the closing report.
+    notes: list[str] = field(default_factory=list)
+    # Outcomes of the jobs that ran in this process, by job number, as they are recorded.
+    outcomes: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     current: ClassVar["Sweep | None"] = None
     last: ClassVar["Sweep | None"] = None
@@ -81,6 +88,18 @@ class Sweep:
     def open(self) -> None:
         """Make this the sweep the process has open."""
         Sweep.current = Sweep.last = self
+
+    def job_outcome(self, job: int, output_dir: str) -> dict[str, Any] | None:
+        """A finished job's outcome as it recorded it (status, run id, value), once logged.
+
+        None when the job ran where this process cannot see its folder (another machine).
+        """
+        if self.recorder is not None:
+            self.recorder.drain()
+        if job in self.outcomes:
+            return self.outcomes[job]
+        path = Path(output_dir, OUTCOME_FILE)
+        return json.loads(path.read_text()) if path.exists() else None
 
     def finish(self) -> str:
         """Rank the jobs, log the comparison to the parent run, end it; return the report."""
@@ -172,14 +191,16 @@ def swept_keys(cfg: DictConfig, jobs: list[list[str]]) -> list[str]:
     return [key for key, seen in values.items() if len(seen) > 1]
 
 
-def sweep_name(cfg: DictConfig, task: list[str], swept: list[str], jobs: int) -> str:
+def sweep_name(
+    cfg: DictConfig, task: list[str], swept: list[str], jobs: int, unit: str = "job"
+) -> str:
     """The parent run's name: what is swept, how many jobs, then what all of them share.
 
     ``max_depth x n_estimators: 9 jobs of random_forest``: the UI's name column shows the
-    start, so the swept keys come first.
+    start, so the swept keys come first. An Optuna sweep counts ``trials``.
     """
     keys = " x ".join(k.removeprefix("model.") for k in swept) or "no swept values"
-    count = f"{jobs} job{'s' * (jobs != 1)}" if jobs else "jobs as the sweeper picks them"
+    count = f"{jobs} {unit}{'s' * (jobs != 1)}" if jobs else f"{unit}s as the sweeper picks them"
     shared = [o for o in task if o.lstrip("+~").partition("=")[0] not in swept]
     of = "" if "model" in swept else f" of {job_label(cfg, shared, name_model=True)}"
     return f"{keys}: {count}{of}"
@@ -271,9 +292,31 @@ def start(cfg: DictConfig) -> Sweep:
     """Create the store, the experiment and the parent run, and point the jobs at it."""
     check_overrides(cfg)
     config.validate_destination(cfg)
-    jobs = job_overrides(cfg)
-    check_jobs_compose(cfg, jobs)
-    metric, direction = ranking(cfg, jobs)
+    from sweeplab import optuna_search
+
+    search = None
+    if optuna_search.uses_optuna(cfg):
+        # The study's trials are not known yet: compose each value it may pick once instead.
+        space, fixed = optuna_search.search_space(cfg, list(cfg.hydra.overrides.task))
+        probes = optuna_search.probe_jobs(space, fixed)
+        check_jobs_compose(cfg, probes)
+        metric, direction = ranking(cfg, probes)
+        search = optuna_search.plan(cfg, list(cfg.hydra.overrides.task), metric, direction)
+        if search.remaining == 0:
+            print(
+                f"sweeplab: study {search.study.study_name!r} already has "
+                f"{search.done_before} of {search.n_trials} trials; raise hydra.sweeper.n_trials "
+                "to run more",
+                flush=True,
+            )
+            sys.exit(0)
+        jobs: list[list[str]] = []
+        count = search.remaining
+    else:
+        jobs = job_overrides(cfg)
+        check_jobs_compose(cfg, jobs)
+        metric, direction = ranking(cfg, jobs)
+        count = len(jobs)
 
     from sweeplab import cluster, compare, tracking
 
@@ -288,8 +331,8 @@ def start(cfg: DictConfig) -> Sweep:
         cluster.connect(cfg.hydra.launcher, str(cfg.tracking.uri))
     experiment = tracking.ensure_experiment(client, cfg.experiment, cfg.tracking.artifact_location)
     task = [scrub_text(o) for o in cfg.hydra.overrides.task]
-    swept = swept_keys(cfg, jobs)
-    name = cfg.run_name or sweep_name(cfg, task, swept, len(jobs))
+    swept = list(search.space) if search is not None else swept_keys(cfg, jobs)
+    name = cfg.run_name or sweep_name(cfg, task, swept, count, "trial" if search else "job")
     tags = {
         **tracking.run_tags(config.launch_dir()),
         compare.SWEEP_TAG: "true",
@@ -298,6 +341,10 @@ def start(cfg: DictConfig) -> Sweep:
         compare.DIRECTION_TAG: direction,
         "sweeplab.sweep.dir": str(cfg.hydra.sweep.dir),
     }
+    if search is not None:
+        tags[optuna_search.STUDY_TAG] = search.study.study_name
+        tags[optuna_search.STORAGE_TAG] = search.shown_storage
+        tags[optuna_search.SAMPLER_TAG] = search.sampler_name
     parent = client.create_run(experiment.experiment_id, run_name=name, tags=tags)
     sweep = Sweep(
         tracking_uri=str(cfg.tracking.uri),
@@ -310,16 +357,19 @@ def start(cfg: DictConfig) -> Sweep:
         overrides=task,
         sweep_dir=str(cfg.hydra.sweep.dir),
         recorder=Recorder() if cfg.hydra.launcher.get("_target_") == _BASIC_LAUNCHER else None,
+        search=search,
     )
     sweep.open()
     job_env = {PARENT_RUN_ENV: sweep.parent_run_id, env.SWEPT_KEYS.name: ",".join(swept)}
-    if jobs:
-        job_env[JOBS_ENV] = str(len(jobs))
+    if count:
+        job_env[JOBS_ENV] = str(count)
     with read_write(cfg.hydra.overrides):
         # Quoted: Hydra's grammar would read an all-digit run id as a number.
         cfg.hydra.overrides.hydra.extend(
             [f"++hydra.job.env_set.{k}='{v}'" for k, v in job_env.items()]
         )
+        if search is not None:
+            cfg.hydra.overrides.hydra.append(optuna_search.TRIAL_ENV_PLACEHOLDER)
     # Hydra sets env_set in os.environ for each job and deletes it afterwards, while the
     # recorder's thread may be inside an HTTP request that iterates os.environ (proxy
     # lookup): a key deleted mid-iteration fails that request with KeyError. Set here,
@@ -370,6 +420,7 @@ def report(sweep: Sweep, comparison: "Comparison") -> str:
         lines.append(
             f"failed   job #{row['job']} {row['overrides']}: {row['status']} {row['note']}"
         )
+    lines.extend(sweep.notes)
     lines.append(
         f"files    parent run artifacts {compare.COMPARISON_DIR}/ (comparison.csv, .md, plots); "
         f"again with `sweeplab-tools compare {sweep.parent_run_id} "
@@ -507,8 +558,10 @@ def _finished(sweep_dir: Path, parent: str | None) -> int | None:
 def _report_job(
     output_dir: str, outcome: dict[str, Any], text: str, parent: str | None, total: str | None
 ) -> None:
-    """Record the job's outcome beside its files and print its progress line."""
+    """Record the job's outcome beside its files (and with its sweep) and print its line."""
     _write_outcome(output_dir, outcome)
+    if Sweep.current is not None:  # the job ran in the sweep's own process
+        Sweep.current.outcomes[int(outcome["job"])] = outcome
     count = _finished(Path(output_dir).parent, parent)
     done = f"[{count}/{total}] " if count and total else f"[{count}] " if count else ""
     _say(f"{done}#{outcome['job']} {text}")
@@ -536,12 +589,17 @@ def run_job(cfg: DictConfig) -> float:
         # In worker processes (joblib) too, not only in the entry point's process. Ray's
         # workers are Ray's: it stops them with SIGTERM and cancels tasks with SIGINT.
         exit_on_sigterm()
+    tags = {JOB_TAG: str(num), OVERRIDES_TAG: " ".join(shown)}
+    if (trial := hydra.job.env_set.get(env.OPTUNA_TRIAL.name)) is not None:
+        from sweeplab.optuna_search import TRIAL_TAG
+
+        tags[TRIAL_TAG] = str(trial)
     try:
         result = execute(
             cfg,
             overrides,
             parent_run_id=parent,
-            extra_tags={JOB_TAG: str(num), OVERRIDES_TAG: " ".join(shown)},
+            extra_tags=tags,
             # MLflow loads the model again and predicts on an input example to check it
             # (~70 ms a model); in a sweep the signature alone describes the inputs.
             input_example=False,
@@ -570,16 +628,18 @@ def run_job(cfg: DictConfig) -> float:
         error = None if future is None or future.cancelled() else future.exception()
         if error is None:
             report(status, f"{label} -> {result.metric} {value:.6g}{reused}",
-                   run_id=result.run_id)  # fmt: skip
+                   run_id=result.run_id, value=value)  # fmt: skip
         else:
             report("FAILED", f"{label} -> FAILED: {error_summary(error)}",
                    run_id=result.run_id, error=error_summary(error))  # fmt: skip
 
-    if result.logged is None:
+    recorder = _recorder()
+    if result.logged is None or recorder is None:
         _in_order()
-        logged(None)
+        logged(result.logged)
     else:
-        result.logged.add_done_callback(logged)
+        # After the run is logged, on the recorder's thread: drain() waits for the line too.
+        recorder.then(result.logged, logged)
     return value
 
 

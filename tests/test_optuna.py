@@ -1,0 +1,382 @@
+"""Bayesian sweeps with `hydra/sweeper=optuna`: real Optuna studies beside real sqlite stores."""
+
+import signal
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from test_sweep import parent_csv, store, sweep_runs
+
+from conftest import BIN, need_extra, sweeplab
+from sweeplab.redact import redact_uri
+
+TRIAL_TAG = "sweeplab.optuna.trial"
+# Ridge fits in milliseconds: a trial costs what sweeplab and Optuna add to it.
+RIDGE = ("model=ridge", "model.alpha=tag(log, interval(0.01, 100))")
+
+
+@pytest.fixture(autouse=True)
+def _optuna_installed():
+    need_extra("optuna")
+
+
+def optuna_sweep(*args: str, cwd: Path, trials: int, timeout: float = 300):
+    return sweeplab(
+        "-m", "hydra/sweeper=optuna", f"hydra.sweeper.n_trials={trials}", *args,
+        cwd=cwd, timeout=timeout,
+    )  # fmt: skip
+
+
+def study_of(root: Path):
+    """The one study kept beside the sweep's sqlite store."""
+    import optuna
+
+    storage = f"sqlite:///{root}/outputs/mlflow.optuna.db"
+    (summary,) = optuna.get_all_study_summaries(storage)
+    return optuna.load_study(study_name=summary.study_name, storage=storage)
+
+
+@pytest.fixture(scope="module")
+def tpe(tmp_path_factory):
+    """One 12-trial TPE sweep over ridge's alpha and fit_intercept, basic launcher."""
+    root = tmp_path_factory.mktemp("tpe")
+    done = optuna_sweep(*RIDGE, "model.fit_intercept=choice(true,false)", cwd=root, trials=12)
+    return root, done
+
+
+def test_each_trial_is_one_child_run_tagged_with_its_trial_number(tpe):
+    root, done = tpe
+    assert done.returncode == 0, done.stderr
+    parent, children = sweep_runs(store(root))
+    assert parent.info.status == "FINISHED"
+    assert parent.info.run_name == "alpha x fit_intercept: 12 trials of model=ridge"
+    assert sorted(int(c.data.tags[TRIAL_TAG]) for c in children) == list(range(12))
+    # Each trial is a complete run, as a grid's job is.
+    for child in children:
+        assert child.info.status == "FINISHED"
+        assert set(child.data.metrics) >= {"mae", "mse", "rmse", "r2"}
+        assert child.outputs.model_outputs
+        assert child.inputs.dataset_inputs
+    # Child names carry the suggested values, floats to 6 significant digits.
+    assert all(
+        c.info.run_name.startswith("alpha=") and "fit_intercept=" in c.info.run_name
+        for c in children
+    )
+    alphas = [c.data.params["alpha"] for c in children]
+    assert all(len(a.lstrip("0.").replace(".", "").partition("e")[0]) <= 6 for a in alphas)
+
+
+def test_the_study_is_told_each_runs_metric_and_lives_beside_the_store(tpe):
+    root, _ = tpe
+    parent, children = sweep_runs(store(root))
+    study = study_of(root)
+    assert parent.data.tags["sweeplab.optuna.study"] == study.study_name
+    assert parent.data.tags["sweeplab.optuna.sampler"] == "TPESampler"
+    assert study.direction.name == "MINIMIZE"
+    by_run = {c.info.run_id: c for c in children}
+    assert len(study.trials) == 12
+    for trial in study.trials:
+        assert trial.state.name == "COMPLETE"
+        run = by_run[trial.user_attrs["sweeplab.run_id"]]
+        assert int(run.data.tags[TRIAL_TAG]) == trial.number
+        assert trial.value == pytest.approx(run.data.metrics["rmse"])
+    # Optuna's own schema never goes into MLflow's file.
+    with sqlite3.connect(root / "outputs" / "mlflow.db") as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    assert "trials" not in tables and "studies" not in tables
+
+
+def test_the_parent_has_the_grids_comparison_and_optunas_plots(tpe, tmp_path):
+    root, done = tpe
+    client = store(root)
+    parent, children = sweep_runs(client)
+    best = min(children, key=lambda c: c.data.metrics["rmse"])
+    assert parent.data.tags["best_run_id"] == best.info.run_id
+    assert parent.data.metrics["best_rmse"] == pytest.approx(best.data.metrics["rmse"])
+    rows = parent_csv(client, parent, tmp_path)
+    assert len(rows) == 12 and rows[0]["run_id"] == best.info.run_id
+    optuna_files = {f.path for f in client.list_artifacts(parent.info.run_id, "optuna")}
+    assert optuna_files == {
+        "optuna/optimization_history.png",
+        "optuna/param_importances.png",
+        "optuna/optimization_results.yaml",
+    }
+    results = yaml.safe_load(
+        Path(client.download_artifacts(parent.info.run_id, "optuna/optimization_results.yaml",
+                                       tmp_path)).read_text()
+    )  # fmt: skip
+    assert results["best_value"] == pytest.approx(best.data.metrics["rmse"])
+    assert results["best_run_id"] == best.info.run_id
+    assert results["best_params"]["model.fit_intercept"] in (True, False, "true", "false")
+    # Where Hydra's own Optuna plugin writes it too.
+    (written,) = (root / "outputs" / "multirun").glob(f"*/*/{'optimization_results.yaml'}")
+    assert yaml.safe_load(written.read_text())["best_run_id"] == best.info.run_id
+    # The summary counts the trials by outcome; progress lines count to 12.
+    assert "optuna   12 trials (12 finished, 0 failed, 0 reused, 0 pruned)" in done.stdout
+    assert "[12/12]" in done.stdout
+    assert "Warning" not in done.stdout + done.stderr
+    # Hydra's launch lines show the trial's values, not sweeplab's bookkeeping.
+    assert "env_set" not in done.stdout + done.stderr
+
+
+def test_compare_works_on_an_optuna_sweeps_parent(tpe):
+    root, _ = tpe
+    parent, children = sweep_runs(store(root))
+    done = subprocess.run(
+        [str(BIN / "sweeplab-tools"), "compare", parent.info.run_id],
+        cwd=root, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "12 finished, 0 failed" in done.stdout
+    best = min(children, key=lambda c: c.data.metrics["rmse"])
+    assert f"run {best.info.run_id}" in done.stdout
+
+
+def test_parallel_trials_run_through_joblib_in_batches(tmp_path):
+    done = optuna_sweep(
+        *RIDGE, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweeper.n_jobs=2",
+        cwd=tmp_path, trials=6,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    _, children = sweep_runs(store(tmp_path))
+    assert sorted(int(c.data.tags[TRIAL_TAG]) for c in children) == list(range(6))
+    study = study_of(tmp_path)
+    trials = sorted(study.trials, key=lambda t: t.number)
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 6
+    # Two trials were asked before either was told: each batch was in flight together.
+    for first, second in zip(trials[::2], trials[1::2], strict=True):
+        assert second.datetime_start < first.datetime_complete
+    assert len({t.params["model.alpha"] for t in trials}) == 6
+
+
+def test_an_interrupted_study_resumes_to_its_total(tmp_path):
+    command = [str(BIN / "sweeplab"), "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=6",
+               *RIDGE]  # fmt: skip
+    with subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, text=True) as first:
+        assert first.stdout is not None
+        for line in first.stdout:
+            if line.startswith("[2/6]"):
+                break
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=60)
+    assert first.returncode == 143
+    study = study_of(tmp_path)
+    completed = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert 2 <= len(completed) < 6
+    # Nothing is left RUNNING: the trial in flight is failed as interrupted.
+    assert all(t.state.name in ("COMPLETE", "FAIL") for t in study.trials)
+    assert all(t.user_attrs.get("sweeplab.interrupted") for t in study.trials
+               if t.state.name == "FAIL")  # fmt: skip
+
+    again = sweeplab(*command[1:], cwd=tmp_path, timeout=300)
+    assert again.returncode == 0, again.stderr
+    study = study_of(tmp_path)
+    assert sum(t.state.name == "COMPLETE" for t in study.trials) == 6
+    assert f"optuna   {6 - len(completed)} trial" in again.stdout
+    assert "6 of 6 in all" in again.stdout
+    # The same command once the study is complete runs nothing, and says so.
+    done = sweeplab(*command[1:], cwd=tmp_path, timeout=120)
+    assert done.returncode == 0
+    assert "already has 6 of 6 trials" in done.stdout
+    runs = store(tmp_path).search_runs(
+        [store(tmp_path).get_experiment_by_name("Apple_Models").experiment_id]
+    )
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+
+
+def test_a_trial_that_raises_fails_while_the_others_finish(tmp_path):
+    # An out-of-bag score without bootstrap passes validation, then scikit-learn raises in fit.
+    done = optuna_sweep(
+        "hydra/sweeper/sampler=grid", "model.n_estimators=choice(10,20)",
+        "model.oob_score=choice(false,true)", "model.bootstrap=false",
+        "hydra.sweeper.max_failure_rate=0.5", cwd=tmp_path, trials=10,
+    )  # fmt: skip
+    assert done.returncode == 1
+    study = study_of(tmp_path)
+    # The grid has 4 points: n_trials=10 shrinks to them.
+    states = {(t.params["model.oob_score"], t.state.name) for t in study.trials}
+    assert len(study.trials) == 4
+    assert states == {(False, "COMPLETE"), (True, "FAIL")}
+    _, children = sweep_runs(store(tmp_path))
+    assert sorted(c.info.status for c in children) == ["FAILED"] * 2 + ["FINISHED"] * 2
+    assert "(2 finished, 2 failed, 0 reused, 0 pruned)" in done.stdout
+    assert "Traceback" not in done.stderr
+
+
+def test_too_many_failures_stop_the_study_asking(tmp_path):
+    done = optuna_sweep(
+        "hydra/sweeper/sampler=grid", "model.n_estimators=choice(10,20,30)",
+        "model.oob_score=choice(false,true)", "model.bootstrap=false",
+        "hydra.sweeper.max_failure_rate=0", cwd=tmp_path, trials=6,
+    )  # fmt: skip
+    assert done.returncode == 1
+    study = study_of(tmp_path)
+    told = sorted(study.trials, key=lambda t: t.number)
+    # It stopped at the first failure, unless that was the last point of the grid.
+    assert told[-1].state.name == "FAIL"
+    assert sum(t.state.name == "FAIL" for t in told) == 1
+    if len(told) < 6:
+        assert "stopped asking after 1 failed trials" in done.stdout
+
+
+def test_skip_finished_tells_the_study_a_reused_runs_metric(tmp_path):
+    first = optuna_sweep(
+        "model=ridge", "hydra/sweeper/sampler=grid", "model.alpha=choice(0.5,1.0)",
+        cwd=tmp_path, trials=2,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    client = store(tmp_path)
+    earlier = {
+        r.data.params["alpha"]: r
+        for r in client.search_runs([client.get_experiment_by_name("Apple_Models").experiment_id])
+        if TRIAL_TAG in r.data.tags
+    }
+    again = optuna_sweep(
+        "model=ridge", "hydra/sweeper/sampler=grid", "model.alpha=choice(0.5,1.0,2.0)",
+        "sweep.skip_finished=true", cwd=tmp_path, trials=3,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert "(1 finished, 0 failed, 2 reused, 0 pruned)" in again.stdout
+    import optuna
+
+    storage = f"sqlite:///{tmp_path}/outputs/mlflow.optuna.db"
+    studies = optuna.get_all_study_summaries(storage)
+    assert len(studies) == 2  # another search space, another study
+    (second,) = [s for s in studies if "(" in s.study_name and s.n_trials == 3]
+    study = optuna.load_study(study_name=second.study_name, storage=storage)
+    reused = [t for t in study.trials if t.user_attrs["sweeplab.status"] == "REUSED"]
+    assert {t.params["model.alpha"] for t in reused} == {0.5, 1.0}
+    for trial in reused:
+        run = earlier[str(trial.params["model.alpha"])]
+        assert trial.value == pytest.approx(run.data.metrics["rmse"])
+        assert trial.user_attrs["sweeplab.run_id"] == run.info.run_id
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("hydra.sweeper.sampler._target_=os.system",
+         "hydra.sweeper.sampler._target_='os.system' is not allowed"),
+        ("hydra.sweeper.sampler._target_=optuna.samplers.NoSuchSampler",
+         "hydra.sweeper.sampler._target_='optuna.samplers.NoSuchSampler' is not allowed: must be one of"),
+        ("hydra.sweeper.direction=maximize",
+         "hydra.sweeper.direction='maximize' is not allowed: sweeplab optimises sweep.metric in sweep.direction (minimize)"),
+        ("hydra.sweeper.n_trials=0", "hydra.sweeper.n_trials=0 is not allowed: must be >= 1"),
+        ("hydra/sweeper/sampler=grid",
+         "hydra/sweeper/sampler='grid' is not allowed: needs discrete values: model.alpha is an interval"),
+        ("tracking=server", "hydra.sweeper.storage=None is not allowed: must be set when tracking.uri is not a sqlite file"),
+        ("hydra.sweeper.custom_search_space=os.system",
+         "hydra.sweeper.custom_search_space='os.system' is not allowed"),
+    ],
+)  # fmt: skip
+def test_a_bad_sweeper_setting_is_one_line_before_any_run(tmp_path, override, message):
+    env = {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"} if override == "tracking=server" else None
+    done = sweeplab(
+        "-m", "hydra/sweeper=optuna", *RIDGE, override, cwd=tmp_path, env=env, timeout=120
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("sweeplab: error: ")
+    assert message in line
+    db = tmp_path / "outputs" / "mlflow.db"
+    if db.exists():
+        with sqlite3.connect(db) as connection:
+            assert connection.execute("SELECT COUNT(*) FROM runs").fetchone() == (0,)
+
+
+def test_a_storage_password_is_masked_everywhere(tmp_path):
+    need_extra("psycopg")
+    from services import postgres_bindir, start_postgres
+
+    if postgres_bindir() is None:
+        pytest.skip("PostgreSQL's initdb is not installed")
+    database = start_postgres("optuna")
+    try:
+        # The throwaway cluster trusts loopback, so any password opens it.
+        secret = "s3cret-optuna-pw"
+        storage = database.uri.replace("postgres@", f"postgres:{secret}@")
+        done = optuna_sweep(*RIDGE, f"hydra.sweeper.storage={storage}", cwd=tmp_path, trials=2)
+        assert done.returncode == 0, done.stderr
+        assert secret not in done.stdout + done.stderr
+        parent, _ = sweep_runs(store(tmp_path))
+        shown = redact_uri(storage)
+        assert secret not in shown and "***@127.0.0.1" in shown
+        assert parent.data.tags["sweeplab.optuna.storage"] == shown
+        assert f"kept in {shown}" in done.stdout
+        written = [p for p in tmp_path.rglob("*") if p.is_file()]
+        assert any(p.name == "hydra.yaml" for p in written)
+        for path in written:
+            assert secret.encode() not in path.read_bytes(), path
+        import optuna
+
+        (summary,) = optuna.get_all_study_summaries(storage)
+        assert summary.n_trials == 2
+    finally:
+        database.stop()
+
+
+def test_a_study_name_is_stable_and_shared_overrides_change_it(tmp_path):
+    first = optuna_sweep(*RIDGE, cwd=tmp_path, trials=2)
+    second = optuna_sweep(*RIDGE, "dataset.n_rows=2000", cwd=tmp_path, trials=2)
+    assert first.returncode == second.returncode == 0
+    import optuna
+
+    storage = f"sqlite:///{tmp_path}/outputs/mlflow.optuna.db"
+    names = sorted(s.study_name for s in optuna.get_all_study_summaries(storage))
+    assert len(names) == 2
+    assert all(n.startswith("Apple_Models: rmse over model.alpha (") for n in names)
+
+
+@pytest.fixture(scope="module")
+def hydras_optuna_plugin(tmp_path_factory) -> Path:
+    """Hydra's own hydra-optuna-sweeper 1.3.0, unpacked into a folder for PYTHONPATH.
+
+    It cannot share the venv (it pins optuna<3); its plugin and config modules import only
+    Hydra, which is all it takes to register its configs beside sweeplab's.
+    """
+    import sys
+    import zipfile
+
+    from conftest import REQUIRE_EXTRAS
+
+    folder = tmp_path_factory.mktemp("hydra-optuna-sweeper")
+    got = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--dest", str(folder),
+         "hydra-optuna-sweeper==1.3.0"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    if got.returncode != 0:
+        message = f"could not download hydra-optuna-sweeper: {got.stderr[-300:]}"
+        if REQUIRE_EXTRAS:
+            pytest.fail(message)
+        pytest.skip(message)
+    (wheel,) = folder.glob("*.whl")
+    zipfile.ZipFile(wheel).extractall(folder / "site")
+    return folder / "site"
+
+
+def test_with_hydras_own_plugin_installed_too_optuna_means_sweeplabs(
+    tmp_path, hydras_optuna_plugin
+):
+    env = {"PYTHONPATH": str(hydras_optuna_plugin)}
+    done = sweeplab(
+        "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=2", *RIDGE,
+        cwd=tmp_path, env=env, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    parent, children = sweep_runs(store(tmp_path))
+    assert parent.data.tags["sweeplab.optuna.sampler"] == "TPESampler"
+    assert sorted(c.data.tags[TRIAL_TAG] for c in children) == ["0", "1"]
+    # Its sampler names are sweeplab's too; one it alone has gets the one-line refusal.
+    shown = sweeplab("--cfg", "hydra", "-p", "hydra.sweeper", "hydra/sweeper=optuna",
+                     cwd=tmp_path, env=env)  # fmt: skip
+    assert "_target_: hydra_plugins.sweeplab_optuna_sweeper.optuna_sweeper.OptunaSweeper" in (
+        shown.stdout
+    )
+    assert "constant_liar: true" in shown.stdout
+    refused = sweeplab("-m", "hydra/sweeper=optuna", "hydra/sweeper/sampler=motpe", *RIDGE,
+                       cwd=tmp_path, env=env)  # fmt: skip
+    assert refused.returncode == 2
+    assert "optuna.samplers.MOTPESampler' is not allowed: must be one of" in refused.stderr
