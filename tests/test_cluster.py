@@ -193,6 +193,41 @@ def test_failures_and_resume_behave_on_ray_as_with_the_basic_launcher(
     assert latest.info.status == "FAILED"
 
 
+def test_an_optuna_study_on_ray_keeps_its_trials_in_postgresql(
+    postgres, pg_server, ray_head, tmp_path
+):
+    need(None if importlib.util.find_spec("optuna") else "optuna is not installed (EXTRAS=optuna)")
+    import optuna
+
+    head, _ = ray_head
+    # The study gets a database of its own in the cluster, beside MLflow's.
+    port = postgres.uri.rsplit(":", 1)[1].split("/")[0]
+    subprocess.run(
+        [str(postgres_bindir() / "createdb"), "-h", "127.0.0.1", "-p", port, "-U", "postgres",
+         "optuna_study"], check=True, capture_output=True,
+    )  # fmt: skip
+    storage = postgres.uri.rsplit("/", 1)[0] + "/optuna_study"
+    done = sweeplab(
+        "-m", "hydra/launcher=ray", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.n_jobs=2", f"hydra.sweeper.storage={storage}",
+        "experiment.name=ray_optuna", "dataset.n_rows=500", "model.n_estimators=5",
+        "model.max_depth=int(interval(2,6))",
+        cwd=tmp_path, env=driver_env(head, pg_server["uri"]), timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    parent, children = sweep_of(MlflowClient(pg_server["uri"]), "ray_optuna")
+    assert sorted(int(c.data.tags["sweeplab.optuna.trial"]) for c in children) == [0, 1, 2, 3]
+    (summary,) = optuna.get_all_study_summaries(storage)
+    assert summary.study_name == parent.data.tags["sweeplab.optuna.study"]
+    study = optuna.load_study(study_name=summary.study_name, storage=storage)
+    runs = {c.info.run_id: c for c in children}
+    for trial in study.trials:
+        assert trial.state.name == "COMPLETE"
+        run = runs[trial.user_attrs["sweeplab.run_id"]]
+        assert trial.value == pytest.approx(run.data.metrics["rmse"])
+    assert PASSWORD not in done.stdout + done.stderr
+
+
 def sweep_joining(
     address: str, root: Path, env: dict[str, str] | None = None
 ) -> tuple[subprocess.CompletedProcess, float]:

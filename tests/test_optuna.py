@@ -269,6 +269,10 @@ def test_skip_finished_tells_the_study_a_reused_runs_metric(tmp_path):
         ("tracking=server", "hydra.sweeper.storage=None is not allowed: must be set when tracking.uri is not a sqlite file"),
         ("hydra.sweeper.custom_search_space=os.system",
          "hydra.sweeper.custom_search_space='os.system' is not allowed"),
+        # Composed before the parent run exists, as a grid's jobs are.
+        ("model.max_dept=int(interval(2,5))", "max_dept"),
+        ("hydra.sweeper.storage=redis://127.0.0.1/0",
+         "hydra.sweeper.storage='redis://127.0.0.1/0' is not allowed: must be a database URL"),
     ],
 )  # fmt: skip
 def test_a_bad_sweeper_setting_is_one_line_before_any_run(tmp_path, override, message):
@@ -284,6 +288,17 @@ def test_a_bad_sweeper_setting_is_one_line_before_any_run(tmp_path, override, me
     if db.exists():
         with sqlite3.connect(db) as connection:
             assert connection.execute("SELECT COUNT(*) FROM runs").fetchone() == (0,)
+
+
+def test_the_gp_sampler_without_pytorch_says_how_to_get_it(tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is not None:
+        pytest.skip("PyTorch is installed here: the GP sampler has what it needs")
+    done = sweeplab("-m", "hydra/sweeper=optuna", "hydra/sweeper/sampler=gp", *RIDGE,
+                    cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2
+    assert "hydra/sweeper/sampler='gp' is not allowed: needs PyTorch" in done.stderr
 
 
 def test_a_storage_password_is_masked_everywhere(tmp_path):
@@ -380,3 +395,110 @@ def test_with_hydras_own_plugin_installed_too_optuna_means_sweeplabs(
                        cwd=tmp_path, env=env)  # fmt: skip
     assert refused.returncode == 2
     assert "optuna.samplers.MOTPESampler' is not allowed: must be one of" in refused.stderr
+
+
+def _space(*arguments: str, params: dict[str, str] | None = None):
+    from omegaconf import OmegaConf
+
+    from sweeplab.optuna_search import search_space
+
+    cfg = OmegaConf.create({"hydra": {"sweeper": {"params": params}}})
+    return search_space(cfg, list(arguments))
+
+
+def test_sweep_expressions_become_optunas_distributions():
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
+
+    space, fixed = _space(
+        "model.max_depth=int(interval(2,12))",
+        "model.learning_rate=tag(log, interval(0.01, 0.3))",
+        "model.subsample=interval(0.5, 1)",
+        "model=choice(lightgbm,hist_gradient_boosting)",
+        "model.num_leaves=range(8,64,8)",
+        "model.min_child_weight=range(0.5,2.0,0.5)",
+        "model.max_bin=tag(log, int(interval(16, 512)))",
+        "dataset.n_rows=2000",
+    )
+    assert space == {
+        "model.max_depth": IntDistribution(2, 12),
+        "model.learning_rate": FloatDistribution(0.01, 0.3, log=True),
+        "model.subsample": FloatDistribution(0.5, 1.0),
+        "model": CategoricalDistribution(["lightgbm", "hist_gradient_boosting"]),
+        # A range stops before its end, as in a grid: 8, 16, ..., 56.
+        "model.num_leaves": IntDistribution(8, 56, step=8),
+        "model.min_child_weight": FloatDistribution(0.5, 1.5, step=0.5),
+        "model.max_bin": IntDistribution(16, 512, log=True),
+    }
+    assert fixed == ["dataset.n_rows=2000"]
+
+
+def test_params_from_a_config_and_the_command_line_merge_with_the_command_line_winning():
+    from optuna.distributions import FloatDistribution, IntDistribution
+
+    space, fixed = _space(
+        "model.max_depth=int(interval(3,5))", "model.alpha=0.5",
+        params={"model.max_depth": "int(interval(2,12))", "model.alpha": "interval(0.1, 1)",
+                "model.beta": "interval(1, 2)"},
+    )  # fmt: skip
+    assert space == {
+        "model.max_depth": IntDistribution(3, 5),
+        "model.beta": FloatDistribution(1, 2),
+    }
+    assert fixed == ["model.alpha=0.5"]
+
+
+@pytest.mark.parametrize(
+    ("argument", "message"),
+    [
+        ("model.x=glob(*)", "model.x='glob(*)' is not allowed: Optuna sweeps take choice(...)"),
+        ("model.x=interval(3, 1)", "an interval's start must be below its end"),
+        ("model.x=tag(log, interval(0, 1))", "a log-scaled interval must start above 0"),
+        ("model.x=range(5,1)", "must be an increasing, non-empty range"),
+    ],
+)  # fmt: skip
+def test_a_search_space_optuna_cannot_take_is_refused_naming_the_key(argument, message):
+    from sweeplab.checks import ConfigError
+
+    with pytest.raises(ConfigError, match=r".*") as refused:
+        _space(argument)
+    assert message in str(refused.value)
+    assert str(refused.value).startswith("model.x=")
+
+
+def test_without_optuna_installed_the_sweeper_says_which_extra(monkeypatch):
+    import sys
+
+    from sweeplab.errors import UserError
+    from sweeplab.optuna_search import require_optuna
+
+    monkeypatch.setitem(sys.modules, "optuna", None)  # what `import optuna` sees when absent
+    with pytest.raises(UserError, match=r"pip install 'sweeplab\[optuna\]'"):
+        require_optuna()
+
+
+def test_search_config_files_set_the_sweeper_and_its_params(tmp_path):
+    configs = tmp_path / "my-configs" / "search"
+    configs.mkdir(parents=True)
+    (configs / "ridge_alpha.yaml").write_text(
+        "# @package _global_\n"
+        "defaults:\n"
+        "  - override /hydra/sweeper: optuna\n"
+        "  - override /model: ridge\n"
+        "hydra:\n"
+        "  sweeper:\n"
+        "    n_trials: 3\n"
+        "    params:\n"
+        "      model.alpha: tag(log, interval(0.01, 100))\n"
+        "      model.fit_intercept: choice(true, false)\n"
+    )
+    done = sweeplab("-m", "--config-dir", "my-configs", "+search=ridge_alpha", cwd=tmp_path,
+                    timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    parent, children = sweep_runs(store(tmp_path))
+    assert parent.info.run_name == "alpha x fit_intercept: 3 trials of ridge search=ridge_alpha"
+    assert len(children) == 3
+    assert {"alpha", "fit_intercept"} <= set(children[0].data.params)

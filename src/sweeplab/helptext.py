@@ -26,6 +26,7 @@ _NEEDS = {
     "slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
     "submitit_local": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
     "submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+    "optuna": ("optuna", "optuna"),
 }
 # Hydra's own launchers and sweepers that a sweeplab user has no use for.
 _HIDDEN = {

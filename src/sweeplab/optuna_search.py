@@ -33,6 +33,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from sweeplab import allow, env, store
 from sweeplab.checks import ConfigError
+from sweeplab.errors import UserError
 from sweeplab.redact import redact_uri
 
 if TYPE_CHECKING:
@@ -62,6 +63,17 @@ INTERRUPTED_ATTR = "sweeplab.interrupted"
 TRIAL_ENV_PLACEHOLDER = f"++hydra.job.env_set.{env.OPTUNA_TRIAL.name}=''"
 
 _RDB_SCHEMES = ("sqlite", "postgresql", "mysql", "oracle", "mssql")
+
+
+def require_optuna() -> None:
+    """Raise UserError, saying which extra to install, when Optuna is not importable."""
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        raise UserError(
+            "hydra/sweeper=optuna needs Optuna, which is not installed: "
+            "pip install 'sweeplab[optuna]' (in sweeplab's checkout: make install EXTRAS=optuna)"
+        ) from None
 
 
 def uses_optuna(cfg: DictConfig) -> bool:

@@ -296,6 +296,7 @@ def start(cfg: DictConfig) -> Sweep:
 
     search = None
     if optuna_search.uses_optuna(cfg):
+        optuna_search.require_optuna()
         # The study's trials are not known yet: compose each value it may pick once instead.
         space, fixed = optuna_search.search_space(cfg, list(cfg.hydra.overrides.task))
         probes = optuna_search.probe_jobs(space, fixed)
