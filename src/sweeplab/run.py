@@ -11,7 +11,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from sweeplab import __version__, config, helptext, preflight, sweep
+from sweeplab import __version__, config, helptext, job, preflight, sweep
 from sweeplab.errors import TRACEBACK_ARTIFACT, RunFailed, UserError
 from sweeplab.redact import ScrubbedStream, scrub_files, scrub_hydra_logs
 from sweeplab.runner import execute, exit_on_sigterm, summary
@@ -27,7 +27,7 @@ def main(cfg: DictConfig) -> float:
         # Hydra has just written the config and overrides there, secrets included.
         scrub_files(Path(hydra_cfg.runtime.output_dir, hydra_cfg.output_subdir))
     if hydra_cfg.mode == RunMode.MULTIRUN:
-        return sweep.run_job(cfg)
+        return job.run_job(cfg)
     try:
         result = execute(cfg, hydra_cfg.overrides.task)
     except UserError as e:

@@ -1,0 +1,175 @@
+"""One job of a multirun, inside whichever process runs it: run, record, report progress.
+
+A job never raises: its outcome (FINISHED, FAILED, NOT_STARTED, REUSED) is written beside
+Hydra's files for the job, printed as one progress line, and returned to the sweeper as the
+metric (NaN when it did not finish). The sweep it belongs to is sweeplab.sweep's.
+"""
+
+import json
+import math
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from sweeplab import env, oslock
+from sweeplab.errors import UserError, error_summary, warn
+from sweeplab.redact import scrub_text
+from sweeplab.runner import Recorder, execute, exit_on_sigterm
+from sweeplab.sweep import JOBS_ENV, OUTCOME_FILE, PARENT_RUN_ENV, Sweep, job_label
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    from sweeplab.compare import JobRecord
+
+
+def _record(cfg: DictConfig, parent_run_id: str | None, record: "JobRecord") -> None:
+    """Leave a job's record on the parent run, for jobs the comparison finds no child run of."""
+    if parent_run_id is None:
+        return
+    from mlflow import MlflowClient
+
+    from sweeplab.compare import JOB_RECORDS
+
+    try:
+        MlflowClient(str(cfg.tracking.uri)).log_text(
+            parent_run_id, record.to_json(), f"{JOB_RECORDS}/job-{record.job:05d}.json"
+        )
+    except Exception as e:  # the job's own outcome is printed already
+        warn(f"could not record job {record.job}: {error_summary(e)}")
+
+
+def _recorder() -> Recorder | None:
+    """The background logger of the sweep this job runs in, when it runs in its process."""
+    return Sweep.current.recorder if Sweep.current is not None else None
+
+
+def _in_order() -> None:
+    # Jobs logged in the background print when logged; let them go first, so that the
+    # lines come in job order.
+    if (recorder := _recorder()) is not None:
+        recorder.drain()
+
+
+def _write_outcome(output_dir: str, outcome: dict[str, Any]) -> None:
+    # Beside Hydra's own files for the job: the sweep's summary falls back on these when
+    # the tracking store is gone by the time the sweep ends.
+    Path(output_dir, OUTCOME_FILE).write_text(json.dumps(outcome))
+
+
+_say_lock = threading.Lock()
+
+
+def _say(line: str) -> None:
+    """Print ``line`` whole: one write, which Hydra's log lines and other threads cannot split."""
+    with _say_lock:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
+def _finished(sweep_dir: Path, parent: str | None) -> int | None:
+    """Count this job as finished and return how many of the sweep's jobs have, or None.
+
+    Jobs finish out of order on parallel launchers, so the count is kept in a file of the
+    sweep's folder, under an OS lock: right for the jobs of one machine or shared folder.
+    Ray's workers may sit on other machines, each with its own folder: no count there.
+    """
+    if "ray" in sys.modules or parent is None:
+        return None
+    counter = sweep_dir / f".sweeplab_finished_{parent}"
+    with oslock.held(counter.with_suffix(".lock")):
+        count = int(counter.read_text() or 0) + 1 if counter.exists() else 1
+        counter.write_text(str(count))
+    return count
+
+
+def _report_job(
+    output_dir: str, outcome: dict[str, Any], text: str, parent: str | None, total: str | None
+) -> None:
+    """Record the job's outcome beside its files (and with its sweep) and print its line."""
+    _write_outcome(output_dir, outcome)
+    if Sweep.current is not None:  # the job ran in the sweep's own process
+        Sweep.current.outcomes[int(outcome["job"])] = outcome
+    count = _finished(Path(output_dir).parent, parent)
+    done = f"[{count}/{total}] " if count and total else f"[{count}] " if count else ""
+    _say(f"{done}#{outcome['job']} {text}")
+
+
+def run_job(cfg: DictConfig) -> float:
+    """Run one job of a multirun: record a failure instead of raising; return its metric."""
+    from sweeplab.compare import JOB_TAG, NOT_STARTED, OVERRIDES_TAG, JobRecord
+
+    hydra = HydraConfig.get()
+    parent = hydra.job.env_set.get(PARENT_RUN_ENV)
+    total = hydra.job.env_set.get(JOBS_ENV)
+    overrides = list(hydra.overrides.task)
+    shown = [scrub_text(o) for o in overrides]
+    num = int(hydra.job.num)
+    label = job_label(cfg, shown)
+    outcome: dict[str, Any] = {"job": num, "overrides": shown, "run_id": None, "error": ""}
+    output_dir = str(hydra.runtime.output_dir)
+
+    # A count of finished jobs, then Hydra's own job number (its log's #N, the job's folder).
+    def report(status: str, text: str, **fields: Any) -> None:
+        _report_job(output_dir, {**outcome, "status": status, **fields}, text, parent, total)
+
+    if threading.current_thread() is threading.main_thread() and "ray" not in sys.modules:
+        # In worker processes (joblib) too, not only in the entry point's process. Ray's
+        # workers are Ray's: it stops them with SIGTERM and cancels tasks with SIGINT.
+        exit_on_sigterm()
+    tags = {JOB_TAG: str(num), OVERRIDES_TAG: " ".join(shown)}
+    if (trial := hydra.job.env_set.get(env.OPTUNA_TRIAL.name)) is not None:
+        from sweeplab.optuna_search import TRIAL_TAG
+
+        tags[TRIAL_TAG] = str(trial)
+    try:
+        result = execute(
+            cfg,
+            overrides,
+            parent_run_id=parent,
+            extra_tags=tags,
+            # MLflow loads the model again and predicts on an input example to check it
+            # (~70 ms a model); in a sweep the signature alone describes the inputs.
+            input_example=False,
+            recorder=_recorder(),
+        )
+    except UserError as e:  # refused before any run was created
+        _in_order()
+        report(NOT_STARTED, f"{label} -> not run: {e}", error=str(e))
+        _record(cfg, parent, JobRecord(num, shown, NOT_STARTED, error=str(e)))
+        # Optimising sweepers (Optuna) count a NaN result as a failed trial.
+        return math.nan
+    except Exception as e:  # the run is FAILED with its traceback logged; go on to the next
+        _in_order()
+        run_id = getattr(e, "run_id", None)
+        report("FAILED", f"{label} -> FAILED: {error_summary(e)}", run_id=run_id,
+               error=error_summary(e))  # fmt: skip
+        return math.nan
+    if result.reused:
+        _record(cfg, parent, JobRecord(num, shown, "REUSED", run_id=result.run_id))
+    value = result.metrics.get(result.metric, math.nan)
+    reused = f" (reused run {result.run_id})" if result.reused else ""
+    status = "REUSED" if result.reused else "FINISHED"
+
+    # Printed once the run is logged (by the background recorder, if any), so the line is true.
+    def logged(future: "Future[None] | None") -> None:
+        error = None if future is None or future.cancelled() else future.exception()
+        if error is None:
+            report(status, f"{label} -> {result.metric} {value:.6g}{reused}",
+                   run_id=result.run_id, value=value)  # fmt: skip
+        else:
+            report("FAILED", f"{label} -> FAILED: {error_summary(error)}",
+                   run_id=result.run_id, error=error_summary(error))  # fmt: skip
+
+    recorder = _recorder()
+    if result.logged is None or recorder is None:
+        _in_order()
+        logged(result.logged)
+    else:
+        # After the run is logged, on the recorder's thread: drain() waits for the line too.
+        recorder.then(result.logged, logged)
+    return value
