@@ -9,7 +9,7 @@ EXTRAS_ALL := ray,postgres,slurm,lightgbm,xgboost,optuna,ui
 comma  := ,
 STAMP  := $(VENV)/.installed-dev$(if $(EXTRAS),-$(subst $(comma),-,$(EXTRAS)))
 
-.PHONY: install run test test-all lint server bench bench-scale stress lock clean
+.PHONY: install run test test-all lint server bench bench-optuna bench-scale stress lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ bench: $(STAMP)  ## sweeplab vs the tutorial's script, the 3x3 sweep grid, a 200
 	$(BIN)/python benchmarks/single_run.py
 	$(BIN)/python benchmarks/sweep_grid.py
 	$(BIN)/python benchmarks/file_dataset.py
+
+bench-optuna:  ## an Optuna trial's cost vs a grid job's; TPE vs random vs a grid (installs the optuna extra)
+	$(MAKE) install EXTRAS=optuna
+	$(BIN)/python benchmarks/optuna_search.py
 
 bench-scale:  ## Ray vs joblib, PostgreSQL- vs sqlite-backed server (needs PostgreSQL installed)
 	$(MAKE) install EXTRAS=$(EXTRAS_ALL)
