@@ -114,7 +114,7 @@ def test_the_parent_has_the_grids_comparison_and_optunas_plots(tpe, tmp_path):
     (written,) = (root / "outputs" / "multirun").glob(f"*/*/{'optimization_results.yaml'}")
     assert yaml.safe_load(written.read_text())["best_run_id"] == best.info.run_id
     # The summary counts the trials by outcome; progress lines count to 12.
-    assert "optuna   12 trials (12 finished, 0 failed, 0 reused, 0 pruned)" in done.stdout
+    assert "optuna   12 trials: 12 finished, 0 failed, 0 pruned;" in done.stdout
     assert "[12/12]" in done.stdout
     assert "Warning" not in done.stdout + done.stderr
     # Hydra's launch lines show the trial's values, not sweeplab's bookkeeping.
@@ -179,7 +179,7 @@ def test_an_interrupted_study_resumes_to_its_total(tmp_path):
     # The same command once the study is complete runs nothing, and says so.
     done = sweeplab(*command[1:], cwd=tmp_path, timeout=120)
     assert done.returncode == 0
-    assert "already has 6 of 6 trials" in done.stdout
+    assert "already has 6 trials (hydra.sweeper.n_trials=6): nothing to run" in done.stdout
     runs = store(tmp_path).search_runs(
         [store(tmp_path).get_experiment_by_name("Apple_Models").experiment_id]
     )
@@ -201,7 +201,7 @@ def test_a_trial_that_raises_fails_while_the_others_finish(tmp_path):
     assert states == {(False, "COMPLETE"), (True, "FAIL")}
     _, children = sweep_runs(store(tmp_path))
     assert sorted(c.info.status for c in children) == ["FAILED"] * 2 + ["FINISHED"] * 2
-    assert "(2 finished, 2 failed, 0 reused, 0 pruned)" in done.stdout
+    assert "optuna   4 trials: 2 finished, 2 failed, 0 pruned;" in done.stdout
     assert "Traceback" not in done.stderr
 
 
@@ -238,7 +238,7 @@ def test_skip_finished_tells_the_study_a_reused_runs_metric(tmp_path):
         "sweep.skip_finished=true", cwd=tmp_path, trials=3,
     )  # fmt: skip
     assert again.returncode == 0, again.stderr
-    assert "(1 finished, 0 failed, 2 reused, 0 pruned)" in again.stdout
+    assert "optuna   3 trials: 3 finished (2 reused), 0 failed, 0 pruned;" in again.stdout
     import optuna
 
     storage = f"sqlite:///{tmp_path}/outputs/mlflow.optuna.db"
@@ -332,15 +332,21 @@ def test_a_storage_password_is_masked_everywhere(tmp_path):
         database.stop()
 
 
-def test_a_study_name_is_stable_and_shared_overrides_change_it(tmp_path):
+def test_a_study_name_is_stable_and_what_trials_train_changes_it(tmp_path):
     first = optuna_sweep(*RIDGE, cwd=tmp_path, trials=2)
-    second = optuna_sweep(*RIDGE, "dataset.n_rows=2000", cwd=tmp_path, trials=2)
-    assert first.returncode == second.returncode == 0
+    other_data = optuna_sweep(*RIDGE, "dataset.n_rows=2000", cwd=tmp_path, trials=2)
+    # Reusing runs or renaming the sweep continues the same study: 1 more trial.
+    resumed = optuna_sweep(*RIDGE, "sweep.skip_finished=true", "run_name=again", cwd=tmp_path,
+                           trials=3)  # fmt: skip
+    other_sampler = optuna_sweep(*RIDGE, "hydra/sweeper/sampler=random", cwd=tmp_path, trials=2)
+    for done in (first, other_data, resumed, other_sampler):
+        assert done.returncode == 0, done.stderr
+    assert "optuna   1 trial: " in resumed.stdout and "3 of 3 in all" in resumed.stdout
     import optuna
 
     storage = f"sqlite:///{tmp_path}/outputs/mlflow.optuna.db"
     names = sorted(s.study_name for s in optuna.get_all_study_summaries(storage))
-    assert len(names) == 2
+    assert len(names) == 3
     assert all(n.startswith("Apple_Models: rmse over model.alpha (") for n in names)
 
 

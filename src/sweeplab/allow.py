@@ -137,10 +137,13 @@ def check_config(cfg: DictConfig) -> None:
                             f"{', '.join(ESTIMATOR_MODULES)}",
                         )  # fmt: skip
             elif value is None or not is_plugin_target(str(value)):
-                raise TargetRefused(
-                    path, str(value), "Hydra may instantiate only sweeplab's callback and "
-                    "the official launcher and sweeper plugins",
-                )  # fmt: skip
+                what = (
+                    "a sampler must be a class of optuna.samplers"
+                    if path.startswith("hydra.sweeper.sampler")
+                    else "Hydra may instantiate only sweeplab's callback and the official "
+                    "launcher and sweeper plugins"
+                )
+                raise TargetRefused(path, str(value), what)
         elif (
             in_logging
             and key in ("class", "()")

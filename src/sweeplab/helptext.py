@@ -19,6 +19,7 @@ _WIDTH = 100
 _HYDRA_GROUPS = {
     "hydra/launcher": "where a sweep's jobs run",
     "hydra/sweeper": "how a sweep picks its jobs' values",
+    "hydra/sweeper/sampler": "which Optuna sampler, with hydra/sweeper=optuna",
 }
 # Options whose Hydra plugin is an extra, by the module the plugin installs.
 _NEEDS = {
@@ -32,6 +33,7 @@ _NEEDS = {
 _HIDDEN = {
     "hydra/launcher": {"submitit_local", "submitit_slurm", "ray_aws"},
     "hydra/sweeper": set(),
+    "hydra/sweeper/sampler": set(),
 }
 
 
@@ -87,8 +89,9 @@ def text(argv: Sequence[str]) -> str:
 
 def _listed(group: str, options: list[str], now: str | None) -> str:
     """``group: a, b, c  [now: b]``, wrapped under the group's name."""
+    chosen = f"  [now: {now}]" if now is not None else ""
     return textwrap.fill(
-        f"{group}: {', '.join(options)}  [now: {now}]",
+        f"{group}: {', '.join(options)}{chosen}",
         width=_WIDTH,
         subsequent_indent="    ",
         break_on_hyphens=False,

@@ -11,7 +11,6 @@ import hashlib
 import importlib
 import importlib.util
 import json
-import logging
 import math
 import os
 from collections import Counter
@@ -31,7 +30,7 @@ from hydra.core.override_parser.types import (
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
-from sweeplab import allow, env, store
+from sweeplab import allow, env
 from sweeplab.checks import ConfigError
 from sweeplab.errors import UserError
 from sweeplab.redact import redact_uri
@@ -222,7 +221,9 @@ def _storage(cfg: DictConfig) -> str:
                 "study in, like sqlite:///path/optuna.db or postgresql://user@host/db",
             )  # fmt: skip
         return given
-    tracking = store.sqlite_path(str(cfg.tracking.uri))
+    from sweeplab.store import sqlite_path
+
+    tracking = sqlite_path(str(cfg.tracking.uri))
     if tracking is None:
         raise ConfigError(
             "hydra.sweeper.storage", None, f"must be set when tracking.uri is not a sqlite file "
@@ -259,12 +260,17 @@ def _sampler_target(cfg: DictConfig) -> str:
 
         name = target.removeprefix(SAMPLERS_MODULE + ".")
         if not isinstance(getattr(optuna.samplers, name, None), type):
-            known = sorted(n for n in dir(optuna.samplers) if n.endswith("Sampler"))
-            raise ConfigError(key, target, f"must be one of {SAMPLERS_MODULE}'s {known}")
+            known = sorted(
+                n for n in dir(optuna.samplers)
+                if n.endswith("Sampler") and not n.startswith(("Base", "PartialFixed"))
+            )  # fmt: skip
+            raise ConfigError(
+                key, target, f"must be one of the classes {SAMPLERS_MODULE} has: {known}"
+            )
     if target.endswith(".GPSampler") and importlib.util.find_spec("torch") is None:
         raise ConfigError(
             "hydra/sweeper/sampler", "gp", "needs PyTorch, which is not installed: "
-            "pip install torch (or pick tpe, random, cmaes or qmc)",
+            "pip install torch (or pick tpe, random, grid, cmaes or qmc)",
         )  # fmt: skip
     if target.endswith(".CmaEsSampler") and importlib.util.find_spec("cmaes") is None:
         raise ConfigError(
@@ -320,12 +326,21 @@ def _refuse_other_settings(cfg: DictConfig, direction: str) -> None:
         )  # fmt: skip
 
 
+# Overrides that change how a sweep runs or is recorded, not what its trials train.
+_BOOKKEEPING = ("sweep.", "run_name", "tracking.", "experiment.", "hydra")
+
+
+def _bookkeeping(override: str) -> bool:
+    return override.lstrip("+~").startswith(_BOOKKEEPING)
+
+
 def study_name(cfg: DictConfig, metric: str, direction: str, space: dict[str, Any],
                fixed: list[str]) -> str:  # fmt: skip
     """``apple_models: rmse over model.max_depth, model.n_estimators (3f9a2c1d)``.
 
-    Stable for the same experiment, ranking, search space and shared overrides, so the same
-    command continues the same study; anything else starts another.
+    Stable for the same experiment, ranking, search space, sampler and shared overrides, so
+    the same command continues the same study (with or without sweep.skip_finished, another
+    run_name or store settings); anything else starts another.
     """
     from optuna.distributions import distribution_to_json
 
@@ -334,8 +349,9 @@ def study_name(cfg: DictConfig, metric: str, direction: str, space: dict[str, An
         "metric": metric,
         "direction": direction,
         "space": {k: distribution_to_json(d) for k, d in sorted(space.items())},
-        "fixed": sorted(fixed),
+        "fixed": sorted(o for o in fixed if not _bookkeeping(o)),
         "custom": cfg.hydra.sweeper.get("custom_search_space"),
+        "sampler": OmegaConf.to_container(cfg.hydra.sweeper.sampler, resolve=True),
     }
     digest = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:8]
     keys = ", ".join(space) or "no swept values"
@@ -393,13 +409,10 @@ def _counts_toward_total(trial: "optuna.trial.FrozenTrial") -> bool:
 
 def plan(cfg: DictConfig, arguments: Sequence[str], metric: str, direction: str) -> Search:
     """Check the sweeper's settings and open (or continue) the study; nothing runs yet."""
-    # Optuna's and alembic's INFO lines (alembic's from its import on) would reach the
-    # console through Hydra's logging; sweeplab prints what happened to each trial itself.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     import optuna
     from hydra.utils import instantiate
 
-    from sweeplab import oslock
+    from sweeplab import oslock, store
 
     _check_settings(cfg.hydra.sweeper)
     _refuse_other_settings(cfg, direction)
@@ -414,6 +427,8 @@ def plan(cfg: DictConfig, arguments: Sequence[str], metric: str, direction: str)
     settings = cfg.hydra.sweeper
     storage = _storage(cfg)
     name = settings.get("study_name") or study_name(cfg, metric, direction, space, fixed)
+    # Optuna's INFO lines would reach the console through Hydra's logging; sweeplab prints
+    # what happened to each trial itself.
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         database = store.sqlite_path(storage)
@@ -426,6 +441,11 @@ def plan(cfg: DictConfig, arguments: Sequence[str], metric: str, direction: str)
                 direction="maximize" if direction == "maximize" else "minimize",
                 load_if_exists=True,
             )
+    except ImportError as e:  # the database's driver (psycopg for postgresql://)
+        raise ConfigError(
+            "hydra.sweeper.storage", storage, f"needs a database driver that is not installed "
+            f"({e}); for postgresql:// URLs: pip install 'sweeplab[postgres]'",
+        ) from None  # fmt: skip
     except Exception as e:
         raise ConfigError(
             "hydra.sweeper.storage", storage, f"cannot keep the study: {type(e).__name__}: {e}"
@@ -616,10 +636,11 @@ def summary(search: Search) -> str:
     """The report's line on the study: its trials by outcome, the best, where it is kept."""
     told = search.told
     trials = sum(told.values())
+    finished = told["finished"] + told["reused"]
+    reused = f" ({told['reused']} reused)" if told["reused"] else ""
     line = (
-        f"optuna   {trials} trial{'s' * (trials != 1)} ({told['finished']} finished, "
-        f"{told['failed']} failed, {told['reused']} reused, {told['pruned']} pruned) of "
-        f"study {search.study.study_name!r}"
+        f"optuna   {trials} trial{'s' * (trials != 1)}: {finished} finished{reused}, "
+        f"{told['failed']} failed, {told['pruned']} pruned; study {search.study.study_name!r}"
     )
     total = sum(map(_counts_toward_total, search.study.get_trials(deepcopy=False)))
     line += f", {total} of {search.n_trials} in all; kept in {search.shown_storage}"

@@ -7,6 +7,7 @@ Warnings a user can act on (scikit-learn's ConvergenceWarning, a dataset's own p
 still show.
 """
 
+import logging
 import warnings
 
 # Messages, matched from their start (MLflow colours some with ANSI escapes first).
@@ -19,8 +20,9 @@ _MESSAGES = (
     "The specified dataset source can be interpreted in multiple ways",
     # MLflow's model wrappers type their inputs as Any, and it says so at every load.
     r".*Any type hint is inferred as AnyType",
-    # Optuna marks its matplotlib plots experimental; sweeplab draws them for the parent run.
+    # Optuna marks its matplotlib plots and some samplers (QMC) experimental; a user picked them.
     r"optuna\.visualization\.matplotlib\..* is experimental",
+    r"\w+Sampler is experimental",
 )
 # Libraries whose deprecation notices are for their callers' developers, not for users.
 _LIBRARIES = (
@@ -29,8 +31,15 @@ _LIBRARIES = (
 )
 
 
+# Loggers whose INFO lines say what a library does inside (alembic: "setup plugin ..." at its
+# import, schema steps); once Hydra's logging is set up they would reach the console.
+_INFO_LOGGERS = ("alembic",)
+
+
 def install() -> None:
-    """Add the filters to this process's warning filters (idempotent)."""
+    """Add the filters to this process's warning filters and loggers (idempotent)."""
+    for name in _INFO_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     for message in _MESSAGES:
         warnings.filterwarnings("ignore", message=message)
     for category in (DeprecationWarning, FutureWarning, PendingDeprecationWarning):

@@ -302,8 +302,8 @@ def start(cfg: DictConfig) -> Sweep:
         if search.remaining == 0:
             print(
                 f"sweeplab: study {search.study.study_name!r} already has "
-                f"{search.done_before} of {search.n_trials} trials; raise hydra.sweeper.n_trials "
-                "to run more",
+                f"{search.done_before} trials (hydra.sweeper.n_trials={search.n_trials}): "
+                "nothing to run; raise hydra.sweeper.n_trials to run more",
                 flush=True,
             )
             sys.exit(0)

@@ -87,6 +87,9 @@ def connect(tracking: DictConfig) -> MlflowClient:
     os.environ["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] = str(tracking.backoff_factor)
     # MLflow prints run URLs as given, user:password@ included; sweeplab prints them redacted.
     os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+    # With tqdm installed (Optuna brings it), MLflow draws a progress bar on stderr for
+    # every artifact download, which the comparison makes for reused and refused jobs.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     if is_server(uri):
         # urllib3 warns about every retry, with its whole exception: a dead server mid-sweep
         # would flood the console; the failure itself is reported once, in one line.
