@@ -232,6 +232,49 @@ def mark_killed(args: argparse.Namespace) -> int:
     return 0
 
 
+def list_models(args: argparse.Namespace) -> int:
+    """Print registered models' versions: aliases, metric, data and source runs."""
+    from mlflow.exceptions import MlflowException
+
+    from sweeplab import registry
+
+    client = open_store(args)
+    try:
+        found = registry.versions(client, args.name)
+    except MlflowException as e:
+        raise UserError(f"no registered model {args.name!r}: {e.message}") from None
+    if not found:
+        print(f"no registered models in {redact_uri(str(client.tracking_uri))}")
+        return 0
+    print(registry.table(found))
+    return 0
+
+
+def promote_run(args: argparse.Namespace) -> int:
+    """Register a run's model (unless it is already a version) and promote it, as a sweep does."""
+    from sweeplab import registry
+
+    client = open_store(args)
+    for line in registry.promote_run(
+        client, args.run_id, args.name, alias=args.alias, always=args.always,
+        metric=args.metric, direction=args.direction,
+    ):  # fmt: skip
+        print(line)
+    return 0
+
+
+def predict_table(args: argparse.Namespace) -> int:
+    """Score a table file with a model URI into another table file."""
+    import mlflow
+
+    from sweeplab.predict import predict
+
+    client = open_store(args)
+    mlflow.set_tracking_uri(client.tracking_uri)
+    print(predict(args.model_uri, args.input, args.output, args.column))
+    return 0
+
+
 def _store_options(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--tracking", default="local", choices=["local", "server"], help="store option"
@@ -318,6 +361,46 @@ def parser() -> argparse.ArgumentParser:
     k.add_argument("--dry-run", action="store_true", help="list them, change nothing")
     _store_options(k)
     k.set_defaults(func=mark_killed)
+    m = sub.add_parser("models", help="registered models: versions, aliases, scores, source runs")
+    m.add_argument("name", nargs="?", help="one registered model (default: all of them)")
+    _store_options(m)
+    m.set_defaults(func=list_models)
+
+    r = sub.add_parser(
+        "promote",
+        help="register a run's model as a version of NAME and move the alias if it wins",
+    )
+    r.add_argument("run_id", help="the run whose logged model to register")
+    r.add_argument("--name", required=True, help="the registered model (created when missing)")
+    r.add_argument("--alias", default="champion", help="the alias to move (default: champion)")
+    r.add_argument(
+        "--always", action="store_true", help="move the alias even if the version does not win"
+    )
+    r.add_argument(
+        "--metric", choices=list(METRICS),
+        help="compare by (default: the run's sweep's metric, else its task's own)",
+    )  # fmt: skip
+    r.add_argument("--direction", choices=["minimize", "maximize"], help="default: the metric's")
+    _store_options(r)
+    r.set_defaults(func=promote_run)
+
+    q = sub.add_parser(
+        "predict", help="score a CSV or Parquet file with a model: the table plus its predictions"
+    )
+    q.add_argument(
+        "model_uri", help="models:/NAME@champion, models:/NAME/3, models:/<id> or runs:/<id>/<name>"
+    )
+    q.add_argument(
+        "--input", required=True, type=Path, help="the table to score (.csv, .tsv, .parquet)"
+    )
+    q.add_argument(
+        "--output", required=True, type=Path, help="the table with the predictions (same kinds)"
+    )
+    q.add_argument(
+        "--column", default="prediction", help="the predictions' column (default: prediction)"
+    )
+    _store_options(q)
+    q.set_defaults(func=predict_table)
     return p
 
 

@@ -2,8 +2,10 @@
 
 import dataclasses
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, ClassVar
 from urllib.parse import urlparse
 
@@ -81,6 +83,13 @@ class ExperimentConfig:
 # ---------------------------------------------------------------- sweep
 
 
+class Promote(Enum):
+    """When a newly registered version takes the alias."""
+
+    better = "better"
+    always = "always"
+
+
 @dataclass
 class SweepConfig:
     """How the jobs of a multirun are ranked and resumed."""
@@ -93,6 +102,37 @@ class SweepConfig:
     # Reuse a FINISHED run of the experiment with the same config fingerprint instead of
     # training again; re-running an interrupted sweep then trains only what is missing.
     skip_finished: bool = False
+    # Register the best model (a sweep's best job, or a single run's model) as a new
+    # version of this registered model, created when missing; null: register nothing.
+    register: str | None = None
+    # The alias that marks the registered model's best version: models:/NAME@champion.
+    alias: str = "champion"
+    # better: move the alias only when the new version beats the one it points at, on the
+    # same metric, direction and data; always: move it regardless.
+    promote: Promote = Promote.better
+
+    CHECKS: ClassVar[dict[str, Check]] = {
+        "register": Check(
+            lambda v, _: (
+                v is None
+                or (
+                    bool(str(v).strip())
+                    and "/" not in str(v)
+                    and not str(v).endswith(".sweeplab-lock")
+                )
+            ),
+            "must be a registered model name (not empty, no '/') or null",
+        ),
+        "alias": Check(
+            lambda v, _: (
+                bool(re.fullmatch(r"[\w-]{1,255}", str(v)))
+                and str(v).lower() != "latest"
+                and not re.fullmatch(r"v\d+", str(v).lower())
+            ),
+            "must be letters, digits, '_' or '-' (not 'latest' or v<number>, which MLflow "
+            "keeps for versions)",
+        ),
+    }
 
 
 # ---------------------------------------------------------------- top level

@@ -11,8 +11,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from sweeplab import __version__, config, helptext, job, preflight, sweep
-from sweeplab.errors import TRACEBACK_ARTIFACT, RunFailed, UserError
+from sweeplab import __version__, config, helptext, job, preflight, registry, sweep
+from sweeplab.errors import TRACEBACK_ARTIFACT, RunFailed, UserError, error_summary
 from sweeplab.redact import ScrubbedStream, scrub_files, scrub_hydra_logs
 from sweeplab.runner import execute, exit_on_sigterm, summary
 
@@ -41,6 +41,14 @@ def main(cfg: DictConfig) -> float:
         )
         sys.exit(1)
     print(summary(result))
+    if cfg.sweep.register:
+        # The run is logged either way; a registry that refuses is this command's failure.
+        try:
+            print("\n".join(registry.register_run(cfg, result)))
+        except Exception as e:
+            print(f"sweeplab: error: run {result.run_id} is logged, but registering its model "
+                  f"failed: {error_summary(e)}", file=sys.stderr)  # fmt: skip
+            sys.exit(1)
     return result.metrics.get(result.metric, float("nan"))
 
 
@@ -98,7 +106,7 @@ def cli() -> None:
         # collector that still tracks their objects makes interpreter teardown take ~0.9 s.
         # Frozen objects are skipped; exit handlers still run and flush everything.
         gc.freeze()
-    if sweep.failed_jobs():
+    if sweep.failed():
         sys.exit(1)
 
 

@@ -18,7 +18,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, read_write
 
 from sweeplab import config, env
-from sweeplab.config import ConfigError
+from sweeplab.config import ConfigError, Promote
 from sweeplab.errors import ERROR_TAG, UserError, error_summary
 from sweeplab.plan import default_run_name, shown_overrides
 from sweeplab.preflight import describe, explain_model_key
@@ -34,6 +34,8 @@ JOBS_ENV = env.SWEEP_JOBS.name
 _FIXED_IN_A_SWEEP = ("tracking", "experiment", "sweep")
 
 _BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+# On the parent: the registered model version its best job's model became (NAME vN).
+REGISTERED_TAG = "sweeplab.registered_version"
 # Each job's outcome, written next to Hydra's files in the job's output directory.
 OUTCOME_FILE = "sweeplab_job.json"
 
@@ -77,6 +79,12 @@ class Sweep:
     notes: list[str] = field(default_factory=list)
     # Outcomes of the jobs that ran in this process, by job number, as they are recorded.
     outcomes: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # sweep.register / alias / promote: the registered model the best job's model joins.
+    register: str | None = None
+    alias: str = "champion"
+    always: bool = False
+    # Why registering the best model failed, once finish() has tried.
+    register_error: str = ""
 
     current: ClassVar["Sweep | None"] = None
     last: ClassVar["Sweep | None"] = None
@@ -108,9 +116,35 @@ class Sweep:
         client = MlflowClient(self.tracking_uri)
         comparison = _compare_and_log(client, client.get_run(self.parent_run_id), self)
         self.failed_jobs = len(comparison.failed())
+        if self.register:
+            self.notes.extend(self._register_best(client, comparison))
         client.set_terminated(self.parent_run_id, "FAILED" if self.failed_jobs else "FINISHED")
         Sweep.current = None
         return report(self, comparison)
+
+    def _register_best(self, client: "MlflowClient", comparison: "Comparison") -> list[str]:
+        """Register the best job's model and promote it; the report's lines on it."""
+        from sweeplab import registry
+
+        assert self.register is not None
+        best = comparison.best
+        if best is None:
+            self.register_error = "no job finished"
+            return [f"registry nothing registered in {self.register!r}: no job finished"]
+        try:
+            lines = registry.register_and_promote(
+                client, self.register, str(best["run_id"]), alias=self.alias,
+                always=self.always, metric=self.metric, direction=self.direction,
+                parent_run_id=self.parent_run_id,
+                description=f"The best job of sweep {self.run_name!r} (parent run "
+                f"{self.parent_run_id}), ranked by {self.metric}: {' '.join(self.overrides)}",
+            )  # fmt: skip
+        except Exception as e:  # the sweep's runs are logged; say what did not happen
+            self.register_error = error_summary(e)
+            return [f"registry could not register the best model in {self.register!r}: "
+                    f"{self.register_error}"]  # fmt: skip
+        client.set_tag(self.parent_run_id, REGISTERED_TAG, lines[0].split(" (")[0][9:])
+        return lines
 
     def end(self, status: str, why: str) -> None:
         """End the interrupted sweep: its queued and RUNNING children, then its parent."""
@@ -139,9 +173,11 @@ class Sweep:
 _BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
 
 
-def failed_jobs() -> int:
-    """How many jobs of the last sweep in this process did not finish."""
-    return Sweep.last.failed_jobs if Sweep.last is not None else 0
+def failed() -> bool:
+    """Whether the last sweep in this process had jobs that did not finish, or did not
+    register its best model as asked."""
+    last = Sweep.last
+    return last is not None and bool(last.failed_jobs or last.register_error)
 
 
 def job_overrides(cfg: DictConfig) -> list[list[str]]:
@@ -355,6 +391,9 @@ def start(cfg: DictConfig) -> Sweep:
         sweep_dir=str(cfg.hydra.sweep.dir),
         recorder=Recorder() if cfg.hydra.launcher.get("_target_") == _BASIC_LAUNCHER else None,
         search=search,
+        register=cfg.sweep.register,
+        alias=str(cfg.sweep.alias),
+        always=cfg.sweep.promote == Promote.always,
     )
     sweep.open()
     job_env = {PARENT_RUN_ENV: sweep.parent_run_id, env.SWEPT_KEYS.name: ",".join(swept)}

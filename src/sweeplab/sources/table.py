@@ -60,7 +60,7 @@ def resolve(path: str) -> Path:
     return given if given.is_absolute() else Path(launch_dir()) / given
 
 
-def _format(path: Path) -> tuple[str, str | None]:
+def file_format(path: Path) -> tuple[str, str | None]:
     """("csv" | "tsv" | "parquet", compression) from the file's suffixes."""
     suffixes = [s.lower() for s in path.suffixes]
     compression = _COMPRESSION.get(suffixes[-1]) if suffixes else None
@@ -80,7 +80,10 @@ def _format(path: Path) -> tuple[str, str | None]:
     )
 
 
-def _read(raw: bytes | Path, kind: str, compression: str | None, **kwargs: Any) -> "pd.DataFrame":
+def read_table(
+    raw: bytes | Path, kind: str, compression: str | None, **kwargs: Any
+) -> "pd.DataFrame":
+    """A table from a file's path or bytes, read as ``file_format`` named it."""
     import pandas as pd
 
     source = io.BytesIO(raw) if isinstance(raw, bytes) else raw
@@ -93,7 +96,7 @@ def _read(raw: bytes | Path, kind: str, compression: str | None, **kwargs: Any) 
 
 def _open(cfg: DictConfig) -> tuple[Path, str, str | None]:
     path = resolve(str(cfg.path))
-    kind, compression = _format(path)
+    kind, compression = file_format(path)
     if not path.exists():
         raise ConfigError("dataset.path", str(cfg.path), f"no such file: {path}")
     if not path.is_file():
@@ -121,7 +124,7 @@ def _load(cfg: DictConfig) -> Data:
     if not raw:
         raise ConfigError("dataset.path", str(cfg.path), "the file is empty")
     try:
-        frame = _read(raw, kind, compression)
+        frame = read_table(raw, kind, compression)
     except Exception as e:
         raise _unreadable(cfg, kind, e) from None
     if frame.empty:
@@ -145,9 +148,9 @@ def _task(cfg: DictConfig) -> str:
     target = str(cfg.target)
     try:
         if kind == "parquet":
-            values = _read(path, kind, compression, columns=[target])[target]
+            values = read_table(path, kind, compression, columns=[target])[target]
         else:
-            values = _read(path, kind, compression, usecols=[target])[target]
+            values = read_table(path, kind, compression, usecols=[target])[target]
     except (KeyError, ValueError):  # no such column: the full load names the columns
         return str(_load(cfg).task)
     except Exception as e:

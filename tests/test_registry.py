@@ -1,0 +1,306 @@
+"""From a sweep to a champion: registered versions, an alias that moves only when it wins,
+and batch predictions with it, on real stores."""
+
+import math
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from conftest import BIN, sweeplab
+from sweeplab import registry
+from sweeplab.sources.apple_sales import NOT_FEATURES, TARGET, apple_sales
+
+RIDGE = ("model=ridge",)
+
+
+def tools(*args: str, cwd: Path):
+    import subprocess
+
+    return subprocess.run(
+        [str(BIN / "sweeplab-tools"), *args], cwd=cwd, capture_output=True, text=True, timeout=180
+    )
+
+
+def store(root: Path) -> MlflowClient:
+    return MlflowClient(f"sqlite:///{root}/outputs/mlflow.db")
+
+
+def lines_of(done, start: str) -> list[str]:
+    return [line for line in done.stdout.splitlines() if line.startswith(start)]
+
+
+def champion(client: MlflowClient, name: str = "apple_demand") -> str:
+    return str(client.get_model_version_by_alias(name, "champion").version)
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory):
+    """Five registrations of apple_demand, as a user would make them: (launch dir, outputs)."""
+    root = tmp_path_factory.mktemp("registry")
+    register = "sweep.register=apple_demand"
+    steps = {
+        "first sweep": sweeplab("-m", *RIDGE, "model.alpha=0.5,1", register, cwd=root),
+        "worse sweep": sweeplab("-m", *RIDGE, "model.alpha=1000,2000", register, cwd=root),
+        # The default random forest beats ridge on the apple data.
+        "better run": sweeplab("model.n_estimators=30", register, cwd=root),
+        "other data": sweeplab("model.n_estimators=30", "dataset.n_rows=2000", register, cwd=root),
+        "forced": sweeplab(*RIDGE, "model.alpha=1000", register, "sweep.promote=always", cwd=root),
+    }
+    return root, steps
+
+
+def test_the_champion_moves_only_when_a_new_version_wins(history):
+    root, steps = history
+    for name, done in steps.items():
+        assert done.returncode == 0, f"{name}: {done.stderr}"
+    said = {name: lines_of(done, "champion") for name, done in steps.items()}
+    # Each registration is one new version; one line says what happened to the alias.
+    assert [lines_of(d, "registry apple_demand v")[0].split()[2] for d in steps.values()] == [
+        "v1", "v2", "v3", "v4", "v5",
+    ]  # fmt: skip
+    assert said["first sweep"][0].startswith("champion: apple_demand v1 (rmse ")
+    assert said["first sweep"][0].endswith(", the first")
+    assert said["worse sweep"][0].startswith("champion stays apple_demand v1 (rmse ")
+    assert ": v2 has rmse 1" in said["worse sweep"][0]
+    assert said["better run"][0].startswith("champion: apple_demand v3 (rmse 12")
+    assert " replaces v1 (rmse 124." in said["better run"][0]
+    assert said["other data"][0].startswith("champion stays apple_demand v3")
+    assert "v4 was trained on other data" in said["other data"][0]
+    assert said["forced"][0].startswith("champion: apple_demand v5 (rmse ")
+    assert said["forced"][0].endswith(" (sweep.promote=always)")
+    assert " replaces v3 (rmse " in said["forced"][0]
+    assert champion(store(root)) == "5"
+
+
+def test_a_version_says_where_it_came_from_and_how_it_scored(history):
+    root, _ = history
+    client = store(root)
+    v1 = client.get_model_version("apple_demand", "1")
+    source = client.get_run(v1.run_id)
+    parent = client.get_run(source.data.tags["mlflow.parentRunId"])
+    assert v1.tags["sweeplab.source_run_id"] == source.info.run_id
+    assert v1.tags["sweeplab.parent_run_id"] == parent.info.run_id
+    assert v1.tags["sweeplab.metric"] == "rmse"
+    assert float(v1.tags["sweeplab.metric_value"]) == pytest.approx(source.data.metrics["rmse"])
+    assert v1.tags["sweeplab.data_digest"] == source.data.tags["sweeplab.data_digest"]
+    assert v1.tags["sweeplab.config_fingerprint"] == source.data.tags["sweeplab.config_fingerprint"]
+    assert "model=ridge model.alpha=0.5,1" in v1.description
+    # The sweep's best job is the version; the parent says which version it became.
+    assert parent.data.tags["best_run_id"] == source.info.run_id
+    assert parent.data.tags["sweeplab.registered_version"] == "apple_demand v1"
+    # The version serves the same model the run logged.
+    (output,) = source.outputs.model_outputs
+    assert v1.source == f"models:/{output.model_id}"
+
+
+def test_models_lists_versions_with_aliases_scores_and_runs(history):
+    root, _ = history
+    done = tools("models", "apple_demand", cwd=root)
+    assert done.returncode == 0, done.stderr
+    header, *rows = done.stdout.strip().splitlines()
+    assert header.split() == ["model", "version", "aliases", "metric", "value", "data", "run",
+                              "sweep", "created"]  # fmt: skip
+    assert [row.split()[1] for row in rows] == ["5", "4", "3", "2", "1"]
+    assert rows[0].split()[2] == "champion"
+    client = store(root)
+    for row in rows:
+        version = client.get_model_version("apple_demand", row.split()[1])
+        assert version.run_id in row
+    everything = tools("models", cwd=root)
+    assert everything.stdout == done.stdout  # one registered model here, and no lock left
+
+
+def test_promote_by_hand_registers_a_run_and_moves_the_alias_if_it_wins(history):
+    root, _ = history
+    client = store(root)
+    v3 = client.get_model_version("apple_demand", "3")
+    done = tools("promote", v3.run_id, "--name", "apple_demand", cwd=root)
+    assert done.returncode == 0, done.stderr
+    # v3's run is a version already: no v6, and v3 beats the forced v5 on the same data.
+    assert done.stdout.splitlines() == [
+        f"registry apple_demand v3 is run {v3.run_id}'s model already",
+        done.stdout.splitlines()[1],
+    ]
+    assert done.stdout.splitlines()[1].startswith("champion: apple_demand v3 (rmse ")
+    assert " replaces v5 (rmse " in done.stdout
+    assert champion(client) == "3"
+    # Into another registered model it is a new version there; `--alias` names another alias.
+    other = tools("promote", v3.run_id, "--name", "forecasts", "--alias", "production", cwd=root)
+    assert other.returncode == 0, other.stderr
+    assert "production: forecasts v1 (rmse " in other.stdout
+    assert str(client.get_model_version_by_alias("forecasts", "production").version) == "1"
+
+
+def test_predict_scores_a_csv_with_the_champion_as_its_run_scored(history, tmp_path):
+    root, _ = history
+    client = store(root)
+    best = client.get_run(client.get_model_version_by_alias("apple_demand", "champion").run_id)
+    # The run's own data and split: scoring its validation rows must give its logged rmse.
+    from sweeplab import train
+    from sweeplab.sources.base import describe
+
+    frame = apple_sales(n_rows=5000, base_demand=1000, seed=9999, end_date="2023-11-01")
+    data = describe(frame, target=TARGET, drop=NOT_FEATURES, task="regression",
+                    name="apple_sales", source=None, digest="", where="")  # fmt: skip
+    split = train.split(data, 0.2, 42)
+    validation = frame.loc[split.X_val.index]
+    validation.to_csv(tmp_path / "new.csv", index=False)
+    done = tools("predict", "models:/apple_demand@champion", "--input", str(tmp_path / "new.csv"),
+                 "--output", str(tmp_path / "scored.csv"), cwd=root)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "predicted 1,000 rows" in done.stdout
+    scored = pd.read_csv(tmp_path / "scored.csv")
+    assert list(scored.columns) == [*frame.columns, "prediction"]
+    rmse = math.sqrt(((scored["prediction"] - scored[TARGET]) ** 2).mean())
+    assert rmse == pytest.approx(best.data.metrics["rmse"], rel=1e-6)
+
+
+def test_predict_refuses_a_table_without_a_column_the_model_needs(history, tmp_path):
+    root, _ = history
+    frame = apple_sales(n_rows=20, base_demand=1000, seed=1, end_date="2024-01-01")
+    frame.drop(columns=["price_per_kg"]).to_parquet(tmp_path / "new.parquet")
+    done = tools("predict", "models:/apple_demand@champion", "--input",
+                 str(tmp_path / "new.parquet"), "--output", str(tmp_path / "out.csv"),
+                 cwd=root)  # fmt: skip
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert "has no column 'price_per_kg', which the model's signature needs" in line
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_predict_gives_a_classifiers_labels(tmp_path):
+    from sklearn.datasets import load_iris
+
+    done = sweeplab("dataset=sklearn", "model=logistic_regression", "sweep.register=iris",
+                    cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "champion: iris v1 (accuracy " in done.stdout
+    iris = load_iris(as_frame=True)
+    iris.frame.to_csv(tmp_path / "flowers.csv", index=False)
+    scored = tools("predict", "models:/iris@champion", "--input", "flowers.csv",
+                   "--output", "labels.parquet", "--column", "species", cwd=tmp_path)  # fmt: skip
+    assert scored.returncode == 0, scored.stderr
+    labels = pd.read_parquet(tmp_path / "labels.parquet")["species"]
+    assert set(labels) <= {0, 1, 2}
+    assert (labels == iris.frame["target"]).mean() > 0.9
+
+
+def test_predict_one_hot_encodes_a_text_column_as_the_pipeline_was_trained(tmp_path):
+    rows = 300
+    frame = pd.DataFrame({
+        "region": [["north", "south", "east"][i % 3] for i in range(rows)],
+        "size": [float(i % 17) for i in range(rows)],
+    })  # fmt: skip
+    frame["sales"] = frame["size"] * 3 + frame["region"].map({"north": 0, "south": 50, "east": 100})
+    frame.to_csv(tmp_path / "sales.csv", index=False)
+    done = sweeplab("dataset=table", "dataset.path=sales.csv", "dataset.target=sales",
+                    "model=ridge", "model.alpha=0.001", "sweep.register=sales", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    new = pd.DataFrame({"region": ["east", "north", "west"], "size": [1.0, 2.0, 3.0]})
+    new.to_csv(tmp_path / "new.csv", index=False)
+    scored = tools("predict", "models:/sales/1", "--input", "new.csv", "--output", "out.csv",
+                   cwd=tmp_path)  # fmt: skip
+    assert scored.returncode == 0, scored.stderr
+    out = pd.read_csv(tmp_path / "out.csv")
+    assert out["prediction"][:2].tolist() == pytest.approx([103.0, 6.0], abs=0.5)
+    # A region never seen in training encodes as no region at all, not as an error.
+    assert math.isfinite(out["prediction"][2])
+
+
+def test_registration_through_a_tracking_server(mlflow_server, tmp_path):
+    uri, _ = mlflow_server
+    server = ("tracking=server", f"tracking.uri={uri}", "experiment.name=registry_server",
+              "sweep.register=server_demand")  # fmt: skip
+    first = sweeplab(*server, *RIDGE, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "champion: server_demand v1 (rmse " in first.stdout
+    better = sweeplab("-m", *server, "model.n_estimators=20,30", cwd=tmp_path, timeout=300)
+    assert better.returncode == 0, better.stderr
+    (moved,) = lines_of(better, "champion")
+    assert moved.startswith("champion: server_demand v2 (rmse ")
+    assert " replaces v1 (rmse " in moved
+    listed = tools("models", "server_demand", "--tracking-uri", uri, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines()[1].split()[:3] == ["server_demand", "2", "champion"]
+    frame = apple_sales(n_rows=30, base_demand=1000, seed=3, end_date="2024-02-01")
+    frame.to_csv(tmp_path / "new.csv", index=False)
+    scored = tools("predict", "models:/server_demand@champion", "--input", "new.csv",
+                   "--output", "out.csv", "--tracking-uri", uri, cwd=tmp_path)  # fmt: skip
+    assert scored.returncode == 0, scored.stderr
+    assert len(pd.read_csv(tmp_path / "out.csv")) == 30
+
+
+@pytest.mark.parametrize("where", ["sqlite", "server"])
+def test_two_promotions_at_once_leave_the_better_version_champion(where, mlflow_server, tmp_path):
+    """Each round, two threads promote at the same instant: a better and a worse version."""
+    uri = mlflow_server[0] if where == "server" else f"sqlite:///{tmp_path}/outputs/mlflow.db"
+    name = f"race_{where}_{time.time_ns()}"
+    target = ["tracking=server", f"tracking.uri={uri}"] if where == "server" else []
+    made = sweeplab("-m", *RIDGE, "model.alpha=0.1,5000", *target, "experiment.name=race",
+                    f"sweep.register={name}", cwd=tmp_path, timeout=300)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("race").experiment_id
+    runs = [r for r in client.search_runs([experiment], order_by=["metrics.rmse ASC"])
+            if "sweeplab.sweep.job" in r.data.tags]  # fmt: skip
+    good, bad = (client.get_run(r.info.run_id) for r in runs[:2])
+    versions = {
+        label: registry.register(client, name, run, metric="rmse", direction="minimize")
+        for label, run in (("good", good), ("bad", bad))
+    }
+    for _ in range(5):
+        client.delete_registered_model_alias(name, "champion")
+        start = threading.Barrier(2)
+        said: dict[str, str] = {}
+
+        def promote(label: str, start=start, said=said) -> None:
+            start.wait()
+            said[label] = registry.promote(client, name, versions[label], "champion", always=False)
+
+        threads = [threading.Thread(target=promote, args=(label,)) for label in versions]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        good_v, bad_v = versions["good"].version, versions["bad"].version
+        assert champion(client, name) == str(good_v)
+        # Exactly one of them found no champion; the other compared against it.
+        assert sum(line.endswith(", the first") for line in said.values()) == 1
+        if said["bad"].endswith(", the first"):
+            assert f" replaces v{bad_v} " in said["good"]
+        else:
+            assert said["bad"].startswith(f"champion stays {name} v{good_v} ")
+    assert registry.LOCK_SUFFIX not in " ".join(m.name for m in client.search_registered_models())
+
+
+def test_a_lock_left_by_a_dead_process_is_broken(tmp_path, monkeypatch):
+    client = MlflowClient(f"sqlite:///{tmp_path}/lock.db")
+    client.create_registered_model("m" + registry.LOCK_SUFFIX, tags={registry.LOCK_TAG: "dead:1"})
+    monkeypatch.setattr(registry, "STALE_LOCK_SECONDS", 0.5)
+    started = time.monotonic()
+    with registry._Lock(client, "m"):
+        held = client.get_registered_model("m" + registry.LOCK_SUFFIX)
+        assert held.tags[registry.LOCK_TAG] != "dead:1"
+    assert time.monotonic() - started < 10
+    assert not client.search_registered_models()
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("sweep.alias=latest", "sweep.alias='latest' is not allowed"),
+        ("sweep.alias=v3", "sweep.alias='v3' is not allowed"),
+        ("sweep.promote=sometimes", "sweep.promote"),
+        ("sweep.register=a/b", "sweep.register='a/b' is not allowed: must be a registered model name"),
+    ],
+)  # fmt: skip
+def test_a_bad_registry_setting_is_one_line_before_any_run(tmp_path, override, message):
+    done = sweeplab(*RIDGE, override, cwd=tmp_path)
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert message in line
+    assert not (tmp_path / "outputs" / "mlflow.db").exists()
