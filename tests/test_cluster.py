@@ -228,6 +228,43 @@ def test_an_optuna_study_on_ray_keeps_its_trials_in_postgresql(
     assert PASSWORD not in done.stdout + done.stderr
 
 
+def test_registration_and_its_lock_on_the_postgresql_server(pg_server, tmp_path):
+    from sweeplab import registry
+
+    env = {"MLFLOW_TRACKING_URI": pg_server["uri"]}
+    common = ("tracking=server", "experiment.name=pg_registry", "sweep.register=pg_demand",
+              "dataset.n_rows=1000")  # fmt: skip
+    first = sweeplab(*common, "model=ridge", "model.alpha=100000", cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "champion: pg_demand v1 (rmse " in first.stdout
+    better = sweeplab("-m", *common, "model.n_estimators=10,20", cwd=tmp_path, env=env,
+                      timeout=300)  # fmt: skip
+    assert better.returncode == 0, better.stdout + better.stderr
+    assert " replaces v1 (rmse " in better.stdout, better.stdout
+    assert "Waiting up to" not in better.stderr
+    # Promotions racing through the server: the lock is a row in PostgreSQL.
+    client = MlflowClient(pg_server["uri"])
+    champion = client.get_model_version_by_alias("pg_demand", "champion")
+    worse = client.get_model_version("pg_demand", "1")
+    said: list[str] = []
+    start = threading.Barrier(4)
+
+    def promote(version) -> None:
+        start.wait()
+        said.append(registry.promote(client, "pg_demand", version, "champion", always=False))
+
+    threads = [threading.Thread(target=promote, args=(v,)) for v in (worse, champion) * 2]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert str(client.get_model_version_by_alias("pg_demand", "champion").version) == str(
+        champion.version
+    )
+    assert all(line.startswith("champion stays pg_demand v2 ") for line in said), said
+    assert not [m for m in client.search_registered_models() if registry.LOCK_SUFFIX in m.name]
+
+
 def sweep_joining(
     address: str, root: Path, env: dict[str, str] | None = None
 ) -> tuple[subprocess.CompletedProcess, float]:

@@ -32,8 +32,10 @@ _LIBRARIES = (
 
 
 # Loggers whose INFO lines say what a library does inside (alembic: "setup plugin ..." at its
-# import, schema steps); once Hydra's logging is set up they would reach the console.
-_INFO_LOGGERS = ("alembic",)
+# import, schema steps; MLflow's registry: "Waiting up to 300 seconds for model version to
+# finish creation" before each version a server registers); once Hydra's logging is set up
+# they would reach the console.
+_INFO_LOGGERS = ("alembic", "mlflow.store.model_registry.abstract_store")
 
 
 def install() -> None:
