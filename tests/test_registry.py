@@ -128,6 +128,23 @@ def test_promote_by_hand_registers_a_run_and_moves_the_alias_if_it_wins(history)
     assert done.stdout.splitlines()[1].startswith("champion: apple_demand v3 (rmse ")
     assert " replaces v5 (rmse " in done.stdout
     assert champion(client) == "3"
+    # A sweep's parent stands for its best job, which is v1 already.
+    v1 = client.get_model_version("apple_demand", "1")
+    parent = client.get_run(v1.run_id).data.tags["mlflow.parentRunId"]
+    by_parent = tools("promote", parent, "--name", "apple_demand", cwd=root)
+    assert by_parent.returncode == 0, by_parent.stderr
+    assert by_parent.stdout.splitlines()[:2] == [
+        f"run {parent} is a sweep's parent: promoting its best job's run {v1.run_id}",
+        f"registry apple_demand v1 is run {v1.run_id}'s model already",
+    ]
+    assert by_parent.stdout.splitlines()[2].startswith("champion stays apple_demand v3 ")
+    # Ranked another way, the same version would carry a ranking it was not registered by.
+    other_metric = tools("promote", v3.run_id, "--name", "apple_demand", "--metric", "r2", cwd=root)
+    assert other_metric.returncode == 2
+    assert "v3 is run" in other_metric.stderr and "ranked by rmse (minimize), not r2" in (
+        other_metric.stderr
+    )
+    assert len(client.search_model_versions("name = 'apple_demand'")) == 5
     # Into another registered model it is a new version there; `--alias` names another alias.
     other = tools("promote", v3.run_id, "--name", "forecasts", "--alias", "production", cwd=root)
     assert other.returncode == 0, other.stderr
@@ -153,6 +170,8 @@ def test_predict_scores_a_csv_with_the_champion_as_its_run_scored(history, tmp_p
                  "--output", str(tmp_path / "scored.csv"), cwd=root)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "predicted 1,000 rows" in done.stdout
+    version = client.get_model_version_by_alias("apple_demand", "champion")
+    assert f"(apple_demand v{version.version}, run {best.info.run_id})" in done.stdout
     scored = pd.read_csv(tmp_path / "scored.csv")
     assert list(scored.columns) == [*frame.columns, "prediction"]
     rmse = math.sqrt(((scored["prediction"] - scored[TARGET]) ** 2).mean())
@@ -294,8 +313,10 @@ def test_a_lock_left_by_a_dead_process_is_broken(tmp_path, monkeypatch):
     [
         ("sweep.alias=latest", "sweep.alias='latest' is not allowed"),
         ("sweep.alias=v3", "sweep.alias='v3' is not allowed"),
-        ("sweep.promote=sometimes", "sweep.promote"),
         ("sweep.register=a/b", "sweep.register='a/b' is not allowed: must be a registered model name"),
+        ("sweep.register=m.sweeplab-lock", "not ending in '.sweeplab-lock'"),
+        ("sweep.alias=Champion", "must be lower-case letters"),
+        ("sweep.promote=sometimes", "sweep.promote='sometimes' is not allowed: must be one of [better, always]"),
     ],
 )  # fmt: skip
 def test_a_bad_registry_setting_is_one_line_before_any_run(tmp_path, override, message):

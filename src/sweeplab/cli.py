@@ -1,4 +1,5 @@
-"""`sweeplab-tools`: a tracking server over the local store, experiment search, comparisons."""
+"""`sweeplab-tools`: a tracking server over the local store, experiment search, comparisons,
+registered models (list, promote) and batch predictions."""
 
 import argparse
 import os
@@ -241,8 +242,10 @@ def list_models(args: argparse.Namespace) -> int:
     client = open_store(args)
     try:
         found = registry.versions(client, args.name)
-    except MlflowException as e:
-        raise UserError(f"no registered model {args.name!r}: {e.message}") from None
+    except MlflowException:
+        raise UserError(
+            f"no registered model {args.name!r} in {redact_uri(str(client.tracking_uri))}"
+        ) from None
     if not found:
         print(f"no registered models in {redact_uri(str(client.tracking_uri))}")
         return 0
@@ -277,7 +280,10 @@ def predict_table(args: argparse.Namespace) -> int:
 
 def _store_options(command: argparse.ArgumentParser) -> None:
     command.add_argument(
-        "--tracking", default="local", choices=["local", "server"], help="store option"
+        "--tracking",
+        default="local",
+        choices=["local", "server"],
+        help="the store, as conf/tracking/ names it: local (outputs/mlflow.db) or server",
     )
     command.add_argument("--tracking-uri", default=None, help="override the option's URI")
 
@@ -385,7 +391,7 @@ def parser() -> argparse.ArgumentParser:
     r.set_defaults(func=promote_run)
 
     q = sub.add_parser(
-        "predict", help="score a CSV or Parquet file with a model: the table plus its predictions"
+        "predict", help="score a CSV, TSV or Parquet file with a model: the table plus predictions"
     )
     q.add_argument(
         "model_uri", help="models:/NAME@champion, models:/NAME/3, models:/<id> or runs:/<id>/<name>"
@@ -412,6 +418,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as e:
         print(f"sweeplab-tools: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `sweeplab-tools models | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -121,16 +121,17 @@ class SweepConfig:
                     and not str(v).endswith(".sweeplab-lock")
                 )
             ),
-            "must be a registered model name (not empty, no '/') or null",
+            "must be a registered model name (not empty, no '/', not ending in "
+            "'.sweeplab-lock', which sweeplab's registry locks use) or null",
         ),
         "alias": Check(
             lambda v, _: (
-                bool(re.fullmatch(r"[\w-]{1,255}", str(v)))
-                and str(v).lower() != "latest"
-                and not re.fullmatch(r"v\d+", str(v).lower())
+                bool(re.fullmatch(r"[a-z0-9_-]{1,255}", str(v)))
+                and str(v) != "latest"
+                and not re.fullmatch(r"v\d+", str(v))
             ),
-            "must be letters, digits, '_' or '-' (not 'latest' or v<number>, which MLflow "
-            "keeps for versions)",
+            "must be lower-case letters, digits, '_' or '-' (not 'latest' or v<number>, which "
+            "MLflow keeps for versions)",
         ),
     }
 

@@ -70,7 +70,9 @@ def predict(model_uri: str, source: Path, target: Path, column: str = "predictio
     try:
         model = mlflow.pyfunc.load_model(model_uri)
     except MlflowException as e:
-        raise UserError(f"cannot load {model_uri}: {e.message.splitlines()[0]}") from None
+        raise UserError(
+            f"cannot load {model_uri}: {e.message.splitlines()[0]}{_hint(model_uri)}"
+        ) from None
     features = _features(frame, model, source)
     try:
         predictions = model.predict(features)
@@ -82,6 +84,43 @@ def predict(model_uri: str, source: Path, target: Path, column: str = "predictio
     scored[column] = list(predictions)
     _write(scored, target)
     return (
-        f"predicted {len(scored):,} rows of {str(source)!r} with {model_uri} -> "
-        f"{str(target)!r} (column {column!r})"
+        f"predicted {len(scored):,} rows of {str(source)!r} with {model_uri}{_which(model_uri)} "
+        f"-> {str(target)!r} (column {column!r})"
     )
+
+
+def _which(model_uri: str) -> str:
+    """`` (apple_demand v7, run <id>)`` for a registered model's URI; else nothing."""
+    from mlflow import MlflowClient
+
+    name, _, which = model_uri.removeprefix("models:/").partition("@")
+    try:
+        if which:
+            version = MlflowClient().get_model_version_by_alias(name, which)
+        elif model_uri.startswith("models:/") and "/" in name and not name.startswith("m-"):
+            name, _, number = name.rpartition("/")
+            version = MlflowClient().get_model_version(name, number)
+        else:
+            return ""
+    except Exception:  # it loaded; naming the version is a courtesy
+        return ""
+    return f" ({name} v{version.version}, run {version.run_id})"
+
+
+def _hint(model_uri: str) -> str:
+    """For a ``runs:/<id>/<name>`` that names no model: the names the run's models have."""
+    from mlflow import MlflowClient
+
+    if not model_uri.startswith("runs:/"):
+        return ""
+    run_id = model_uri.removeprefix("runs:/").split("/")[0]
+    try:
+        run = MlflowClient().get_run(run_id)
+        outputs = run.outputs.model_outputs if run.outputs else []
+        names = [MlflowClient().get_logged_model(o.model_id).name for o in outputs]
+        ids = [o.model_id for o in outputs]
+    except Exception:
+        return ""
+    if not names:
+        return ""
+    return f"; run {run_id} logged its model as {names[0]!r}: models:/{ids[0]} names it too"

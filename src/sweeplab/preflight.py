@@ -33,6 +33,9 @@ _UNKNOWN_MODEL_KEY = re.compile(
 _PLUGIN_EXTRAS = {"hydra/launcher/submitit_": "slurm"}
 
 
+_ENUM_CHOICES = re.compile(r"Invalid value .*, expected one of \[(.*)\]$")
+
+
 def describe(error: Exception, overrides: Sequence[str] = ()) -> str:
     """A Hydra or OmegaConf composition error as one line naming the key, value and rule.
 
@@ -59,6 +62,9 @@ def describe(error: Exception, overrides: Sequence[str] = ()) -> str:
         rule = f"must be a list: {key}=[a,b]"
     elif isinstance(cause, ValidationError):
         rule = _first_line(getattr(cause, "msg", str(cause)))
+        # OmegaConf's enum check: "Invalid value 'x', expected one of [a, b]".
+        if choices := _ENUM_CHOICES.match(rule):
+            rule = f"must be one of [{choices.group(1)}]"
     else:
         return first
     if value is None and (source := _CONFIG_FILE.match(first)):

@@ -227,7 +227,13 @@ class _Lock:
 
 
 def promote(
-    client: "MlflowClient", name: str, version: "ModelVersion", alias: str, *, always: bool
+    client: "MlflowClient",
+    name: str,
+    version: "ModelVersion",
+    alias: str,
+    *,
+    always: bool,
+    forced_by: str = "sweep.promote=always",
 ) -> str:
     """Move ``alias`` to ``version`` when it wins (or ``always``); return the console's line.
 
@@ -248,7 +254,7 @@ def promote(
         return f"{alias}: {name} {new.scored()}, the first"
     if now.version == new.version:
         return f"{alias}: {name} {new.scored()} already"
-    forced = " (sweep.promote=always)" if always and decide(new, now, False)[0] is False else ""
+    forced = f" ({forced_by})" if always and decide(new, now, False)[0] is False else ""
     return f"{alias}: {name} {new.scored()} replaces {now.scored()}{forced}"
 
 
@@ -297,18 +303,24 @@ def register_and_promote(
             moved]  # fmt: skip
 
 
-def register_run(cfg: "DictConfig", result: "RunResult") -> list[str]:
+def register_run(cfg: "DictConfig", result: "RunResult", overrides: list[str]) -> list[str]:
     """Register a single run's model as ``sweep.register`` asks; the lines to print."""
     from mlflow import MlflowClient
 
     from sweeplab.config import Promote
+    from sweeplab.sweep import REGISTERED_TAG
 
-    return register_and_promote(
-        MlflowClient(result.tracking_uri), str(cfg.sweep.register), result.run_id,
+    client = MlflowClient(result.tracking_uri)
+    name = str(cfg.sweep.register)
+    lines = register_and_promote(
+        client, name, result.run_id,
         alias=str(cfg.sweep.alias), always=cfg.sweep.promote == Promote.always,
         metric=result.metric, direction=result.direction,
-        description=f"Run {result.run_name!r} ({result.run_id}), ranked by {result.metric}",
+        description=f"Run {result.run_name!r} ({result.run_id}), ranked by {result.metric}: "
+        f"{' '.join(overrides) or '(defaults)'}",
     )  # fmt: skip
+    client.set_tag(result.run_id, REGISTERED_TAG, lines[0].split(" (")[0].removeprefix("registry "))
+    return lines
 
 
 def _ranking(client: "MlflowClient", run: "Run", metric: str | None,
@@ -343,29 +355,64 @@ def promote_run(
     direction: str | None = None,
 ) -> list[str]:
     """``sweeplab-tools promote``: register ``run_id``'s model under ``name`` unless it is a
-    version already, then promote it; the lines to print."""
+    version already, then promote it; the lines to print.
+
+    A sweep's parent run stands for its best job's run.
+    """
     from mlflow.exceptions import MlflowException
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+    from sweeplab.compare import OVERRIDES_TAG, SWEEP_TAG
 
     try:
         run = client.get_run(run_id)
     except MlflowException as e:
-        raise UserError(f"no run {run_id}: {e.message}") from None
+        raise UserError(f"no run {run_id}: {e.message.splitlines()[0]}") from None
+    lines = []
+    if run.data.tags.get(SWEEP_TAG) == "true":
+        best = run.data.tags.get("best_run_id")
+        if not best:
+            raise UserError(f"run {run_id} is a sweep's parent with no best job to promote")
+        lines.append(f"run {run_id} is a sweep's parent: promoting its best job's run {best}")
+        run = client.get_run(best)
     metric, direction = _ranking(client, run, metric, direction)
+    model_id = _model_id(run)
+    existing = _version_of(client, name, model_id)
+    if existing is not None:
+        entry = Entry.of(existing)
+        if (entry.metric, entry.direction) != (metric, direction):
+            raise UserError(
+                f"{name} v{existing.version} is run {run.info.run_id}'s model already, ranked by "
+                f"{entry.metric} ({entry.direction}), not {metric} ({direction}); promote it "
+                f"with --metric {entry.metric}, or register it in another model (--name)"
+            )
+        version = existing
+        lines.append(f"registry {name} v{version.version} is run {run.info.run_id}'s model already")
+    else:
+        parent = run.data.tags.get(MLFLOW_PARENT_RUN_ID)
+        overrides = run.data.tags.get(OVERRIDES_TAG, "")
+        version = register(
+            client, name, run, metric=metric, direction=direction, parent_run_id=parent,
+            description=f"Promoted by hand from run {run.info.run_id}"
+            + (f" of sweep {parent}" if parent else "") + f": {overrides or '(defaults)'}",
+        )  # fmt: skip
+        lines.append(f"registry {name} v{version.version} (models:/{name}/{version.version}, "
+                     f"run {run.info.run_id})")  # fmt: skip
+    moved = promote(client, name, version, alias, always=always, forced_by="--always")
+    return [*lines, moved]
+
+
+def _version_of(client: "MlflowClient", name: str, model_id: str) -> "ModelVersion | None":
+    """The newest version of ``name`` that is logged model ``model_id``, if any."""
+    from mlflow.exceptions import MlflowException
+
     escaped = name.replace("'", "\\'")
     try:
-        existing = list(client.search_model_versions(f"name = '{escaped}' AND run_id = '{run_id}'"))
+        found = list(client.search_model_versions(f"name = '{escaped}'", max_results=10000))
     except MlflowException:  # no such registered model yet
-        existing = []
-    same = [v for v in existing if (v.tags or {}).get(METRIC_TAG) == metric]
-    if same:
-        version = max(same, key=lambda v: int(v.version))
-        lines = [f"registry {name} v{version.version} is run {run_id}'s model already"]
-    else:
-        version = register(client, name, run, metric=metric, direction=direction,
-                           description=f"Promoted by hand from run {run_id}")  # fmt: skip
-        lines = [f"registry {name} v{version.version} (models:/{name}/{version.version}, "
-                 f"run {run_id})"]  # fmt: skip
-    return [*lines, promote(client, name, version, alias, always=always)]
+        return None
+    same = [v for v in found if v.source == f"models:/{model_id}"]
+    return max(same, key=lambda v: int(v.version)) if same else None
 
 
 def table(found: list[tuple["ModelVersion", list[str]]]) -> str:

@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 
 from sweeplab import __version__, config, helptext, job, preflight, registry, sweep
 from sweeplab.errors import TRACEBACK_ARTIFACT, RunFailed, UserError, error_summary
-from sweeplab.redact import ScrubbedStream, scrub_files, scrub_hydra_logs
+from sweeplab.redact import ScrubbedStream, scrub_files, scrub_hydra_logs, scrub_text
 from sweeplab.runner import execute, exit_on_sigterm, summary
 
 config.register_configs()
@@ -44,7 +44,8 @@ def main(cfg: DictConfig) -> float:
     if cfg.sweep.register:
         # The run is logged either way; a registry that refuses is this command's failure.
         try:
-            print("\n".join(registry.register_run(cfg, result)))
+            shown = [scrub_text(o) for o in hydra_cfg.overrides.task]
+            print("\n".join(registry.register_run(cfg, result, shown)))
         except Exception as e:
             print(f"sweeplab: error: run {result.run_id} is logged, but registering its model "
                   f"failed: {error_summary(e)}", file=sys.stderr)  # fmt: skip

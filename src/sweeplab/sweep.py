@@ -246,8 +246,8 @@ def check_overrides(cfg: DictConfig) -> None:
             raise ConfigError(
                 override.key_or_group,
                 str(override.input_line).partition("=")[2],
-                "cannot vary within one sweep: its parent run and comparison use one store, "
-                "experiment and metric; run one sweep per value",
+                "cannot vary within one sweep: its parent run, comparison and registration use "
+                "one store, experiment, metric and registered model; run one sweep per value",
             )
 
 
