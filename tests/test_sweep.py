@@ -315,8 +315,8 @@ def test_where_to_log_cannot_vary_within_one_sweep(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip() == (
         "sweeplab: error: experiment.name='A,B' is not allowed: cannot vary within one sweep: "
-        "its parent run and comparison use one store, experiment and metric; "
-        "run one sweep per value"
+        "its parent run, comparison and registration use one store, experiment, metric and "
+        "registered model; run one sweep per value"
     )
     assert not (tmp_path / "outputs" / "mlflow.db").exists()
 
