@@ -41,10 +41,11 @@ lint: $(STAMP)  ## ruff (lint + format) and mypy
 server: $(STAMP)  ## the tutorial's tracking server on 127.0.0.1:8080, over outputs/
 	$(BIN)/sweeplab-tools server
 
-bench: $(STAMP)  ## sweeplab vs the tutorial's script, the 3x3 sweep grid, a 200,000-row CSV run
+bench: $(STAMP)  ## sweeplab vs the tutorial's script, the 3x3 sweep grid, a 200,000-row CSV run, 100 jobs vs a hand loop
 	$(BIN)/python benchmarks/single_run.py
 	$(BIN)/python benchmarks/sweep_grid.py
 	$(BIN)/python benchmarks/file_dataset.py
+	$(BIN)/python benchmarks/sweep_scale.py
 
 bench-optuna:  ## an Optuna trial's cost vs a grid job's; TPE vs random vs a grid (installs the optuna extra)
 	$(MAKE) install EXTRAS=optuna

@@ -1,0 +1,152 @@
+"""A big ridge sweep against a hand-written MLflow loop that logs the same runs: the per-job cost.
+
+In the same run, alternately, each a whole process on its own fresh sqlite store:
+- the baseline: one Python process that builds the apple data once and logs N nested runs
+  under a parent, each with the ridge's params, the four metrics and the skops model with its
+  signature (`serialization_format="skops"`, explicit `pip_requirements`), as a user would
+  write it by hand;
+- `sweeplab -m model=ridge 'model.alpha=range(1,N+1)'` with the basic launcher, which also logs
+  the datasets, config artifacts, tags and the comparison.
+
+Prints wall seconds, seconds until the first job's progress line, peak RSS, ms a job and the
+ratio to the loop (issue 14's bar: <= 1.5x at 100 jobs).
+
+    .venv/bin/python benchmarks/sweep_scale.py [--jobs 100] [--rounds 1]
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+from mlflow import MlflowClient
+
+BIN = Path(sys.executable).parent
+
+# The baseline, run as its own process: what a careful hand-written loop logs per run.
+LOOP = textwrap.dedent(
+    """
+    import sys
+
+    import mlflow
+    import numpy as np
+    from mlflow.models import infer_signature
+    from sklearn.linear_model import Ridge
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+    from sklearn.model_selection import train_test_split
+
+    from sweeplab.sources.apple_sales import NOT_FEATURES, TARGET, apple_sales
+
+    jobs = int(sys.argv[1])
+    mlflow.set_tracking_uri(sys.argv[2])
+    mlflow.set_experiment("hand_loop")
+    frame = apple_sales(n_rows=5000, base_demand=1000, seed=9999, end_date="2023-11-01")
+    X = frame.drop(columns=[TARGET, *NOT_FEATURES])
+    y = frame[TARGET]
+    X_train, X_val, y_train, y_val = train_test_split(X, y, test_size=0.2, random_state=42)
+    requirements = mlflow.sklearn.get_default_pip_requirements(include_skops=True)
+    with mlflow.start_run(run_name="hand loop"):
+        for alpha in range(1, jobs + 1):
+            with mlflow.start_run(run_name=f"alpha={alpha}", nested=True):
+                model = Ridge(alpha=float(alpha)).fit(X_train, y_train)
+                predictions = model.predict(X_val)
+                mlflow.log_params(model.get_params())
+                mse = mean_squared_error(y_val, predictions)
+                mlflow.log_metrics({
+                    "mae": mean_absolute_error(y_val, predictions), "mse": mse,
+                    "rmse": float(np.sqrt(mse)), "r2": r2_score(y_val, predictions),
+                })
+                mlflow.sklearn.log_model(
+                    model, name="model", serialization_format="skops",
+                    signature=infer_signature(X_val.head(5), predictions[:5]),
+                    pip_requirements=requirements,
+                )
+    print("first job done", flush=True)
+    """
+)
+
+
+def timed(command: list[str], cwd: Path, env: dict[str, str], first_line: str) -> dict[str, float]:
+    """Wall seconds, seconds until a stdout line starts with ``first_line``, and peak RSS (MB).
+
+    The peak is the process's own (wait4's rusage): with the basic launcher a sweep is one
+    process.
+    """
+    start = time.perf_counter()
+    first = float("nan")
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert process.stdout is not None and process.stderr is not None
+    for line in process.stdout:
+        if first != first and line.startswith(first_line):
+            first = time.perf_counter() - start
+    stderr = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - start
+    if process.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed:\n{stderr[-3000:]}")
+    return {"wall": wall, "first": first, "peak_mb": usage.ru_maxrss / 1024}
+
+
+def children_of(uri: str, experiment: str) -> int:
+    """How many FINISHED nested runs with a model the experiment has (parents aside: a
+    sweep's parent carries its best job's model too)."""
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(experiment)
+    assert exp is not None, experiment
+    runs = client.search_runs([exp.experiment_id], "attributes.status = 'FINISHED'",
+                              max_results=50000)  # fmt: skip
+    nested = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    return sum(bool(r.outputs and r.outputs.model_outputs) for r in nested)
+
+
+def main() -> None:
+    """Alternate the loop and the sweep; print medians, per-job costs and the ratio."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=1, help="timed pairs")
+    args = parser.parse_args()
+
+    results: dict[str, list[dict[str, float]]] = {"loop": [], "sweeplab": []}
+    for round_ in range(1, args.rounds + 1):
+        for name in results:
+            work = Path(tempfile.mkdtemp(prefix="sweeplab-scale-"))
+            uri = f"sqlite:///{work}/mlflow.db"
+            env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+            # Untimed: the store's schema, so both start from a migrated file.
+            MlflowClient(uri).search_experiments()
+            if name == "loop":
+                command = [sys.executable, "-c", LOOP, str(args.jobs), uri]
+                got = timed(command, work, env, "first job done")
+                got["first"] = float("nan")  # the loop has no progress lines
+                experiment = "hand_loop"
+            else:
+                alphas = f"model.alpha=range(1,{args.jobs + 1})"
+                command = [str(BIN / "sweeplab"), "-m", "model=ridge", alphas,
+                           "experiment.name=scale"]  # fmt: skip
+                got = timed(command, work, env, "[1/")
+                experiment = "scale"
+            logged = children_of(uri, experiment)
+            assert logged == args.jobs, f"{name}: {logged} of {args.jobs} runs logged a model"
+            results[name].append(got)
+            print(f"round {round_} {name:>8}: {got['wall']:.1f} s, first job after "
+                  f"{got['first']:.1f} s, peak RSS {got['peak_mb']:.0f} MB",
+                  flush=True)  # fmt: skip
+    loop = statistics.median(r["wall"] for r in results["loop"])
+    ours = statistics.median(r["wall"] for r in results["sweeplab"])
+    first = statistics.median(r["first"] for r in results["sweeplab"])
+    print(
+        f"{args.jobs} jobs: hand loop {loop:.1f} s ({loop / args.jobs * 1000:.0f} ms a run), "
+        f"sweeplab {ours:.1f} s ({ours / args.jobs * 1000:.0f} ms a job) = {ours / loop:.2f}x "
+        f"the loop (bar <= 1.5x); sweeplab's first job after {first:.1f} s (bar: within 5 s)"
+    )
+
+
+if __name__ == "__main__":
+    main()
