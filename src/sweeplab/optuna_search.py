@@ -407,8 +407,13 @@ def _counts_toward_total(trial: "optuna.trial.FrozenTrial") -> bool:
     return trial.state in (TrialState.COMPLETE, TrialState.PRUNED)
 
 
-def plan(cfg: DictConfig, arguments: Sequence[str], metric: str, direction: str) -> Search:
-    """Check the sweeper's settings and open (or continue) the study; nothing runs yet."""
+def plan(
+    cfg: DictConfig, space: dict[str, Any], fixed: list[str], metric: str, direction: str
+) -> Search:
+    """Check the sweeper's settings and open (or continue) the study; nothing runs yet.
+
+    ``space`` and ``fixed`` are ``search_space``'s, which the sweep has composed already.
+    """
     import optuna
     from hydra.utils import instantiate
 
@@ -416,7 +421,6 @@ def plan(cfg: DictConfig, arguments: Sequence[str], metric: str, direction: str)
 
     _check_settings(cfg.hydra.sweeper)
     _refuse_other_settings(cfg, direction)
-    space, fixed = search_space(cfg, arguments)
     target = _sampler_target(cfg)
     custom = _custom_search_space(cfg)
     if not space and custom is None:
@@ -433,7 +437,7 @@ def plan(cfg: DictConfig, arguments: Sequence[str], metric: str, direction: str)
     try:
         database = store.sqlite_path(storage)
         # Two sweeps creating one fresh file would race its schema's creation.
-        lock = oslock.held(store.lock_path(database)) if database else _nothing()
+        lock = oslock.held(store.lock_path(database)) if database else contextlib.nullcontext()
         with lock:
             study = optuna.create_study(
                 storage=storage,
@@ -455,12 +459,13 @@ def plan(cfg: DictConfig, arguments: Sequence[str], metric: str, direction: str)
             "hydra.sweeper.study_name", name, f"is a study that {study.direction.name.lower()}s; "
             f"this sweep {direction}s {metric}: pick another study_name",
         )  # fmt: skip
-    done = sum(map(_counts_toward_total, study.get_trials(deepcopy=False)))
+    trials = study.get_trials(deepcopy=False)
+    done = sum(map(_counts_toward_total, trials))
     sampler_cfg = OmegaConf.to_container(settings.sampler, resolve=True)
     assert isinstance(sampler_cfg, dict)
     if sampler_cfg.get("seed") is not None:
         # A resumed study gets a sampler seeded past its first run's draws.
-        sampler_cfg["seed"] = int(sampler_cfg["seed"]) + len(study.trials)
+        sampler_cfg["seed"] = int(sampler_cfg["seed"]) + len(trials)
     n_trials = int(settings.n_trials)
     try:
         sampler = instantiate(sampler_cfg)
@@ -487,14 +492,6 @@ def plan(cfg: DictConfig, arguments: Sequence[str], metric: str, direction: str)
         custom=custom,
         done_before=done,
     )
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 # ---------------------------------------------------------------- the sweeper's loop
@@ -585,8 +582,11 @@ def _interrupted(search: Search, sweep: "Sweep", pending: dict[int, "optuna.Tria
                 _told(search.study, trial, state=TrialState.FAIL)
 
 
-def run(config: DictConfig, launcher: "Launcher", arguments: list[str]) -> None:
-    """Ask, launch and tell in batches of n_jobs until the study has n_trials, then report."""
+def run(config: DictConfig, launcher: "Launcher") -> None:
+    """Ask, launch and tell in batches of n_jobs until the study has n_trials, then report.
+
+    The search comes from the open Sweep, which planned it from the same command line.
+    """
     import optuna
 
     from sweeplab.sweep import Sweep
@@ -674,13 +674,20 @@ def record(search: Search, sweep: "Sweep", config: DictConfig) -> None:
     client = MlflowClient(sweep.tracking_uri)
     client.log_artifact(sweep.parent_run_id, str(path), OPTUNA_DIR)
     try:
-        _log_plots(study, client, sweep.parent_run_id, path.parent)
+        _log_plots(study, completed, client, sweep.parent_run_id, path.parent)
     except Exception as e:  # the study and the comparison matter more than its pictures
         warn(f"could not draw Optuna's plots: {error_summary(e)}")
 
 
-def _log_plots(study: "optuna.Study", client: Any, parent: str, folder: Path) -> None:
-    """Optuna's optimisation history and parameter importances, as PNGs on the parent run."""
+def _log_plots(
+    study: "optuna.Study",
+    complete: list["optuna.trial.FrozenTrial"],
+    client: Any,
+    parent: str,
+    folder: Path,
+) -> None:
+    """Optuna's optimisation history and parameter importances (over the ``complete`` trials'
+    params), as PNGs on the parent run."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -690,7 +697,6 @@ def _log_plots(study: "optuna.Study", client: Any, parent: str, folder: Path) ->
     plots: list[tuple[str, Callable[[], Any]]] = [
         ("optimization_history.png", lambda: optuna_plots.plot_optimization_history(study))
     ]
-    complete = [t for t in study.get_trials(deepcopy=False) if t.value is not None]
     varied = {k for t in complete for k in t.params if len({u.params.get(k) for u in complete}) > 1}
     if len(complete) > 1 and varied:
         plots.append(("param_importances.png", lambda: optuna_plots.plot_param_importances(study)))

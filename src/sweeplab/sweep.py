@@ -334,7 +334,7 @@ def start(cfg: DictConfig) -> Sweep:
         probes = optuna_search.probe_jobs(space, fixed)
         check_jobs_compose(cfg, probes)
         metric, direction = ranking(cfg, probes)
-        search = optuna_search.plan(cfg, list(cfg.hydra.overrides.task), metric, direction)
+        search = optuna_search.plan(cfg, space, fixed, metric, direction)
         if search.remaining == 0:
             print(
                 f"sweeplab: study {search.study.study_name!r} already has "

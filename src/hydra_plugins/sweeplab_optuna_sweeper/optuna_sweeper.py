@@ -189,8 +189,12 @@ class OptunaSweeper(Sweeper):
         )
 
     def sweep(self, arguments: list[str]) -> None:
-        """Run the study's remaining trials (see sweeplab.optuna_search.run)."""
+        """Run the study's remaining trials (see sweeplab.optuna_search.run).
+
+        ``arguments`` are the command line's overrides, from which the sweep's callback has
+        planned the search already (sweeplab.sweep.start).
+        """
         from sweeplab import optuna_search
 
         assert self.config is not None and self.launcher is not None
-        optuna_search.run(self.config, self.launcher, arguments)
+        optuna_search.run(self.config, self.launcher)
