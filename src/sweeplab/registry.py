@@ -36,6 +36,8 @@ VALUE_TAG = "sweeplab.metric_value"
 DIRECTION_TAG = "sweeplab.direction"
 DIGEST_TAG = DATA_DIGEST_TAG
 FINGERPRINT = FINGERPRINT_TAG
+# On the run a registration came from (a sweep's parent, or the single run): ``NAME vN``.
+REGISTERED_TAG = "sweeplab.registered_version"
 # Marks the registered models sweeplab uses as locks; `sweeplab-tools models` hides them.
 LOCK_TAG = "sweeplab.lock"
 LOCK_SUFFIX = ".sweeplab-lock"
@@ -274,10 +276,20 @@ def versions(
         aliases: dict[str, list[str]] = {}
         for alias, number in (model.aliases or {}).items():
             aliases.setdefault(str(number), []).append(alias)
-        escaped = model.name.replace("'", "\\'")
-        for version in client.search_model_versions(f"name = '{escaped}'", max_results=10000):
+        for version in _versions_named(client, model.name):
             found.append((version, sorted(aliases.get(str(version.version), []))))
     return sorted(found, key=lambda pair: (pair[0].name, -int(pair[0].version)))
+
+
+def _versions_named(client: "MlflowClient", name: str) -> list["ModelVersion"]:
+    """Every version of registered model ``name`` (MlflowException if there is none)."""
+    escaped = name.replace("'", "\\'")
+    return list(client.search_model_versions(f"name = '{escaped}'", max_results=10000))
+
+
+def _registered(name: str, version: "ModelVersion", run_id: str) -> str:
+    """``registry apple_demand v4 (models:/apple_demand/4, run <id>)``."""
+    return f"registry {name} v{version.version} (models:/{name}/{version.version}, run {run_id})"
 
 
 def register_and_promote(
@@ -291,16 +303,21 @@ def register_and_promote(
     direction: str,
     parent_run_id: str | None = None,
     description: str = "",
+    noted_on: str | None = None,
 ) -> list[str]:
-    """Register run ``run_id``'s model under ``name``, then promote it; the lines to print."""
+    """Register run ``run_id``'s model under ``name``, then promote it; the lines to print.
+
+    ``noted_on``: the run (a sweep's parent, or ``run_id`` itself) that gets REGISTERED_TAG.
+    """
     run = client.get_run(run_id)
     version = register(
         client, name, run, metric=metric, direction=direction, parent_run_id=parent_run_id,
         description=description,
     )  # fmt: skip
     moved = promote(client, name, version, alias, always=always)
-    return [f"registry {name} v{version.version} (models:/{name}/{version.version}, run {run_id})",
-            moved]  # fmt: skip
+    if noted_on:
+        client.set_tag(noted_on, REGISTERED_TAG, f"{name} v{version.version}")
+    return [_registered(name, version, run_id), moved]
 
 
 def register_run(cfg: "DictConfig", result: "RunResult", overrides: list[str]) -> list[str]:
@@ -308,19 +325,15 @@ def register_run(cfg: "DictConfig", result: "RunResult", overrides: list[str]) -
     from mlflow import MlflowClient
 
     from sweeplab.config import Promote
-    from sweeplab.sweep import REGISTERED_TAG
 
-    client = MlflowClient(result.tracking_uri)
-    name = str(cfg.sweep.register)
-    lines = register_and_promote(
-        client, name, result.run_id,
+    return register_and_promote(
+        MlflowClient(result.tracking_uri), str(cfg.sweep.register), result.run_id,
         alias=str(cfg.sweep.alias), always=cfg.sweep.promote == Promote.always,
         metric=result.metric, direction=result.direction,
         description=f"Run {result.run_name!r} ({result.run_id}), ranked by {result.metric}: "
         f"{' '.join(overrides) or '(defaults)'}",
+        noted_on=result.run_id,
     )  # fmt: skip
-    client.set_tag(result.run_id, REGISTERED_TAG, lines[0].split(" (")[0].removeprefix("registry "))
-    return lines
 
 
 def _ranking(client: "MlflowClient", run: "Run", metric: str | None,
@@ -396,8 +409,7 @@ def promote_run(
             description=f"Promoted by hand from run {run.info.run_id}"
             + (f" of sweep {parent}" if parent else "") + f": {overrides or '(defaults)'}",
         )  # fmt: skip
-        lines.append(f"registry {name} v{version.version} (models:/{name}/{version.version}, "
-                     f"run {run.info.run_id})")  # fmt: skip
+        lines.append(_registered(name, version, run.info.run_id))
     moved = promote(client, name, version, alias, always=always, forced_by="--always")
     return [*lines, moved]
 
@@ -406,9 +418,8 @@ def _version_of(client: "MlflowClient", name: str, model_id: str) -> "ModelVersi
     """The newest version of ``name`` that is logged model ``model_id``, if any."""
     from mlflow.exceptions import MlflowException
 
-    escaped = name.replace("'", "\\'")
     try:
-        found = list(client.search_model_versions(f"name = '{escaped}'", max_results=10000))
+        found = _versions_named(client, name)
     except MlflowException:  # no such registered model yet
         return None
     same = [v for v in found if v.source == f"models:/{model_id}"]

@@ -34,8 +34,6 @@ JOBS_ENV = env.SWEEP_JOBS.name
 _FIXED_IN_A_SWEEP = ("tracking", "experiment", "sweep")
 
 _BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
-# On the parent: the registered model version its best job's model became (NAME vN).
-REGISTERED_TAG = "sweeplab.registered_version"
 # Each job's outcome, written next to Hydra's files in the job's output directory.
 OUTCOME_FILE = "sweeplab_job.json"
 
@@ -138,12 +136,12 @@ class Sweep:
                 parent_run_id=self.parent_run_id,
                 description=f"The best job of sweep {self.run_name!r} (parent run "
                 f"{self.parent_run_id}), ranked by {self.metric}: {' '.join(self.overrides)}",
+                noted_on=self.parent_run_id,
             )  # fmt: skip
         except Exception as e:  # the sweep's runs are logged; say what did not happen
             self.register_error = error_summary(e)
             return [f"registry could not register the best model in {self.register!r}: "
                     f"{self.register_error}"]  # fmt: skip
-        client.set_tag(self.parent_run_id, REGISTERED_TAG, lines[0].split(" (")[0][9:])
         return lines
 
     def end(self, status: str, why: str) -> None:
