@@ -221,6 +221,18 @@ def test_too_many_failures_stop_the_study_asking(tmp_path):
         assert "stopped asking after 1 failed trials" in done.stdout
 
 
+def test_a_resumed_grid_visits_each_point_once(tmp_path):
+    grid = ("model=ridge", "hydra/sweeper/sampler=grid", "model.alpha=choice(0.5,1.0)",
+            "model.fit_intercept=choice(true,false)")  # fmt: skip
+    first = optuna_sweep(*grid, cwd=tmp_path, trials=2)
+    rest = optuna_sweep(*grid, cwd=tmp_path, trials=4)
+    assert first.returncode == rest.returncode == 0, first.stderr + rest.stderr
+    study = study_of(tmp_path)
+    points = [tuple(sorted(t.params.items())) for t in study.trials]
+    assert len(points) == 4
+    assert len(set(points)) == 4, points
+
+
 def test_skip_finished_tells_the_study_a_reused_runs_metric(tmp_path):
     first = optuna_sweep(
         "model=ridge", "hydra/sweeper/sampler=grid", "model.alpha=choice(0.5,1.0)",

@@ -463,8 +463,10 @@ def plan(
     done = sum(map(_counts_toward_total, trials))
     sampler_cfg = OmegaConf.to_container(settings.sampler, resolve=True)
     assert isinstance(sampler_cfg, dict)
-    if sampler_cfg.get("seed") is not None:
-        # A resumed study gets a sampler seeded past its first run's draws.
+    if sampler_cfg.get("seed") is not None and not target.endswith(".GridSampler"):
+        # A resumed study gets a sampler seeded past its first run's draws. Not the grid:
+        # its seed shuffles the grid, and trial N takes the shuffled grid's N-th point, so
+        # another seed would send resumed trials to points already visited.
         sampler_cfg["seed"] = int(sampler_cfg["seed"]) + len(trials)
     n_trials = int(settings.n_trials)
     try:
