@@ -37,8 +37,9 @@ def test_wheel_ships_configs_and_runs_from_any_directory(tmp_path):
         "hydra/launcher/slurm.yaml",
     ):
         assert f"sweeplab/conf/{config}" in names  # fmt: skip
-    # The Optuna sweeper, where Hydra's plugin scan looks: the hydra_plugins namespace.
+    # The sweepers, where Hydra's plugin scan looks: the hydra_plugins namespace.
     assert "hydra_plugins/sweeplab_optuna_sweeper/optuna_sweeper.py" in names
+    assert "hydra_plugins/sweeplab_grid_sweeper/grid_sweeper.py" in names
     assert not any(n.startswith("hydra_plugins/__init__") for n in names)
 
     site = tmp_path / "site"
@@ -72,6 +73,8 @@ def test_wheel_ships_configs_and_runs_from_any_directory(tmp_path):
         cwd=elsewhere, env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert found.returncode == 0, found.stderr
-    assert str(site / "hydra_plugins" / "sweeplab_optuna_sweeper" / "optuna_sweeper.py") in (
-        found.stdout
-    )
+    for plugin in (
+        "sweeplab_optuna_sweeper/optuna_sweeper.py",
+        "sweeplab_grid_sweeper/grid_sweeper.py",
+    ):
+        assert str(site / "hydra_plugins" / plugin) in found.stdout

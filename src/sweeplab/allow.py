@@ -28,6 +28,7 @@ PLUGIN_TARGETS = (
     "sweeplab.sweep.SweepCallback",
     "hydra._internal.core_plugins.basic_launcher.BasicLauncher",
     "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
+    "hydra_plugins.sweeplab_grid_sweeper.grid_sweeper.GridSweeper",
     "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher",
     "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher",
     "hydra_plugins.hydra_ray_launcher.ray_aws_launcher.RayAWSLauncher",

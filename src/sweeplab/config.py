@@ -183,14 +183,20 @@ def _register_sweeper() -> None:
     # Hydra finds plugins by listing the hydra_plugins namespace's folders, which an installed
     # wheel has; an editable install (pip install -e) maps modules without folders Hydra can
     # list. Hydra's own registration call covers both. Its scan (once per process, in
-    # Plugins.instance()) runs every plugin module again, Hydra's Optuna plugin's among them,
-    # which stores configs under the same names: store sweeplab's after it.
+    # Plugins.instance()) runs every plugin module again, Hydra's basic sweeper's and Optuna
+    # plugin's among them, which store configs under the same names: store sweeplab's after it.
+    # The scan also re-executes Hydra's basic sweeper module, replacing its BasicSweeper
+    # class: import sweeplab's subclass of it only after the scan.
     from hydra.core.plugins import Plugins
 
-    from hydra_plugins.sweeplab_optuna_sweeper.optuna_sweeper import OptunaSweeper, store_configs
+    plugins = Plugins.instance()
+    from hydra_plugins.sweeplab_grid_sweeper import grid_sweeper as grid
+    from hydra_plugins.sweeplab_optuna_sweeper import optuna_sweeper as optuna
 
-    Plugins.instance().register(OptunaSweeper)
-    store_configs()
+    plugins.register(grid.GridSweeper)
+    plugins.register(optuna.OptunaSweeper)
+    grid.store_configs()
+    optuna.store_configs()
 
 
 def _check_keys(prefix: str, node: DictConfig, schema: Any) -> None:

@@ -33,7 +33,11 @@ JOBS_ENV = env.SWEEP_JOBS.name
 # The parent run and the comparison use one value of these for the whole sweep.
 _FIXED_IN_A_SWEEP = ("tracking", "experiment", "sweep")
 
-_BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+# Hydra's basic sweeper and sweeplab's (hydra/sweeper=basic): both expand the grid up front.
+_GRID_SWEEPERS = (
+    "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
+    "hydra_plugins.sweeplab_grid_sweeper.grid_sweeper.GridSweeper",
+)
 # Each job's outcome, written next to Hydra's files in the job's output directory.
 OUTCOME_FILE = "sweeplab_job.json"
 
@@ -83,6 +87,8 @@ class Sweep:
     always: bool = False
     # Why registering the best model failed, once finish() has tried.
     register_error: str = ""
+    # Whether start() checked that every job composes (so the grid sweeper need not).
+    jobs_checked: bool = False
 
     current: ClassVar["Sweep | None"] = None
     last: ClassVar["Sweep | None"] = None
@@ -180,7 +186,7 @@ def failed() -> bool:
 
 def job_overrides(cfg: DictConfig) -> list[list[str]]:
     """Each job's overrides, when Hydra's basic sweeper expands the sweep; else []."""
-    if cfg.hydra.sweeper.get("_target_") != _BASIC_SWEEPER:
+    if cfg.hydra.sweeper.get("_target_") not in _GRID_SWEEPERS:
         return []
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
@@ -343,9 +349,11 @@ def start(cfg: DictConfig) -> Sweep:
             sys.exit(0)
         jobs: list[list[str]] = []
         count = search.remaining
+        jobs_checked = False
     else:
         jobs = job_overrides(cfg)
         check_jobs_compose(cfg, jobs)
+        jobs_checked = bool(jobs)
         metric, direction = ranking(cfg, jobs)
         count = len(jobs)
 
@@ -392,6 +400,7 @@ def start(cfg: DictConfig) -> Sweep:
         register=cfg.sweep.register,
         alias=str(cfg.sweep.alias),
         always=cfg.sweep.promote == Promote.always,
+        jobs_checked=jobs_checked,
     )
     sweep.open()
     job_env = {PARENT_RUN_ENV: sweep.parent_run_id, env.SWEPT_KEYS.name: ",".join(swept)}

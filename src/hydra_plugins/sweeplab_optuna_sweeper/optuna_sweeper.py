@@ -181,11 +181,17 @@ class OptunaSweeper(Sweeper):
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
-        """Keep the config and build the launcher the trials run on."""
+        """Keep the config and build the launcher the trials run on.
+
+        The launcher composes each trial from a template (sweeplab.compose): trials differ
+        only in the values Optuna picked.
+        """
+        from sweeplab import compose
+
         self.config = config
         self.hydra_context = hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(
-            config=config, hydra_context=hydra_context, task_function=task_function
+            config=config, hydra_context=compose.fast(hydra_context), task_function=task_function
         )
 
     def sweep(self, arguments: list[str]) -> None:
