@@ -7,7 +7,9 @@ input fails here, as one line, before any store is touched.
 
 import hashlib
 import json
+import os
 import re
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -159,6 +161,46 @@ def task_of(cfg: DictConfig) -> Task:
     return TASKS[source.task(config.with_normalized_dataset(cfg).dataset)]
 
 
+class _Recent:
+    """The last few datasets (and their splits) this process read, by what decides them.
+
+    A sweep's jobs in one process mostly train on the same data: generating or reading it,
+    hashing it and splitting it again for each job cost more than a small fit. Kept: two,
+    so that a sweep over two datasets does not read each for every job.
+    """
+
+    def __init__(self, size: int = 2) -> None:
+        self.size = size
+        self._items: OrderedDict[str, Any] = OrderedDict()
+
+    def get(self, key: str, make: Any) -> Any:
+        """The value kept under ``key``, else ``make()``'s, kept."""
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        value = self._items[key] = make()
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+        return value
+
+
+_recent_data = _Recent()
+_recent_splits = _Recent()
+
+
+def _data_key(dataset: DictConfig, source: Source) -> str:
+    """What decides the data: the dataset's settings and, for a file, its size and mtime."""
+    items = resolved_items(dataset)
+    files: dict[str, list[int] | None] = {}
+    for locator in source.locators:
+        try:
+            stat = os.stat(str(items[locator]))
+            files[locator] = [stat.st_size, stat.st_mtime_ns]
+        except (KeyError, OSError, TypeError):
+            files[locator] = None  # the source's own load says what is wrong
+    return json.dumps([source.name, items, files], sort_keys=True, default=str)
+
+
 def make(cfg: DictConfig, overrides: Sequence[str] = ()) -> Plan:
     """Validate ``cfg``, read its data and build its estimator; raise UserError on bad input."""
     config.validate(cfg)
@@ -166,7 +208,8 @@ def make(cfg: DictConfig, overrides: Sequence[str] = ()) -> Plan:
     cfg = config.with_normalized_dataset(cfg)
     source = source_of(cfg.dataset)
     assert source is not None  # validate() refuses datasets without a source
-    data = source.load(cfg.dataset)
+    key = _data_key(cfg.dataset, source)
+    data: Data = _recent_data.get(key, lambda: source.load(cfg.dataset))
     task = TASKS[data.task]
     metric, direction = ranking(cfg.sweep, task)
     estimator, target = estimators.build(cfg.model, task, data.categorical)
@@ -183,7 +226,10 @@ def make(cfg: DictConfig, overrides: Sequence[str] = ()) -> Plan:
             "some: pick a model that does (hist_gradient_boosting, lightgbm, xgboost, the "
             "forests), fill them in the file, or leave the columns out with dataset.drop",
         )  # fmt: skip
-    rows = split(data, cfg.dataset.test_size, cfg.dataset.split_seed, stratify=task.stratify)
+    rows: Split = _recent_splits.get(
+        key,
+        lambda: split(data, cfg.dataset.test_size, cfg.dataset.split_seed, stratify=task.stratify),
+    )
     name = estimators.display_name(cfg.model, target)
     swept = [key for key in env.SWEPT_KEYS.get().split(",") if key]
     run_name, logged_model_name = names(name, overrides, swept)

@@ -1,6 +1,8 @@
 """The last step of a run: log a trained plan to its MLflow run, or record why it stopped."""
 
 import traceback
+import weakref
+from typing import TYPE_CHECKING
 
 import mlflow
 
@@ -8,7 +10,10 @@ from sweeplab import tracking
 from sweeplab.errors import ERROR_TAG, TRACEBACK_ARTIFACT, RunFailed, error_summary, warn
 from sweeplab.plan import Plan
 from sweeplab.redact import scrub_text
-from sweeplab.train import Trained
+from sweeplab.train import Split, Trained
+
+if TYPE_CHECKING:
+    from mlflow.data.pandas_dataset import PandasDataset
 
 
 def log_setup(plan: Plan) -> None:
@@ -53,17 +58,29 @@ def end_with_error(run_id: str, plan: Plan, error: BaseException, *, active: boo
             )
 
 
+# Each split's MLflow datasets (digest, schema), made once: a sweep's jobs in one process
+# share their split (sweeplab.plan), and making them costs ~25 ms a job.
+_made: "weakref.WeakKeyDictionary[Split, list[PandasDataset]]" = weakref.WeakKeyDictionary()
+
+
+def _datasets(plan: Plan) -> "list[PandasDataset]":
+    """The plan's training and validation rows as MLflow datasets."""
+    rows, data = plan.split, plan.data
+    if rows not in _made:
+        _made[rows] = [
+            tracking.dataset(X.join(y), data.name, data.target, data.source)
+            for X, y in ((rows.X_train, rows.y_train), (rows.X_val, rows.y_val))
+        ]
+    return _made[rows]
+
+
 def record(run_id: str, plan: Plan, trained: Trained, *, input_example: bool = True) -> None:
     """Log params, config, data, metrics and model to run ``run_id``, then end it FINISHED."""
     mlflow.start_run(run_id=run_id)
     try:
         log_setup(plan)
-        data, rows = plan.data, plan.split
-        for frame, context in (
-            (rows.X_train.join(rows.y_train), "training"),
-            (rows.X_val.join(rows.y_val), "validation"),
-        ):
-            tracking.log_dataset(frame, data.name, data.target, context, data.source)
+        rows = plan.split
+        tracking.log_datasets(_datasets(plan), ("training", "validation"))
         tracking.log_metrics(trained.metrics)
         tracking.log_model(
             trained.estimator,

@@ -4,11 +4,16 @@ import signal
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig
 
 from sweeplab import plan as planning
 from sweeplab.errors import ERROR_TAG, RunFailed
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities import Experiment
 
 
 @dataclass(frozen=True)
@@ -99,12 +104,14 @@ def execute(
     extra_tags: Mapping[str, str] | None = None,
     input_example: bool = True,
     recorder: Recorder | None = None,
+    opened: "tuple[MlflowClient, Experiment] | None" = None,
 ) -> RunResult:
     """Plan, train and record one run (plan: sweeplab.plan; bad input fails before MLflow).
 
     ``parent_run_id`` nests the run under a sweep's parent run; ``input_example`` stores five
     validation rows with the model. With a ``recorder`` the run is logged in the background
-    (``RunResult.logged``); without one it is logged before this returns.
+    (``RunResult.logged``); without one it is logged before this returns. ``opened``: the
+    client and experiment of the sweep this job belongs to, which its process opened already.
     """
     plan = planning.make(cfg, overrides)
     # MLflow takes about a second to import: loading it after planning lets bad input fail
@@ -113,9 +120,16 @@ def execute(
 
     from sweeplab import config, record, tracking, train
 
-    client = tracking.connect(cfg.tracking)
     uri = str(cfg.tracking.uri)
-    experiment = tracking.ensure_experiment(client, cfg.experiment, cfg.tracking.artifact_location)
+    if opened is not None and not tracking.is_server(uri):
+        # A sweep's store and experiment are the same for all its jobs (sweep.check_overrides);
+        # opening them again costs ~20 ms a job. A server is asked again, for its health.
+        client, experiment = opened
+    else:
+        client = tracking.connect(cfg.tracking)
+        experiment = tracking.ensure_experiment(
+            client, cfg.experiment, cfg.tracking.artifact_location
+        )
 
     def result(
         run_id: str,

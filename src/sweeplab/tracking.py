@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.data.pandas_dataset import PandasDataset
 from mlflow.entities import Experiment, Run
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
@@ -239,15 +240,21 @@ def dataset_schema(frame: pd.DataFrame) -> Schema:
     )
 
 
-def log_dataset(
-    frame: pd.DataFrame, name: str, target: str, context: str, source: str | None = None
-) -> None:
-    """Record a DataFrame as a run input (name, source, digest, schema) under ``context``."""
-    dataset = mlflow.data.from_pandas(  # type: ignore[attr-defined]
+def dataset(
+    frame: pd.DataFrame, name: str, target: str, source: str | None = None
+) -> PandasDataset:
+    """A DataFrame as an MLflow dataset (name, source, digest, schema), ready to log."""
+    made: PandasDataset = mlflow.data.from_pandas(  # type: ignore[attr-defined]
         frame, source=source, name=name, targets=target
     )
-    dataset.schema = dataset_schema(frame)  # MLflow's own would infer it lazily, slowly
-    once_more_if_raced(lambda: mlflow.log_input(dataset, context=context))
+    made.schema = dataset_schema(frame)  # MLflow's own would infer it lazily, slowly
+    return made
+
+
+def log_datasets(datasets: Sequence[PandasDataset], contexts: Sequence[str]) -> None:
+    """Record datasets as inputs of the active run, each under its context, in one request."""
+    tags: list[dict[str, str] | None] = [None] * len(datasets)
+    once_more_if_raced(lambda: mlflow.log_inputs(list(datasets), list(contexts), tags))
 
 
 # A database's unique-key error, as MLflow's server passes it on (PostgreSQL, MySQL, sqlite).
@@ -362,10 +369,14 @@ def ui_hint(uri: str, experiment_id: str, run_id: str | None = None) -> str:
 
 def log_config(cfg: DictConfig, overrides: Sequence[str]) -> None:
     """Store the resolved config and the command-line overrides as run artifacts, secrets masked."""
+    import tempfile
+
     shown = redact_secrets(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
-    mlflow.log_text(OmegaConf.to_yaml(OmegaConf.create(shown)), "config/config.yaml")
     lines = "".join(f"- {scrub_text(o)}\n" for o in overrides)
-    mlflow.log_text(lines or "[]\n", "config/overrides.yaml")
+    with tempfile.TemporaryDirectory() as folder:  # both files in one upload
+        Path(folder, "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(shown)))
+        Path(folder, "overrides.yaml").write_text(lines or "[]\n")
+        mlflow.log_artifacts(folder, "config")
 
 
 # MLflow's rules for param and metric keys (mlflow.utils.validation) and its value limit.

@@ -13,9 +13,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Split:
-    """Training and validation rows, features and target apart."""
+    """Training and validation rows, features and target apart (equal only to itself)."""
 
     X_train: "pd.DataFrame"
     X_val: "pd.DataFrame"
