@@ -10,6 +10,7 @@ import contextlib
 import importlib.util
 import os
 import re
+import signal
 import socket
 import subprocess
 import threading
@@ -191,6 +192,66 @@ def test_failures_and_resume_behave_on_ray_as_with_the_basic_launcher(
     assert latest.data.tags["sweeplab.sweep.summary"] == "4 finished (2 reused), 2 failed"
     assert "failed   job" in again.stdout and "n_estimators=0" in again.stdout
     assert latest.info.status == "FAILED"
+
+
+def processes_titled(prefix: str) -> list[int]:
+    """Pids of this machine's processes whose command line starts with ``prefix``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if entry.name.isdigit() and command.startswith(prefix):
+            found.append(int(entry.name))
+    return found
+
+
+def test_a_ray_worker_killed_mid_job_fails_that_job_and_the_rest_still_run(
+    pg_server, ray_head, tmp_path
+):
+    """What the out-of-memory killer does: SIGKILL to the Ray worker running a job."""
+    head, _ = ray_head
+    env = {**os.environ, **driver_env(head, pg_server["uri"])}
+    grid = ("-m", "hydra/launcher=ray", "experiment.name=ray_kill", "model.max_depth=12",
+            "model.n_estimators=150,151,152,153")  # fmt: skip
+    sweep = subprocess.Popen(
+        [str(BIN / "sweeplab"), *grid], cwd=tmp_path, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    client = MlflowClient(pg_server["uri"])
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # both CPUs' jobs training: their runs RUNNING
+            exp = client.get_experiment_by_name("ray_kill")
+            running = client.search_runs(
+                [exp.experiment_id], "attributes.status = 'RUNNING' AND tags.`sweeplab.sweep.job` != ''"
+            ) if exp else []  # fmt: skip
+            workers = processes_titled("ray::_run_job")
+            if len(running) >= 2 and len(workers) >= 2:
+                break
+            time.sleep(0.3)
+        else:
+            raise AssertionError("no job started on Ray")
+        os.kill(workers[0], signal.SIGKILL)
+        out, err = sweep.communicate(timeout=300)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+    assert sweep.returncode == 1, out + err
+    assert "Traceback" not in out + err
+    lost = [line for line in out.splitlines() if line.startswith("failed   job #")]
+    assert len(lost) == 1, out
+    assert "FAILED its Ray worker process died (WorkerCrashedError" in lost[0]
+    assert "out-of-memory killer is the usual cause" in lost[0]
+    assert "3 finished, 1 failed" in out
+    parent, children = sweep_of(client, "ray_kill")
+    assert "RUNNING" not in {c.info.status for c in [parent, *children]}
+    assert len(children) == 4  # Ray did not run the lost job a second time
+
+    again = sweeplab(*grid, "sweep.skip_finished=true", cwd=tmp_path, env=env, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "4 finished (3 reused), 0 failed" in again.stdout
 
 
 def test_an_optuna_study_on_ray_keeps_its_trials_in_postgresql(
@@ -443,7 +504,9 @@ def test_ray_and_slurm_launchers_are_sweeplab_configs():
     launcher = OmegaConf.to_container(ray_cfg.hydra.launcher)
     assert launcher["ray"]["init"]["address"] is None
     assert "object_store_memory" not in launcher["ray"]["init"]
-    assert launcher["ray"]["remote"] == {"num_cpus": 1}
+    # One CPU a job; a job whose worker dies is recorded, not run a second time.
+    assert launcher["ray"]["remote"] == {"num_cpus": 1, "max_retries": 0}
+    assert launcher["_target_"] == "hydra_plugins.sweeplab_ray_launcher.ray_launcher.RayLauncher"
     if importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None:
         need("hydra-submitit-launcher is not installed (pip install -e '.[slurm]')")
     slurm = launcher_config("slurm").hydra.launcher

@@ -161,6 +161,62 @@ def test_sigterm_to_a_parallel_sweep_leaves_nothing_running(tmp_path):
     assert parent.data.tags["sweeplab.error"] == "terminated (SIGTERM)"
 
 
+def children_running(parent: int, marker: str) -> list[int]:
+    """Pids of ``parent``'s child processes whose command line contains ``marker``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == parent and marker in command:
+            found.append(int(entry.name))
+    return found
+
+
+def test_a_joblib_worker_killed_mid_job_fails_its_jobs_and_the_rest_still_run(tmp_path):
+    """What the out-of-memory killer does: SIGKILL to a worker while it trains."""
+    grid = ("hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "model.max_depth=12",
+            "model.n_estimators=200,201,202,203,204,205")  # fmt: skip
+    sweep = subprocess.Popen(
+        [str(BIN / "sweeplab"), "-m", *grid],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+    )  # fmt: skip
+    try:
+        wait_for_running(tmp_path / "outputs" / "mlflow.db", 3)  # the parent, two jobs training
+        workers = children_running(sweep.pid, "popen_loky_posix")
+        assert len(workers) == 2, workers
+        os.kill(workers[0], signal.SIGKILL)
+        out, err = sweep.communicate(timeout=300)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+    assert sweep.returncode == 1, err
+    assert "Traceback" not in out + err and "TerminatedWorkerError" not in out + err
+    # joblib stops the other worker too: both jobs that were training are lost, each said so
+    # once in its progress line and once in the summary; the four others ran.
+    lost = [line for line in out.splitlines() if line.startswith("failed   job #")]
+    assert len(lost) == 2, out
+    for line in lost:
+        assert (
+            "FAILED its worker process was killed (SIGKILL(-9)): the kernel's out-of-memory" in line
+        )
+    assert "4 finished, 2 failed" in out
+    runs = runs_of(store(tmp_path))
+    assert "RUNNING" not in {r.info.status for r in runs}
+    failed = [r for r in runs if r.info.status == "FAILED" and "sweeplab.sweep" not in r.data.tags]
+    assert len(failed) == 2
+    assert all("out-of-memory" in r.data.tags["sweeplab.error"] for r in failed)
+
+    again = sweeplab("-m", *grid, "sweep.skip_finished=true", cwd=tmp_path, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "6 finished (4 reused), 0 failed" in again.stdout
+
+
 def test_mark_killed_ends_runs_a_hard_kill_left_running(tmp_path):
     run = subprocess.Popen(
         [str(BIN / "sweeplab"), "model=gradient_boosting", "model.n_estimators=5000"],

@@ -40,6 +40,8 @@ def test_wheel_ships_configs_and_runs_from_any_directory(tmp_path):
     # The sweepers, where Hydra's plugin scan looks: the hydra_plugins namespace.
     assert "hydra_plugins/sweeplab_optuna_sweeper/optuna_sweeper.py" in names
     assert "hydra_plugins/sweeplab_grid_sweeper/grid_sweeper.py" in names
+    assert "hydra_plugins/sweeplab_joblib_launcher/joblib_launcher.py" in names
+    assert "hydra_plugins/sweeplab_ray_launcher/ray_launcher.py" in names
     assert not any(n.startswith("hydra_plugins/__init__") for n in names)
 
     site = tmp_path / "site"
@@ -60,7 +62,7 @@ def test_wheel_ships_configs_and_runs_from_any_directory(tmp_path):
     assert shown.stdout.startswith(str(site))
     assert "name: Apple_Models" in shown.stdout
     assert "alpha: 1.0" in shown.stdout
-    assert "_target_: hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher" in shown.stdout
+    assert "_target_: hydra_plugins.sweeplab_ray_launcher.ray_launcher.RayLauncher" in shown.stdout
     assert "_target_: hydra_plugins.sweeplab_optuna_sweeper.optuna_sweeper.OptunaSweeper" in (
         shown.stdout
     )

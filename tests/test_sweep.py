@@ -5,6 +5,7 @@ import io
 import math
 import re
 import sqlite3
+import warnings
 from pathlib import Path
 
 import pytest
@@ -437,3 +438,57 @@ def test_categorical_and_missing_params_plot_as_they_are(tmp_path):
         ("by_model.png", ["gradient_boosting", "random_forest", "ridge"], ["None"] * 3),
         ("heatmap_max_depth_model.png", ["gradient_boosting", "random_forest"], []),
     ]
+
+
+def _many_jobs(count: int, seeds: int = 1) -> list[Row]:
+    return [
+        Row("FINISHED", f"r{i}-{s}", i * seeds + s, {"alpha": str(i + 1), "seed": str(s)},
+            {"rmse": 100.0 + abs(i - count / 3) + s})
+        for i in range(count) for s in range(seeds)
+    ]  # fmt: skip
+
+
+def test_a_big_sweeps_leaderboard_shows_the_best_rows_and_counts_the_rest():
+    from sweeplab.compare import leaderboard
+
+    comparison = compare(_many_jobs(1000), "rmse", "minimize")
+    text = leaderboard(comparison, limit=25).splitlines()
+    assert len(text) == 1 + 25 + 1  # header, the rows, the count
+    assert text[1].lstrip().startswith("*")  # the best first
+    assert text[-1] == "... 975 more jobs in comparison/comparison.csv"
+    assert len(leaderboard(comparison).splitlines()) == 1001  # `sweeplab-tools compare`: all
+
+
+def test_a_big_sweeps_plots_label_a_readable_number_of_ticks(tmp_path):
+    """1,000 values of alpha on a number line; a 100x2 heatmap without text in its cells."""
+    import matplotlib.pyplot as plt
+
+    from sweeplab.compare import plot
+
+    comparison = compare(_many_jobs(100, seeds=2), "rmse", "minimize")
+    drawn = {}
+    original = plt.Figure.savefig
+
+    def keep(fig, path, **kwargs):
+        fig.canvas.draw()
+        ax = fig.axes[0]
+        drawn[Path(path).name] = (
+            [t.get_text() for t in ax.get_xticklabels() if t.get_text()],
+            [t.get_text() for t in ax.get_yticklabels() if t.get_text()],
+            len(ax.texts),
+        )
+        return original(fig, path, **kwargs)
+
+    plt.Figure.savefig = keep
+    try:
+        with warnings.catch_warnings(record=True) as warned:
+            warnings.simplefilter("always")
+            plot(comparison, tmp_path)
+    finally:
+        plt.Figure.savefig = original
+    by_alpha, _, _ = drawn["by_alpha.png"]
+    assert 3 <= len(by_alpha) <= 20  # the axis's own ticks, not 100 labels
+    _, rows, cell_texts = drawn["heatmap_alpha_seed.png"]
+    assert 3 <= len(rows) <= 20 and cell_texts == 0
+    assert drawn["by_seed.png"][0] == ["0", "1"]  # few values: each labelled, as before
+    assert warned == []  # no legend of 100 lines crushing the axes

@@ -25,7 +25,11 @@ from sweeplab.env import for_workers
 from sweeplab.errors import UserError, warn
 from sweeplab.redact import redact_uri
 
-RAY_LAUNCHER = "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher"
+# The official Ray launcher, and sweeplab's (conf/hydra/launcher/ray.yaml).
+RAY_LAUNCHERS = (
+    "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher",
+    "hydra_plugins.sweeplab_ray_launcher.ray_launcher.RayLauncher",
+)
 # The whole join, reachability check included, stays under the 30 s a user waits at most,
 # counted from when sweeplab was loaded: a busy machine's slow start-up eats into the join's
 # time, down to a floor that a live cluster always needs less than.
@@ -47,7 +51,7 @@ class ClusterError(UserError):
 
 def uses_ray(cfg: DictConfig) -> bool:
     """Whether the sweep's jobs go to Ray (``hydra/launcher=ray``)."""
-    return bool(cfg.hydra.launcher.get("_target_") == RAY_LAUNCHER)
+    return cfg.hydra.launcher.get("_target_") in RAY_LAUNCHERS
 
 
 def address_of(init: dict[str, Any]) -> str | None:

@@ -137,6 +137,26 @@ def _search_all(client: MlflowClient, experiment_ids: list[str], filter_string: 
             return runs
 
 
+# Run ids per search: a few hundred keep the query under every backend's parameter limits.
+_IDS_PER_SEARCH = 200
+
+
+def _runs_by_id(
+    client: MlflowClient, experiment_ids: list[str], run_ids: list[str]
+) -> dict[str, Run]:
+    """The runs with these ids, in a search per _IDS_PER_SEARCH ids rather than one per run.
+
+    A run the experiments do not hold (since deleted) is missing from the answer.
+    """
+    found: dict[str, Run] = {}
+    unique = sorted(set(run_ids))
+    for start in range(0, len(unique), _IDS_PER_SEARCH):
+        chunk = ", ".join(f"'{i}'" for i in unique[start : start + _IDS_PER_SEARCH])
+        for run in _search_all(client, experiment_ids, f"attributes.run_id IN ({chunk})"):
+            found[run.info.run_id] = run
+    return found
+
+
 def job_records(client: MlflowClient, parent_run_id: str) -> list[JobRecord]:
     """The records a sweep's jobs without a child run left on its parent."""
     import tempfile
@@ -157,9 +177,15 @@ def rows_of_sweep(client: MlflowClient, parent: Run) -> list[Row]:
         f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent.info.run_id}'",
     )
     rows = [_row_of_run(run) for run in children]
-    for record in job_records(client, parent.info.run_id):
-        if record.status == "REUSED" and record.run_id:
-            earlier = client.get_run(record.run_id)
+    records = job_records(client, parent.info.run_id)
+    reused = _runs_by_id(
+        client,
+        [parent.info.experiment_id],
+        [r.run_id for r in records if r.status == "REUSED" and r.run_id],
+    )
+    for record in records:
+        if record.status == "REUSED" and record.run_id in reused:
+            earlier = reused[record.run_id]
             row = _row_of_run(earlier, note="reused: trained earlier", status="REUSED")
             row.job, row.overrides = record.job, " ".join(record.overrides)
             rows.append(row)
@@ -170,7 +196,8 @@ def rows_of_sweep(client: MlflowClient, parent: Run) -> list[Row]:
                     status=record.status,
                     job=record.job,
                     params=params,
-                    note=record.error,
+                    note=record.error
+                    or (f"reused run {record.run_id} is gone" if record.status == "REUSED" else ""),
                     overrides=" ".join(record.overrides),
                 )
             )
@@ -207,6 +234,10 @@ def swept_params(rows: Iterable[Row], overrides: Sequence[str] = ()) -> list[str
     return named + sorted(set(swept) - set(named))
 
 
+# Statuses of runs that rank: they ended with the model they scored.
+_RANKED = ("FINISHED", "REUSED")
+
+
 def compare(
     rows: Sequence[Row],
     metric: str,
@@ -215,7 +246,7 @@ def compare(
     *,
     across_sweeps: bool = False,
 ) -> Comparison:
-    """Rank ``rows`` by ``metric`` (best first; rows without it last) into a table.
+    """Rank ``rows`` by ``metric`` (best first; rows without it, or not FINISHED, last).
 
     ``overrides`` (the sweep's) order the param columns. Runs on different data (another
     digest) are ranked within their own group, the largest group first, each with its best
@@ -247,7 +278,9 @@ def compare(
                           "run_id", "note", "overrides"],
     )  # fmt: skip
     table["job"] = table["job"].astype("Int64")
-    has_metric = table[metric].notna()
+    # A run that failed after logging its metrics (its worker died while it logged the model)
+    # is not ranked: it cannot be the best.
+    has_metric = table[metric].notna() & table["status"].isin(_RANKED)
     # Groups of comparable runs: the largest first; rows without the metric have no group.
     sizes = table[has_metric]["data"].value_counts(sort=False)
     order = {d: i for i, d in enumerate(sorted(sizes.index, key=lambda d: -sizes[d]))}
@@ -290,11 +323,20 @@ def _formatted(table: pd.DataFrame) -> pd.DataFrame:
     return shown.astype(object).where(shown.notna(), "")
 
 
-def leaderboard(comparison: Comparison) -> str:
-    """The table as aligned text for the terminal, best row marked with ``*``."""
-    shown = _formatted(comparison.table).drop(columns="overrides")
+def leaderboard(comparison: Comparison, limit: int | None = None) -> str:
+    """The table as aligned text for the terminal, best row marked with ``*``.
+
+    ``limit``: at most that many rows, the best, and a line saying how many more the
+    comparison files hold.
+    """
+    table = comparison.table
+    shown = _formatted(table if limit is None else table.head(limit)).drop(columns="overrides")
     shown["note"] = shown["note"].map(lambda s: s if len(s) <= 60 else s[:57] + "...")
-    return str(shown.to_string(index=False))
+    text = str(shown.to_string(index=False))
+    if limit is not None and len(table) > limit:
+        more = len(table) - limit
+        text += f"\n... {more} more job{'s' * (more != 1)} in {COMPARISON_DIR}/comparison.csv"
+    return text
 
 
 def markdown(comparison: Comparison) -> str:
@@ -373,19 +415,31 @@ def plot(comparison: Comparison, folder: Path) -> list[Path]:
         order = _ordered(present[param])
         if len(order) < 2:
             continue  # one value (the plotted data group has no other): nothing to compare
-        line = "-" if all(map(_is_number, order)) else "none"
+        numeric = all(map(_is_number, order))
+        # Many values: on a number line with the axis's own ticks, not a label for each.
+        scaled = numeric and len(order) > _LABELLED_TICKS
+        line = "-" if numeric else "none"
+        marker = "o" if len(order) <= _LABELLED_TICKS * 2 else "."
         fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
         others = [p for p in swept if p != param]
         # With two params swept, one line per value of the other; runs that share a point
         # (several sweeps of one experiment) show the best of them, as the heatmap does.
-        by = others[0] if len(others) == 1 else None
+        # More lines than a legend can tell apart: one line, the best over the other values.
+        by = others[0] if len(others) == 1 and present[others[0]].nunique() <= 10 else None
         for label, group in _lines(present, by):
             points = group.groupby(group[param].astype(str))[metric].agg(best)
             points = points.reindex([x for x in order if x in points.index])
-            xs = [order.index(x) for x in points.index]
-            ax.plot(xs, points.to_numpy(), marker="o", linestyle=line, label=label)
-        ax.set_xticks(range(len(order)), order)
-        title = f"{metric} by {param} ({comparison.direction}{on})"
+            xs = [float(x) if scaled else order.index(x) for x in points.index]
+            ax.plot(xs, points.to_numpy(), marker=marker, linestyle=line, label=label)
+        if scaled:
+            values = [float(x) for x in order]
+            if min(values) > 0 and max(values) / min(values) >= 100:
+                ax.set_xscale("log")
+        else:
+            positions, labels = _thinned(order)
+            ax.set_xticks(positions, labels)
+        best_of = f"; best over {', '.join(others)}" if others and by is None else ""
+        title = f"{metric} by {param} ({comparison.direction}{on}{best_of})"
         ax.set(xlabel=param, ylabel=metric, title=title)
         if by:
             ax.legend()
@@ -412,13 +466,17 @@ def _heatmap(
     pivot = pivot.reindex(index=_ordered(pivot.index), columns=_ordered(pivot.columns))
     fig, ax = plt.subplots(figsize=(6.4, 4.8), layout="constrained")
     # Darker is better either way.
-    image = ax.imshow(pivot.to_numpy(), cmap="viridis" if best == "min" else "viridis_r")
-    ax.set_xticks(range(len(pivot.columns)), pivot.columns)
-    ax.set_yticks(range(len(pivot.index)), pivot.index)
+    image = ax.imshow(
+        pivot.to_numpy(), cmap="viridis" if best == "min" else "viridis_r", aspect="auto"
+    )
+    ax.set_xticks(*_thinned(list(pivot.columns)))
+    ax.set_yticks(*_thinned(list(pivot.index)))
     middle = (pivot.min().min() + pivot.max().max()) / 2
     cells = pd.DataFrame(pivot.to_numpy()).stack()
     top = cells.idxmin() if best == "min" else cells.idxmax()
-    for (i, j), value in cells.items():
+    # Values in the cells while they fit; beyond that the colour bar reads them.
+    readable = max(pivot.shape) <= _LABELLED_SIDE
+    for (i, j), value in cells.items() if readable else ():
         # Dark text on the bright end of viridis, light text on the dark end.
         bright = (value > middle) == (best == "min")
         ax.text(j, i, f"{value:.4g}" + ("\nbest" if (i, j) == top else ""), ha="center",
@@ -432,6 +490,19 @@ def _heatmap(
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+# Beyond this many values a plot's axis labels only some of them; beyond this many rows or
+# columns a heatmap's cells carry no text (a 1,000-job sweep stays readable).
+_LABELLED_TICKS = 20
+_LABELLED_SIDE = 12
+
+
+def _thinned(values: list[Any]) -> tuple[list[int], list[str]]:
+    """Tick positions and labels for categorical ``values``: at most _LABELLED_TICKS, evenly."""
+    step = max(1, -(-len(values) // _LABELLED_TICKS))
+    positions = list(range(0, len(values), step))
+    return positions, [str(values[i]) for i in positions]
 
 
 def _safe(name: str) -> str:

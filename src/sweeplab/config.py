@@ -169,7 +169,7 @@ def register_configs() -> None:
         # dataset/*.yaml options extend these through `- /<name>_dataset_schema@_here_`;
         # stored outside any group so `--help` lists only real options.
         cs.store(name=f"{name}_dataset_schema", node=source.schema)
-    _register_sweeper()
+    _register_plugins()
     if not OmegaConf.has_resolver("sweeplab.launch_dir"):
         OmegaConf.register_new_resolver("sweeplab.launch_dir", launch_dir)
     # sweeplab's hydra/launcher/ray.yaml replaces the Ray plugin's config of that name on
@@ -179,7 +179,7 @@ def register_configs() -> None:
     )
 
 
-def _register_sweeper() -> None:
+def _register_plugins() -> None:
     # Hydra finds plugins by listing the hydra_plugins namespace's folders, which an installed
     # wheel has; an editable install (pip install -e) maps modules without folders Hydra can
     # list. Hydra's own registration call covers both. Its scan (once per process, in
@@ -191,12 +191,16 @@ def _register_sweeper() -> None:
 
     plugins = Plugins.instance()
     from hydra_plugins.sweeplab_grid_sweeper import grid_sweeper as grid
+    from hydra_plugins.sweeplab_joblib_launcher import joblib_launcher as joblib
     from hydra_plugins.sweeplab_optuna_sweeper import optuna_sweeper as optuna
+    from hydra_plugins.sweeplab_ray_launcher import ray_launcher as ray
 
     plugins.register(grid.GridSweeper)
+    plugins.register(joblib.JoblibLauncher)
     plugins.register(optuna.OptunaSweeper)
-    grid.store_configs()
-    optuna.store_configs()
+    plugins.register(ray.RayLauncher)
+    for plugin in (grid, joblib, optuna, ray):
+        plugin.store_configs()
 
 
 def _check_keys(prefix: str, node: DictConfig, schema: Any) -> None:

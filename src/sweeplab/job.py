@@ -7,6 +7,7 @@ metric (NaN when it did not finish). The sweep it belongs to is sweeplab.sweep's
 
 import json
 import math
+import os
 import sys
 import threading
 from pathlib import Path
@@ -16,13 +17,15 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from sweeplab import env, oslock
-from sweeplab.errors import UserError, error_summary, warn
+from sweeplab.errors import ERROR_TAG, UserError, error_summary, warn
 from sweeplab.redact import scrub_text
 from sweeplab.runner import Recorder, execute, exit_on_sigterm
 from sweeplab.sweep import JOBS_ENV, OUTCOME_FILE, PARENT_RUN_ENV, Sweep, job_label
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
+
+    from hydra.core.utils import JobReturn
 
     from sweeplab.compare import JobRecord
 
@@ -174,3 +177,93 @@ def run_job(cfg: DictConfig) -> float:
         # After the run is logged, on the recorder's thread: drain() waits for the line too.
         recorder.then(result.logged, logged)
     return value
+
+
+def running_jobs(jobs: list[int]) -> set[int]:
+    """Which of the open sweep's ``jobs`` have a RUNNING run (one store query)."""
+    from mlflow import MlflowClient
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+    from sweeplab.compare import JOB_TAG
+
+    sweep = Sweep.current
+    if sweep is None:
+        return set()
+    runs = MlflowClient(sweep.tracking_uri).search_runs(
+        [sweep.experiment_id],
+        f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{sweep.parent_run_id}' "
+        "AND attributes.status = 'RUNNING'",
+        max_results=1000,
+    )
+    numbers = {int(n) for run in runs if (n := run.data.tags.get(JOB_TAG, "")).isdigit()}
+    return numbers & set(jobs)
+
+
+def recorded_outcome(output_dir: Path, since: float) -> dict[str, Any] | None:
+    """The outcome a job wrote in ``output_dir`` after ``since`` (a time.time()), if any."""
+    path = output_dir / OUTCOME_FILE
+    try:
+        if path.stat().st_mtime >= since:
+            return dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def lost(cfg: DictConfig, overrides: list[str], why: str) -> "JobReturn":
+    """Record a job whose worker process died under it as FAILED, with ``why``.
+
+    Called in the sweep's process by the launcher that saw the worker die, with the job's
+    composed config (hydra.job.num set). The job's run, if it had created one, was left
+    RUNNING; it ends FAILED with ``why`` as its error, and the job's line and outcome file
+    say so as for any failed job.
+    """
+    from mlflow import MlflowClient
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+    from sweeplab.compare import JOB_TAG, JobRecord
+
+    num = int(cfg.hydra.job.num)
+    shown = [scrub_text(o) for o in overrides]
+    sweep = Sweep.current
+    parent = sweep.parent_run_id if sweep is not None else None
+    run_id = None
+    if sweep is not None:
+        client = MlflowClient(sweep.tracking_uri)
+        running = client.search_runs(
+            [sweep.experiment_id],
+            f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent}' "
+            f"AND tags.`{JOB_TAG}` = '{num}' AND attributes.status = 'RUNNING'",
+            max_results=1,
+        )
+        if running:
+            run_id = running[0].info.run_id
+            client.set_tag(run_id, ERROR_TAG, why)
+            client.set_terminated(run_id, "FAILED")
+        else:  # it died before creating its run: the parent keeps its record
+            _record(cfg, parent, JobRecord(num, shown, "FAILED", error=why))
+    output_dir = output_dir_of(cfg)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    outcome = {"job": num, "overrides": shown, "run_id": run_id, "error": why, "status": "FAILED"}
+    total = os.environ.get(JOBS_ENV)  # the sweep's start set it for its jobs
+    _report_job(
+        str(output_dir), outcome, f"{job_label(cfg, shown)} -> FAILED: {why}", parent, total
+    )
+    return returned(cfg, overrides, math.nan)
+
+
+def output_dir_of(cfg: DictConfig) -> Path:
+    """The folder Hydra gives a job of a multirun (hydra.job.num set)."""
+    return Path(str(cfg.hydra.sweep.dir), str(cfg.hydra.sweep.subdir))
+
+
+def returned(cfg: DictConfig, overrides: list[str], value: float) -> "JobReturn":
+    """The JobReturn of a job whose worker could not send its own, as sweepers read them."""
+    from hydra.core.utils import JobReturn, JobStatus
+    from omegaconf import open_dict
+
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(output_dir_of(cfg))
+    ret = JobReturn(overrides=overrides, cfg=cfg, hydra_cfg=cfg, status=JobStatus.COMPLETED)
+    ret.return_value = value
+    return ret

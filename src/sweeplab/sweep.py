@@ -438,6 +438,10 @@ def _compare_and_log(client: "MlflowClient", parent: "Run", sweep: Sweep) -> "Co
     return comparison
 
 
+# Rows of the leaderboard a sweep prints; the comparison files on its parent hold them all.
+LEADERBOARD_ROWS = 25
+
+
 def report(sweep: Sweep, comparison: "Comparison") -> str:
     """The sweep's closing summary: outcome, leaderboard, best run, failed jobs, where to look."""
     import pandas as pd
@@ -450,7 +454,7 @@ def report(sweep: Sweep, comparison: "Comparison") -> str:
         f"sweep {sweep.run_name!r} (parent run {sweep.parent_run_id}) in experiment "
         f"{sweep.experiment_name!r}: {compare.outcome(comparison.counts)}",
         "",
-        compare.leaderboard(comparison),
+        compare.leaderboard(comparison, limit=LEADERBOARD_ROWS),
         "",
     ]
     if note := compare.grouping_note(comparison):

@@ -1,0 +1,143 @@
+"""``hydra/launcher=joblib``: Hydra's joblib launcher, which goes on when a worker dies.
+
+When a joblib (loky) worker process dies, from the kernel's out-of-memory killer or any other
+SIGKILL, joblib raises TerminatedWorkerError and kills the pool's other workers too: Hydra's
+launcher then stops the whole sweep with a 30-line traceback, and the jobs not yet started
+never run. This launcher runs the same jobs with the same joblib settings and Hydra's own
+``execute_job``, and when the pool breaks, records each job that was running as FAILED with
+why (sweeplab.job.lost), then starts a new pool for the jobs that had not started.
+"""
+
+import logging
+import math
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
+from hydra_plugins.hydra_joblib_launcher import _core
+from hydra_plugins.hydra_joblib_launcher.config import JobLibLauncherConf
+from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher as HydraJoblib
+from omegaconf import open_dict
+
+TARGET = f"{__name__}.JoblibLauncher"
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JoblibLauncherConf(JobLibLauncherConf):  # type: ignore[misc]  # untyped plugin
+    """Hydra's joblib launcher settings (n_jobs, ...), with this launcher as the target."""
+
+    _target_: str = TARGET
+
+
+def store_configs() -> None:
+    """Make ``hydra/launcher=joblib`` this launcher, over Hydra's entry of that name."""
+    ConfigStore.instance().store(
+        group="hydra/launcher", name="joblib", node=JoblibLauncherConf, provider="sweeplab"
+    )
+
+
+store_configs()
+
+
+def why_lost(error: BaseException) -> str:
+    """What a job whose worker died is told, from joblib's error (which names the signal)."""
+    codes = re.search(r"exit codes of the workers are \{([^}]*)\}", str(error))
+    how = f"killed ({codes.group(1)})" if codes else "lost"
+    return (
+        f"its worker process was {how}: the kernel's out-of-memory killer is the usual cause "
+        "(joblib then stops the other workers too); rerun with sweep.skip_finished=true"
+    )
+
+
+class JoblibLauncher(HydraJoblib):  # type: ignore[misc]  # untyped plugin
+    """Hydra's JoblibLauncher that records the jobs of a dead worker and runs the rest."""
+
+    def launch(
+        self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+    ) -> Sequence[JobReturn]:
+        """Run the jobs on joblib's loky workers; return one JobReturn per job, in order."""
+        from joblib import Parallel, delayed
+        from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+        setup_globals()
+        assert self.config is not None and self.task_function is not None
+        assert self.hydra_context is not None
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        settings: dict[str, Any] = {**self.joblib, "backend": "loky"}
+        _core.process_joblib_cfg(settings)
+        shown = ",".join(f"{k}={v}" for k, v in settings.items())
+        log.info(f"Joblib.Parallel({shown}) is launching {len(job_overrides)} jobs")
+        queue = {initial_job_idx + i: list(o) for i, o in enumerate(job_overrides)}
+        for idx, overrides in queue.items():
+            log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
+        singleton_state = Singleton.get_state()
+        returns: dict[int, JobReturn] = {}
+        while queue:
+            since = time.time()
+            try:
+                # As they finish, so that a broken pool loses no finished job's result.
+                for ret in Parallel(**settings, return_as="generator_unordered")(
+                    delayed(_core.execute_job)(
+                        idx, overrides, self.hydra_context, self.config, self.task_function,
+                        singleton_state,
+                    )
+                    for idx, overrides in queue.items()
+                ):  # fmt: skip
+                    returns[int(ret.hydra_cfg.hydra.job.num)] = ret
+            except TerminatedWorkerError as e:
+                returns.update(self._after_break(queue, returns, since, why_lost(e)))
+            queue = {i: o for i, o in queue.items() if i not in returns}
+        return [returns[i] for i in sorted(returns)]
+
+    def _after_break(
+        self, queue: dict[int, list[str]], returns: dict[int, JobReturn], since: float, why: str
+    ) -> dict[int, JobReturn]:
+        """Results for the jobs a broken pool ended: finished, or lost with ``why``.
+
+        A job is lost if its run is RUNNING (a worker died under it), or if it had started
+        (its folder is newer than this pool) without finishing or creating a run. Jobs that
+        had not started are left to the next pool; one job is always settled, so that a job
+        that kills its worker every time cannot loop.
+        """
+        from sweeplab import job
+
+        waiting = [i for i in queue if i not in returns]
+        running = job.running_jobs(waiting)
+        settled: dict[int, JobReturn] = {}
+        for idx in waiting:
+            cfg = self._compose(idx, queue[idx])
+            folder = job.output_dir_of(cfg)
+            outcome = job.recorded_outcome(folder, since)
+            if outcome is not None:  # finished, but its result was cut off with the pool
+                settled[idx] = job.returned(cfg, queue[idx], outcome.get("value", math.nan))
+            elif idx in running or _touched_since(folder, since):
+                settled[idx] = job.lost(cfg, queue[idx], why)
+        if not settled and waiting:
+            first = waiting[0]
+            settled[first] = job.lost(self._compose(first, queue[first]), queue[first], why)
+        return settled
+
+    def _compose(self, idx: int, overrides: list[str]) -> Any:
+        """The job's config, numbered as joblib's workers number it (Hydra's execute_job)."""
+        assert self.hydra_context is not None and self.config is not None
+        cfg = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
+        with open_dict(cfg):
+            cfg.hydra.job.id = f"{cfg.hydra.job.name}_{idx}"
+            cfg.hydra.job.num = idx
+        return cfg
+
+
+def _touched_since(folder: Path, since: float) -> bool:
+    try:
+        return folder.stat().st_mtime >= since
+    except OSError:
+        return False
