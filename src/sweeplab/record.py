@@ -75,20 +75,22 @@ def _datasets(plan: Plan) -> "list[PandasDataset]":
 
 
 def record(run_id: str, plan: Plan, trained: Trained, *, input_example: bool = True) -> None:
-    """Log params, config, data, metrics and model to run ``run_id``, then end it FINISHED."""
+    """Log params, config, data, model and metrics to run ``run_id``, then end it FINISHED."""
     mlflow.start_run(run_id=run_id)
     try:
         log_setup(plan)
         rows = plan.split
         tracking.log_datasets(_datasets(plan), ("training", "validation"))
-        tracking.log_metrics(trained.metrics)
-        tracking.log_model(
+        model_id = tracking.log_model(
             trained.estimator,
             rows.X_val.head(5),
             trained.predictions,
             name=plan.logged_model_name,
             with_example=input_example,
         )
+        # After the model, naming it: MLflow links metrics logged before a model to it by
+        # reading every metric's history back (five queries a run); these are linked as logged.
+        tracking.log_metrics(trained.metrics, model_id=model_id)
     except BaseException as e:
         end_with_error(run_id, plan, e, active=True)
         if isinstance(e, Exception):

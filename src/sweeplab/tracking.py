@@ -285,7 +285,7 @@ def log_model(
     name: str = "model",
     with_example: bool = True,
 ) -> str:
-    """Log a fitted model with its signature (and ``X_example``); return its URI.
+    """Log a fitted model with its signature (and ``X_example``); return its model id.
 
     LightGBM and XGBoost estimators go through MLflow's own flavor for them; everything else
     (pipelines included) through scikit-learn's, serialised with skops, trusting exactly the
@@ -320,7 +320,7 @@ def log_model(
             pip_requirements=estimators.requirements(model, base),
             **common,
         )
-    return str(info.model_uri)
+    return str(info.model_id)
 
 
 def model_uri_of(run: Run) -> str:
@@ -419,11 +419,14 @@ def log_params(params: dict[str, Any]) -> None:
 NONFINITE_TAG = "sweeplab.nonfinite_metrics"
 
 
-def log_metrics(metrics: dict[str, float]) -> None:
-    """Log metrics to the active run; a NaN or infinite one is tagged and warned about instead."""
+def log_metrics(metrics: dict[str, float], model_id: str | None = None) -> None:
+    """Log metrics to the active run (and its model ``model_id``, if given).
+
+    A NaN or infinite one is tagged and warned about instead.
+    """
     finite = {k: v for k, v in metrics.items() if math.isfinite(v)}
     bad = {k: v for k, v in metrics.items() if k not in finite}
-    mlflow.log_metrics(finite)
+    mlflow.log_metrics(finite, model_id=model_id)
     if bad:
         shown = ", ".join(f"{k}={v}" for k, v in bad.items())
         mlflow.set_tag(NONFINITE_TAG, shown)

@@ -76,8 +76,8 @@ class RayLauncher(Launcher):
         log.info(
             f"Ray Launcher is launching {len(job_overrides)} jobs, sweep output dir: {sweep_dir}"
         )
-        # As the official launcher does, for small machines (ray-project/ray#11966).
-        self.ray_cfg.init.setdefault("object_store_memory", 78643200)
+        # sweeplab.cluster has joined the cluster already (without the official launcher's
+        # object_store_memory, which Ray refuses when joining one); this is a no-op then.
         start_ray(self.ray_cfg.init)
         submitted = []
         for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
