@@ -10,8 +10,6 @@ tests/test_compose.py checks the result equals Hydra's own, node for node.
 """
 
 import copy
-import threading
-from collections import OrderedDict
 from typing import Any
 
 from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
@@ -24,11 +22,11 @@ from hydra.plugins.config_source import ConfigSource
 from hydra.types import HydraContext, RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from sweeplab.recent import Recent
+
 # Templates kept per process: one per distinct set of config-group choices (model=a,b,c: 3).
 # A joblib worker unpickles a new composer for every job, so the cache is the process's.
-_MAX_TEMPLATES = 16
-_templates: "OrderedDict[tuple[Any, ...], DictConfig]" = OrderedDict()
-_templates_lock = threading.Lock()
+_templates: Recent[DictConfig] = Recent(16)
 
 
 def _groups(master: DictConfig) -> set[str]:
@@ -59,11 +57,11 @@ class JobComposer(ConfigLoader):
     ) -> DictConfig:
         """The job's config: what Hydra's own ``load_sweep_config`` would return."""
         parsed = OverridesParser.create().parse_overrides(list(sweep_overrides))
-        groups = _groups(master_config)
-        plain = [o for o in parsed if _plain(o, groups)]
-        structural = [str(o.input_line) for o in parsed if not _plain(o, groups)]
         if any(o.type != OverrideType.CHANGE for o in parsed):
             return self.loader.load_sweep_config(master_config, list(sweep_overrides))
+        groups = _groups(master_config)
+        plain = [o for o in parsed if _plain(o, groups)]
+        structural = [str(o.input_line) for o in parsed if o not in plain]
         cfg = copy.deepcopy(self._template(master_config, structural))
         # What Hydra's _load_configuration_impl does after composing, for these overrides: apply
         # them in order (the structural ones are config groups, applied by composing), then list
@@ -100,16 +98,7 @@ class JobComposer(ConfigLoader):
             str(master.hydra.sweep.dir),
             tuple(structural),
         )
-        with _templates_lock:
-            if (found := _templates.get(key)) is not None:
-                _templates.move_to_end(key)
-                return found
-        template = self.loader.load_sweep_config(master, structural)
-        with _templates_lock:
-            _templates[key] = template
-            while len(_templates) > _MAX_TEMPLATES:
-                _templates.popitem(last=False)
-        return template
+        return _templates.get(key, lambda: self.loader.load_sweep_config(master, structural))
 
     # The rest is Hydra's own loader's.
     def load_configuration(

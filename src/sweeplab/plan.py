@@ -9,7 +9,6 @@ import hashlib
 import json
 import os
 import re
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from sweeplab import allow, config, env, estimators
 from sweeplab.checks import ConfigError
+from sweeplab.recent import Recent
 from sweeplab.redact import scrub_text
 from sweeplab.sources import Data, Source, source_of
 from sweeplab.sources.base import resolved_items
@@ -161,31 +161,12 @@ def task_of(cfg: DictConfig) -> Task:
     return TASKS[source.task(config.with_normalized_dataset(cfg).dataset)]
 
 
-class _Recent:
-    """The last few datasets (and their splits) this process read, by what decides them.
-
-    A sweep's jobs in one process mostly train on the same data: generating or reading it,
-    hashing it and splitting it again for each job cost more than a small fit. Kept: two,
-    so that a sweep over two datasets does not read each for every job.
-    """
-
-    def __init__(self, size: int = 2) -> None:
-        self.size = size
-        self._items: OrderedDict[str, Any] = OrderedDict()
-
-    def get(self, key: str, make: Any) -> Any:
-        """The value kept under ``key``, else ``make()``'s, kept."""
-        if key in self._items:
-            self._items.move_to_end(key)
-            return self._items[key]
-        value = self._items[key] = make()
-        while len(self._items) > self.size:
-            self._items.popitem(last=False)
-        return value
-
-
-_recent_data = _Recent()
-_recent_splits = _Recent()
+# The last two datasets (and their splits) this process read, by what decides them. A
+# sweep's jobs in one process mostly train on the same data: generating or reading it, hashing
+# it and splitting it again for each job cost more than a small fit. Two, so that a sweep over
+# two datasets does not read each for every job.
+_recent_data: Recent[Data] = Recent(2)
+_recent_splits: Recent[Split] = Recent(2)
 
 
 def _data_key(dataset: DictConfig, source: Source) -> str:
@@ -209,7 +190,7 @@ def make(cfg: DictConfig, overrides: Sequence[str] = ()) -> Plan:
     source = source_of(cfg.dataset)
     assert source is not None  # validate() refuses datasets without a source
     key = _data_key(cfg.dataset, source)
-    data: Data = _recent_data.get(key, lambda: source.load(cfg.dataset))
+    data = _recent_data.get(key, lambda: source.load(cfg.dataset))
     task = TASKS[data.task]
     metric, direction = ranking(cfg.sweep, task)
     estimator, target = estimators.build(cfg.model, task, data.categorical)
@@ -226,7 +207,7 @@ def make(cfg: DictConfig, overrides: Sequence[str] = ()) -> Plan:
             "some: pick a model that does (hist_gradient_boosting, lightgbm, xgboost, the "
             "forests), fill them in the file, or leave the columns out with dataset.drop",
         )  # fmt: skip
-    rows: Split = _recent_splits.get(
+    rows = _recent_splits.get(
         key,
         lambda: split(data, cfg.dataset.test_size, cfg.dataset.split_seed, stratify=task.stratify),
     )
