@@ -144,6 +144,22 @@ def test_ctrl_c_during_a_sweep_ends_the_child_and_the_parent_killed(tmp_path):
     assert {r.info.status for r in runs} == {"KILLED"}
 
 
+def test_ctrl_c_during_a_single_runs_fit_ends_it_killed(tmp_path):
+    # The run exists (RUNNING) while it fits, so the interrupt is recorded on it.
+    run = subprocess.Popen(
+        [str(BIN / "sweeplab"), "model=gradient_boosting", "model.n_estimators=20000"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+    )  # fmt: skip
+    wait_for_running(tmp_path / "outputs" / "mlflow.db", 1)
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=30)
+    assert run.returncode == 130
+    assert "Traceback" not in err
+    (killed,) = runs_of(store(tmp_path))
+    assert killed.info.status == "KILLED"
+
+
 def test_sigterm_to_a_parallel_sweep_leaves_nothing_running(tmp_path):
     sweep = subprocess.Popen(
         [str(BIN / "sweeplab"), "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",

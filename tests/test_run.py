@@ -147,6 +147,17 @@ def test_rerun_reuses_the_experiment_and_updates_changed_tags(compose_cfg):
     assert client.get_experiment(first.experiment_id).tags["team"] == "forecasting-core"
 
 
+def test_a_worker_keeps_each_sweeps_store_and_experiment_apart(compose_cfg, isolated):
+    # A worker process keeps the store and experiment its sweep jobs opened, per sweep.
+    first = execute(compose_cfg("model=ridge"), parent_run_id="a" * 32)
+    other = compose_cfg("model=ridge", "experiment.name=Pear_Models")
+    second = execute(other, parent_run_id="b" * 32)
+    assert (first.experiment_name, second.experiment_name) == ("Apple_Models", "Pear_Models")
+    client = MlflowClient(first.tracking_uri)
+    assert client.get_run(second.run_id).info.experiment_id == second.experiment_id
+    assert second.experiment_id != first.experiment_id
+
+
 def test_fingerprint_follows_what_is_trained_not_where_it_is_logged(compose_cfg, tmp_path):
     a = execute(compose_cfg("model=ridge"), [])
     b = execute(compose_cfg("model=ridge", "run_name=again"), [])

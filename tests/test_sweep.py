@@ -250,6 +250,23 @@ def test_a_parallel_sweep_on_a_fresh_store_loses_nothing(tmp_path):
     assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
+def test_joblib_workers_are_started_and_importing_before_the_first_job():
+    # Workers of a fresh loky pool import scikit-learn, MLflow and skops in their first job;
+    # the launcher's setup() hands them that work while the sweep is still starting.
+    from joblib import Parallel, delayed
+
+    from hydra_plugins.sweeplab_joblib_launcher.joblib_launcher import JoblibLauncher
+
+    launcher = JoblibLauncher(n_jobs=2)
+    launcher.setup(hydra_context=None, task_function=None, config=None)
+    launcher._warmed()
+    probe = "[m for m in ('skops.io', 'mlflow.sklearn') if m in __import__('sys').modules]"
+    seen = Parallel(**launcher._settings(), return_as="list")(
+        delayed(eval)(probe) for _ in range(6)
+    )
+    assert seen == [["skops.io", "mlflow.sklearn"]] * 6
+
+
 def test_skip_finished_reuses_runs_and_trains_only_what_is_missing(tmp_path):
     first = sweeplab("-m", "model.n_estimators=5,-1", cwd=tmp_path, timeout=300)
     assert first.returncode == 1  # the bad value; the other job finished

@@ -17,7 +17,7 @@ from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, read_write
 
-from sweeplab import config, env
+from sweeplab import config, env, estimators
 from sweeplab.config import ConfigError, Promote
 from sweeplab.errors import ERROR_TAG, UserError, error_summary
 from sweeplab.plan import default_run_name, shown_overrides
@@ -359,6 +359,10 @@ def start(cfg: DictConfig) -> Sweep:
         metric, direction = ranking(cfg, jobs)
         count = len(jobs)
 
+    in_process = cfg.hydra.launcher.get("_target_") == _BASIC_LAUNCHER
+    if in_process:
+        # Before MLflow is imported, for the jobs this process runs (the primary config's model).
+        estimators.load_serializer(estimators.first_module(cfg.model))
     from sweeplab import cluster, compare, tracking
 
     # matplotlib takes ~0.35 s to import and is needed only for the plots at the end: load
@@ -397,7 +401,7 @@ def start(cfg: DictConfig) -> Sweep:
         direction=direction,
         overrides=task,
         sweep_dir=str(cfg.hydra.sweep.dir),
-        recorder=Recorder() if cfg.hydra.launcher.get("_target_") == _BASIC_LAUNCHER else None,
+        recorder=Recorder() if in_process else None,
         search=search,
         register=cfg.sweep.register,
         alias=str(cfg.sweep.alias),
