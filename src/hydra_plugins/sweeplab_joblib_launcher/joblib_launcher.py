@@ -121,7 +121,7 @@ class JoblibLauncher(HydraJoblib):  # type: ignore[misc]  # untyped plugin
             try:
                 # As they finish, so that a broken pool loses no finished job's result.
                 for ret in Parallel(**settings, return_as="generator_unordered")(
-                    delayed(_core.execute_job)(
+                    delayed(execute_job)(
                         idx, overrides, self.hydra_context, self.config, self.task_function,
                         singleton_state,
                     )
@@ -169,6 +169,29 @@ class JoblibLauncher(HydraJoblib):  # type: ignore[misc]  # untyped plugin
             cfg.hydra.job.id = f"{cfg.hydra.job.name}_{idx}"
             cfg.hydra.job.num = idx
         return cfg
+
+
+def execute_job(
+    idx: int,
+    overrides: Sequence[str],
+    hydra_context: Any,
+    config: Any,
+    task_function: Any,
+    singleton_state: dict[str, Any],
+) -> JobReturn:
+    """Hydra's execute_job, in a worker, keeping the plugins it found for its earlier jobs.
+
+    Hydra's singleton state leaves the plugin registry out, so each job would search the
+    installed plugins again: ~13 ms a job, about a tenth of a short job's time in a worker.
+    The worker's installed plugins do not change between its jobs.
+    """
+    from hydra.core.plugins import Plugins
+
+    found = Singleton._instances.get(Plugins)
+    if found is not None:
+        instances = {**singleton_state["instances"], Plugins: found}
+        singleton_state = {**singleton_state, "instances": instances}
+    return _core.execute_job(idx, overrides, hydra_context, config, task_function, singleton_state)  # type: ignore[no-any-return]
 
 
 def _touched_since(folder: Path, since: float) -> bool:
