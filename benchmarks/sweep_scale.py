@@ -13,6 +13,10 @@ Prints wall seconds, seconds until the first job's progress line, peak RSS, ms a
 ratio to the loop (issue 14's bar: <= 1.5x at 100 jobs).
 
     .venv/bin/python benchmarks/sweep_scale.py [--jobs 100] [--rounds 1] [--launcher joblib]
+        [--server]
+
+With ``--server`` both log to a fresh `sweeplab-tools server` on a free loopback port (sqlite
+behind it, one worker) instead of a sqlite file.
 """
 
 import argparse
@@ -26,6 +30,10 @@ import time
 from pathlib import Path
 
 from mlflow import MlflowClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+# The tests' helpers for real local services.
+from services import free_port, start_server, stop_group
 
 BIN = Path(sys.executable).parent
 LAUNCHERS = {"basic": [], "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]}
@@ -113,13 +121,20 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=1, help="timed pairs")
     parser.add_argument("--launcher", choices=LAUNCHERS, default="basic")
+    parser.add_argument("--server", action="store_true", help="log to a tracking server")
     args = parser.parse_args()
 
     results: dict[str, list[dict[str, float]]] = {"loop": [], "sweeplab": []}
     for round_ in range(1, args.rounds + 1):
         for name in results:
             work = Path(tempfile.mkdtemp(prefix="sweeplab-scale-"))
-            uri = f"sqlite:///{work}/mlflow.db"
+            server = None
+            if args.server:  # started untimed; it migrates its store's schema
+                port = free_port()
+                server = start_server(work, port)
+                uri = f"http://127.0.0.1:{port}"
+            else:
+                uri = f"sqlite:///{work}/mlflow.db"
             env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
             # Untimed: the store's schema, so both start from a migrated file.
             MlflowClient(uri).search_experiments()
@@ -132,9 +147,15 @@ def main() -> None:
                 alphas = f"model.alpha=range(1,{args.jobs + 1})"
                 command = [str(BIN / "sweeplab"), "-m", "model=ridge", alphas,
                            "experiment.name=scale", *LAUNCHERS[args.launcher]]  # fmt: skip
+                if args.server:
+                    command += ["tracking=server", f"tracking.uri={uri}"]
                 got = timed(command, work, env, "[1/")
                 experiment = "scale"
-            logged = children_of(uri, experiment)
+            try:
+                logged = children_of(uri, experiment)
+            finally:
+                if server is not None:
+                    stop_group(server)
             assert logged == args.jobs, f"{name}: {logged} of {args.jobs} runs logged a model"
             results[name].append(got)
             print(f"round {round_} {name:>8}: {got['wall']:.1f} s, first job after "
@@ -144,8 +165,9 @@ def main() -> None:
     ours = statistics.median(r["wall"] for r in results["sweeplab"])
     first = statistics.median(r["first"] for r in results["sweeplab"])
     peak = statistics.median(r["peak_mb"] for r in results["sweeplab"])
+    store = "a tracking server" if args.server else "sqlite"
     print(
-        f"{args.jobs} jobs ({args.launcher} launcher, peak RSS {peak:.0f} MB): "
+        f"{args.jobs} jobs ({args.launcher} launcher, {store}, peak RSS {peak:.0f} MB): "
         f"hand loop {loop:.1f} s ({loop / args.jobs * 1000:.0f} ms a run), "
         f"sweeplab {ours:.1f} s ({ours / args.jobs * 1000:.0f} ms a job) = {ours / loop:.2f}x "
         f"the loop (bar <= 1.5x); sweeplab's first job after {first:.1f} s (bar: within 5 s)"
