@@ -158,9 +158,9 @@ def main() -> None:
                     stop_group(server)
             assert logged == args.jobs, f"{name}: {logged} of {args.jobs} runs logged a model"
             results[name].append(got)
-            print(f"round {round_} {name:>8}: {got['wall']:.1f} s, first job after "
-                  f"{got['first']:.1f} s, peak RSS {got['peak_mb']:.0f} MB",
-                  flush=True)  # fmt: skip
+            after = "" if name == "loop" else f", first job after {got['first']:.1f} s"
+            print(f"round {round_} {name:>8}: {got['wall']:.1f} s{after}, "
+                  f"peak RSS {got['peak_mb']:.0f} MB", flush=True)  # fmt: skip
     loop = statistics.median(r["wall"] for r in results["loop"])
     ours = statistics.median(r["wall"] for r in results["sweeplab"])
     first = statistics.median(r["first"] for r in results["sweeplab"])
