@@ -148,7 +148,7 @@ def test_rerun_reuses_the_experiment_and_updates_changed_tags(compose_cfg):
 
 
 def test_a_worker_keeps_each_sweeps_store_and_experiment_apart(compose_cfg, isolated):
-    # A worker process keeps the store and experiment its sweep jobs opened, per sweep.
+    # A process running sweep jobs keeps the store and experiment they opened, per sweep.
     first = execute(compose_cfg("model=ridge"), parent_run_id="a" * 32)
     other = compose_cfg("model=ridge", "experiment.name=Pear_Models")
     second = execute(other, parent_run_id="b" * 32)

@@ -203,8 +203,11 @@ def _objects(model: Any) -> Iterator[Any]:
 
 def library_of(model: Any) -> Library | None:
     """The MLflow flavor to log ``model`` with, when it is one flavored library's estimator."""
-    top = type(model).__module__.split(".")[0]
-    return LIBRARIES.get(top)
+    return _library_in(type(model).__module__)
+
+
+def _library_in(module: str) -> Library | None:
+    return LIBRARIES.get(module.split(".")[0])
 
 
 def load_serializer(module: str) -> None:
@@ -213,7 +216,7 @@ def load_serializer(module: str) -> None:
     skops's import looks up numpy's and scipy's ufuncs in every loaded module: before MLflow's
     ~1,300 modules are loaded it takes ~0.3 s, after them ~0.55 s.
     """
-    if module.split(".")[0] not in LIBRARIES:
+    if _library_in(module) is None:
         import skops.io  # noqa: F401
 
 

@@ -139,7 +139,6 @@ def run_job(cfg: DictConfig) -> float:
             # (~70 ms a model); in a sweep the signature alone describes the inputs.
             input_example=False,
             recorder=_recorder(),
-            opened=Sweep.current.opened if Sweep.current is not None else None,
         )
     except UserError as e:  # refused before any run was created
         _in_order()

@@ -115,7 +115,7 @@ def exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, _terminate)
 
 
-# The local stores and experiments this process opened (a worker runs one sweep's jobs).
+# The local stores and experiments this process opened for sweep jobs, kept for the next job.
 _opened: "Recent[tuple[MlflowClient, Experiment]]" = Recent(2)
 
 
@@ -127,14 +127,12 @@ def execute(
     extra_tags: Mapping[str, str] | None = None,
     input_example: bool = True,
     recorder: Recorder | None = None,
-    opened: "tuple[MlflowClient, Experiment] | None" = None,
 ) -> RunResult:
     """Plan, train and record one run (plan: sweeplab.plan; bad input fails before MLflow).
 
     ``parent_run_id`` nests the run under a sweep's parent run; ``input_example`` stores five
     validation rows with the model. With a ``recorder`` the run is logged in the background
-    (``RunResult.logged``); without one it is logged before this returns. ``opened``: the
-    client and experiment of the sweep this job belongs to, which its process opened already.
+    (``RunResult.logged``); without one it is logged before this returns.
     """
     plan = planning.make(cfg, overrides)
     estimators.load_serializer(type(plan.estimator).__module__)
@@ -158,10 +156,11 @@ def execute(
         client, experiment = open_store()
     else:
         # A sweep's store and experiment are the same for all its jobs (sweep.check_overrides):
-        # the sweep's own process opened them, and a worker process keeps the ones it opened.
+        # the process running them (the sweep's own, or a worker) keeps the ones it opened.
         # Opening them again costs ~20 ms a job.
-        key = (uri, str(cfg.tracking.artifact_location), OmegaConf.to_yaml(cfg.experiment))
-        client, experiment = opened or _opened.get(key, open_store)
+        experiment_cfg = repr(OmegaConf.to_container(cfg.experiment, resolve=True))
+        key = (uri, str(cfg.tracking.artifact_location), experiment_cfg)
+        client, experiment = _opened.get(key, open_store)
 
     def result(
         run_id: str,

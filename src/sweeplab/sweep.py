@@ -43,7 +43,7 @@ OUTCOME_FILE = "sweeplab_job.json"
 
 if TYPE_CHECKING:  # MLflow and pandas load only once a sweep needs them
     from mlflow import MlflowClient
-    from mlflow.entities import Experiment, Run
+    from mlflow.entities import Run
 
     from sweeplab.compare import Comparison
     from sweeplab.optuna_search import Search
@@ -89,8 +89,6 @@ class Sweep:
     register_error: str = ""
     # Whether start() checked that every job composes (so the grid sweeper need not).
     jobs_checked: bool = False
-    # The store and experiment start() opened, for the jobs that run in this process.
-    opened: "tuple[MlflowClient, Experiment] | None" = None
 
     current: ClassVar["Sweep | None"] = None
     last: ClassVar["Sweep | None"] = None
@@ -407,7 +405,6 @@ def start(cfg: DictConfig) -> Sweep:
         alias=str(cfg.sweep.alias),
         always=cfg.sweep.promote == Promote.always,
         jobs_checked=jobs_checked,
-        opened=(client, experiment),
     )
     sweep.open()
     job_env = {PARENT_RUN_ENV: sweep.parent_run_id, env.SWEPT_KEYS.name: ",".join(swept)}

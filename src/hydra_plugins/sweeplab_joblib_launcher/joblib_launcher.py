@@ -60,6 +60,9 @@ def why_lost(error: BaseException) -> str:
 class JoblibLauncher(HydraJoblib):  # type: ignore[misc]  # untyped plugin
     """Hydra's JoblibLauncher that starts its workers early, and goes on when one dies."""
 
+    # The warm-up setup() started, until launch() has waited for it.
+    _warming: Any = None
+
     def setup(self, *, hydra_context: Any, task_function: Any, config: Any) -> None:
         """Keep Hydra's context, and start the workers importing what a job needs.
 
@@ -87,7 +90,7 @@ class JoblibLauncher(HydraJoblib):  # type: ignore[misc]  # untyped plugin
 
     def _warmed(self) -> None:
         """Wait for the warm-up to end (a failed one only means cold workers)."""
-        warming, self._warming = getattr(self, "_warming", None), None
+        warming, self._warming = self._warming, None
         if warming is not None:
             try:
                 for _ in warming:
