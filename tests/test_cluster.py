@@ -543,7 +543,8 @@ def log_the_same_data_at_once(experiment_id: str, runs: int = 8) -> tuple[list[s
             run_ids.append(run.info.run_id)
             together.wait()
             try:
-                tracking.log_datasets([tracking.dataset(frame, "apple_sales", "y")], ["training"])
+                made = [tracking.dataset(frame, "apple_sales", "y")]
+                tracking.log_datasets(MlflowClient(), run.info.run_id, made, ["training"])
             except Exception as e:
                 errors.append(str(e))
 

@@ -269,7 +269,11 @@ def test_params_past_mlflows_limits_are_batched_kept_whole_and_renamed(isolated,
     many = {f"p{i:03d}": i for i in range(250)}  # MLflow takes 100 per batch
     long_value = "x" * 7000  # MLflow refuses values over 6,000 characters
     with mlflow.start_run() as run:
-        tracking.log_params({**many, "notes": long_value, "lr@stage(1)": 0.1, "../up": 1})
+        tracking.log_params(
+            MlflowClient(),
+            run.info.run_id,
+            {**many, "notes": long_value, "lr@stage(1)": 0.1, "../up": 1},
+        )
     params = MlflowClient().get_run(run.info.run_id).data.params
     assert all(params[k] == str(v) for k, v in many.items())
     assert len(params["notes"]) == 6000

@@ -199,19 +199,18 @@ def execute(
     if parent_run_id:
         tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
     # The run exists (RUNNING) while it trains, so a failure or an interrupt is recorded.
-    run_id = client.create_run(
-        experiment.experiment_id, run_name=plan.run_name, tags=tags
-    ).info.run_id
+    run = client.create_run(experiment.experiment_id, run_name=plan.run_name, tags=tags).info
+    run_id = run.run_id
     try:
         trained = train.train(plan.estimator, plan.split, plan.task)
     except BaseException as e:
-        record.end_with_error(run_id, plan, e)
+        record.end_with_error(client, run_id, plan, e)
         if isinstance(e, Exception):
             raise RunFailed(run_id, e) from e
         raise
 
     def log() -> None:
-        record.record(run_id, plan, trained, input_example=input_example)
+        record.record(client, run, plan, trained, input_example=input_example)
 
     logged = None
     if recorder is None:

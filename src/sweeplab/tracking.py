@@ -20,10 +20,11 @@ import mlflow
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.data.pandas_dataset import PandasDataset
-from mlflow.entities import Experiment, Run
+from mlflow.entities import DatasetInput, Experiment, InputTag, Metric, Param, Run, RunInfo
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.types import ColSpec, Schema
+from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 from omegaconf import DictConfig, OmegaConf
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -251,10 +252,18 @@ def dataset(
     return made
 
 
-def log_datasets(datasets: Sequence[PandasDataset], contexts: Sequence[str]) -> None:
-    """Record datasets as inputs of the active run, each under its context, in one request."""
-    tags: list[dict[str, str] | None] = [None] * len(datasets)
-    once_more_if_raced(lambda: mlflow.log_inputs(list(datasets), list(contexts), tags))
+def log_datasets(
+    client: MlflowClient, run_id: str, datasets: Sequence[PandasDataset], contexts: Sequence[str]
+) -> None:
+    """Record datasets as inputs of run ``run_id``, each under its context, in one request."""
+    inputs = [  # as mlflow.log_inputs makes them
+        DatasetInput(
+            dataset=made._to_mlflow_entity(),
+            tags=[InputTag(key=MLFLOW_DATASET_CONTEXT, value=context)],
+        )
+        for made, context in zip(datasets, contexts, strict=True)
+    ]
+    once_more_if_raced(lambda: client.log_inputs(run_id, inputs))
 
 
 # A database's unique-key error, as MLflow's server passes it on (PostgreSQL, MySQL, sqlite).
@@ -278,14 +287,18 @@ def once_more_if_raced(write: Callable[[], object]) -> None:
 
 
 def log_model(
+    run: RunInfo,
     model: Any,
     X_example: pd.DataFrame,
     predictions: Any,
     *,
+    params: dict[str, str],
     name: str = "model",
     with_example: bool = True,
 ) -> str:
-    """Log a fitted model with its signature (and ``X_example``); return its model id.
+    """Log a fitted model with its signature (and ``X_example``) to ``run``; return its id.
+
+    The model (MLflow's LoggedModel) carries ``params``, the run's params as logged.
 
     LightGBM and XGBoost estimators go through MLflow's own flavor for them; everything else
     (pipelines included) through scikit-learn's, serialised with skops, trusting exactly the
@@ -295,7 +308,14 @@ def log_model(
 
     from sweeplab import estimators
 
+    # Made here, not by log_model: without an active run MLflow would file it under the
+    # process's default experiment, and read the run's params back for it.
+    made = mlflow.initialize_logged_model(
+        name=name, source_run_id=run.run_id, params=params, experiment_id=run.experiment_id
+    )
     common: dict[str, Any] = {
+        "run_id": run.run_id,  # on to MLflow's Model.log
+        "model_id": made.model_id,
         "name": name,
         "signature": infer_signature(X_example, predictions[: len(X_example)]),
         "input_example": X_example if with_example else None,
@@ -367,8 +387,13 @@ def ui_hint(uri: str, experiment_id: str, run_id: str | None = None) -> str:
     return f"`{server}` from this folder, then {url}"
 
 
-def log_config(cfg: DictConfig, overrides: Sequence[str]) -> None:
-    """Store the resolved config and the command-line overrides as run artifacts, secrets masked."""
+def log_config(
+    client: MlflowClient, run_id: str, cfg: DictConfig, overrides: Sequence[str]
+) -> None:
+    """Store the resolved config and the command-line overrides as artifacts of run ``run_id``.
+
+    Secrets are masked.
+    """
     import tempfile
 
     shown = redact_secrets(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
@@ -376,7 +401,7 @@ def log_config(cfg: DictConfig, overrides: Sequence[str]) -> None:
     with tempfile.TemporaryDirectory() as folder:  # both files in one upload
         Path(folder, "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(shown)))
         Path(folder, "overrides.yaml").write_text(lines or "[]\n")
-        mlflow.log_artifacts(folder, "config")
+        client.log_artifacts(run_id, folder, "config")
 
 
 # MLflow's rules for param and metric keys (mlflow.utils.validation) and its value limit.
@@ -392,11 +417,12 @@ def mlflow_key(key: str) -> str:
     return "_" + name[1:] if name.startswith(".") else name
 
 
-def log_params(params: dict[str, Any]) -> None:
-    """Log params to the active run, keys made valid and over-long values kept whole elsewhere.
+def log_params(client: MlflowClient, run_id: str, params: dict[str, Any]) -> dict[str, str]:
+    """Log params to run ``run_id``, keys made valid and over-long values kept whole elsewhere.
 
     MLflow sends them in batches of 100 itself. A value over MLflow's 6,000 characters is
     logged whole as artifact ``params/<key>.txt`` and cut short in the param, with a warning.
+    Returns the params as logged.
     """
     logged: dict[str, str] = {}
     for key, value in params.items():
@@ -407,28 +433,36 @@ def log_params(params: dict[str, Any]) -> None:
         text = str(value)
         if len(text) > _MAX_PARAM_VALUE:
             path = f"params/{name}.txt"
-            mlflow.log_text(text, path)
+            client.log_text(run_id, text, path)
             note = f"... [{len(text)} characters; whole value in artifact {path}]"
             warn(f"param {name!r} has {len(text)} characters, over MLflow's "
                   f"{_MAX_PARAM_VALUE}: cut short; the whole value is artifact {path}")  # fmt: skip
             text = text[: _MAX_PARAM_VALUE - len(note)] + note
         logged[name] = text
-    mlflow.log_params(logged)
+    client.log_batch(run_id, params=[Param(key, value) for key, value in logged.items()])
+    return logged
 
 
 NONFINITE_TAG = "sweeplab.nonfinite_metrics"
 
 
-def log_metrics(metrics: dict[str, float], model_id: str | None = None) -> None:
-    """Log metrics to the active run (and its model ``model_id``, if given).
+def log_metrics(
+    client: MlflowClient, run_id: str, metrics: dict[str, float], model_id: str | None = None
+) -> None:
+    """Log metrics (step 0) to run ``run_id`` and its model ``model_id``, if given.
 
     A NaN or infinite one is tagged and warned about instead.
     """
-    finite = {k: v for k, v in metrics.items() if math.isfinite(v)}
-    bad = {k: v for k, v in metrics.items() if k not in finite}
-    mlflow.log_metrics(finite, model_id=model_id)
+    now = int(time.time() * 1000)
+    finite = [
+        Metric(k, v, now, 0, model_id=model_id, run_id=run_id)
+        for k, v in metrics.items()
+        if math.isfinite(v)
+    ]
+    bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
+    client.log_batch(run_id, metrics=finite)
     if bad:
         shown = ", ".join(f"{k}={v}" for k, v in bad.items())
-        mlflow.set_tag(NONFINITE_TAG, shown)
+        client.set_tag(run_id, NONFINITE_TAG, shown)
         warn(f"metric {shown} is not a finite number: not logged as a metric, "
               f"tagged {NONFINITE_TAG} instead (too few validation rows?)")  # fmt: skip
