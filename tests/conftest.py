@@ -11,6 +11,7 @@ from pathlib import Path
 import mlflow
 import pytest
 from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 from services import BIN, free_port, start_server, stop_group
 
@@ -43,6 +44,14 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         mlflow.end_run()
     os.environ.clear()
     os.environ.update(before)
+
+
+@pytest.fixture
+def loader() -> Iterator[object]:
+    """Hydra's own config loader for sweeplab's configs."""
+    register_configs()
+    with initialize_config_module(config_module="sweeplab.conf", version_base="1.3"):
+        yield GlobalHydra.instance().config_loader()
 
 
 @pytest.fixture

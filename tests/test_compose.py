@@ -1,31 +1,18 @@
 """A sweep's jobs composed from templates equal the jobs Hydra composes itself, node for node."""
 
-from collections.abc import Iterator
-
 import pytest
-from hydra import initialize_config_module
-from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import ConfigCompositionException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from sweeplab import compose
-from sweeplab.config import register_configs
 
 # As the sweep callback leaves them for every job (sweeplab.sweep.start).
 CALLBACK_OVERRIDES = [
     "++hydra.job.env_set.SWEEPLAB_PARENT_RUN_ID='0123'",
     "++hydra.job.env_set.SWEEPLAB_OPTUNA_TRIAL=''",
 ]
-
-
-@pytest.fixture
-def loader() -> Iterator[object]:
-    """Hydra's own config loader for sweeplab's configs."""
-    register_configs()
-    with initialize_config_module(config_module="sweeplab.conf", version_base="1.3"):
-        yield GlobalHydra.instance().config_loader()
 
 
 def master(loader: object, *overrides: str) -> DictConfig:

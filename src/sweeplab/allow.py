@@ -27,6 +27,7 @@ ESTIMATOR_MODULES = ("sklearn", "lightgbm", "xgboost", "catboost")
 PLUGIN_TARGETS = (
     "sweeplab.sweep.SweepCallback",
     "hydra._internal.core_plugins.basic_launcher.BasicLauncher",
+    "hydra_plugins.sweeplab_basic_launcher.basic_launcher.BasicLauncher",
     "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
     "hydra_plugins.sweeplab_grid_sweeper.grid_sweeper.GridSweeper",
     "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher",

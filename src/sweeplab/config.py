@@ -190,16 +190,18 @@ def _register_plugins() -> None:
     from hydra.core.plugins import Plugins
 
     plugins = Plugins.instance()
+    from hydra_plugins.sweeplab_basic_launcher import basic_launcher as basic
     from hydra_plugins.sweeplab_grid_sweeper import grid_sweeper as grid
     from hydra_plugins.sweeplab_joblib_launcher import joblib_launcher as joblib
     from hydra_plugins.sweeplab_optuna_sweeper import optuna_sweeper as optuna
     from hydra_plugins.sweeplab_ray_launcher import ray_launcher as ray
 
+    plugins.register(basic.BasicLauncher)
     plugins.register(grid.GridSweeper)
     plugins.register(joblib.JoblibLauncher)
     plugins.register(optuna.OptunaSweeper)
     plugins.register(ray.RayLauncher)
-    for plugin in (grid, joblib, optuna, ray):
+    for plugin in (basic, grid, joblib, optuna, ray):
         plugin.store_configs()
 
 

@@ -174,7 +174,12 @@ class Sweep:
         client.set_terminated(self.parent_run_id, status)
 
 
-_BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
+# Launchers that run the jobs one by one in the sweep's own process: sweeplab's (the
+# default) and Hydra's, which a config may still name by its target.
+_BASIC_LAUNCHERS = (
+    "hydra_plugins.sweeplab_basic_launcher.basic_launcher.BasicLauncher",
+    "hydra._internal.core_plugins.basic_launcher.BasicLauncher",
+)
 
 
 def failed() -> bool:
@@ -357,7 +362,7 @@ def start(cfg: DictConfig) -> Sweep:
         metric, direction = ranking(cfg, jobs)
         count = len(jobs)
 
-    in_process = cfg.hydra.launcher.get("_target_") == _BASIC_LAUNCHER
+    in_process = cfg.hydra.launcher.get("_target_") in _BASIC_LAUNCHERS
     if in_process:
         # Before MLflow is imported, for the jobs this process runs (the primary config's model).
         estimators.load_serializer(estimators.first_module(cfg.model))

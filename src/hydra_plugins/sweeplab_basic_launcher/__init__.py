@@ -1,0 +1,1 @@
+"""sweeplab's basic launcher, found by Hydra's plugin discovery (the `hydra_plugins` namespace)."""

@@ -1,0 +1,76 @@
+"""``hydra/launcher=basic``: Hydra's basic launcher, running each job with less copying.
+
+The same jobs, one after another in this process, with the same logging and folders as
+Hydra's own; each runs through sweeplab.jobrun.run_job, Hydra's ``run_job`` without its
+copies of the whole config (~30 ms a job).
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from hydra._internal.core_plugins.basic_launcher import BasicLauncher as HydraBasic
+from hydra._internal.core_plugins.basic_launcher import BasicLauncherConf as HydraBasicConf
+from hydra._internal.core_plugins.basic_launcher import log  # its lines, under Hydra's name
+from hydra.core.config_store import ConfigStore
+from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
+from omegaconf import open_dict
+
+from sweeplab.jobrun import run_job
+
+TARGET = f"{__name__}.BasicLauncher"
+
+
+@dataclass
+class BasicLauncherConf(HydraBasicConf):
+    """Hydra's basic launcher settings (none), with this launcher as the target."""
+
+    _target_: str = TARGET
+
+
+def store_configs() -> None:
+    """Make ``hydra/launcher=basic`` (Hydra's default launcher) this one."""
+    ConfigStore.instance().store(
+        group="hydra/launcher", name="basic", node=BasicLauncherConf, provider="sweeplab"
+    )
+
+
+store_configs()
+
+
+class BasicLauncher(HydraBasic):
+    """Hydra's BasicLauncher, with sweeplab.jobrun.run_job for each job."""
+
+    def launch(
+        self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+    ) -> Sequence[JobReturn]:
+        """Run the jobs one by one in this process; return one JobReturn per job, in order."""
+        # Hydra's BasicLauncher.launch, line for line, but for the run_job it calls.
+        setup_globals()
+        assert self.hydra_context is not None
+        assert self.config is not None
+        assert self.task_function is not None
+
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        log.info(f"Launching {len(job_overrides)} jobs locally")
+        runs: list[JobReturn] = []
+        for idx, overrides in enumerate(job_overrides):
+            idx = initial_job_idx + idx
+            log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
+            sweep_config = self.hydra_context.config_loader.load_sweep_config(
+                self.config, list(overrides)
+            )
+            with open_dict(sweep_config):
+                sweep_config.hydra.job.id = idx
+                sweep_config.hydra.job.num = idx
+            ret = run_job(
+                hydra_context=self.hydra_context,
+                task_function=self.task_function,
+                config=sweep_config,
+                job_dir_key="hydra.sweep.dir",
+                job_subdir_key="hydra.sweep.subdir",
+            )
+            runs.append(ret)
+            configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        return runs
