@@ -3,9 +3,10 @@
 When a joblib (loky) worker process dies, from the kernel's out-of-memory killer or any other
 SIGKILL, joblib raises TerminatedWorkerError and kills the pool's other workers too: Hydra's
 launcher then stops the whole sweep with a 30-line traceback, and the jobs not yet started
-never run. This launcher runs the same jobs with the same joblib settings and Hydra's own
-``execute_job``, and when the pool breaks, records each job that was running as FAILED with
-why (sweeplab.job.lost), then starts a new pool for the jobs that had not started.
+never run. This launcher runs the same jobs with the same joblib settings and the steps of
+Hydra's ``execute_job`` (with sweeplab.jobrun's ``run_job``), and when the pool breaks,
+records each job that was running as FAILED with why (sweeplab.job.lost), then starts a new
+pool for the jobs that had not started.
 """
 
 import logging
@@ -182,19 +183,34 @@ def execute_job(
     task_function: Any,
     singleton_state: dict[str, Any],
 ) -> JobReturn:
-    """Hydra's execute_job, in a worker, keeping the plugins it found for its earlier jobs.
+    """Hydra's execute_job (its joblib plugin's ``_core``) in a worker, doing less per job.
 
     Hydra's singleton state leaves the plugin registry out, so each job would search the
-    installed plugins again: ~13 ms a job, about a tenth of a short job's time in a worker.
-    The worker's installed plugins do not change between its jobs.
+    installed plugins again (~13 ms a job); the worker's installed plugins do not change
+    between its jobs, so it keeps them. And the job runs with sweeplab.jobrun.run_job, which
+    sets Hydra's view of the job's config itself (Hydra's execute_job sets it once more first).
     """
     from hydra.core.plugins import Plugins
+
+    from sweeplab.jobrun import run_job
 
     found = Singleton._instances.get(Plugins)
     if found is not None:
         instances = {**singleton_state["instances"], Plugins: found}
         singleton_state = {**singleton_state, "instances": instances}
-    return _core.execute_job(idx, overrides, hydra_context, config, task_function, singleton_state)  # type: ignore[no-any-return]
+    setup_globals()
+    Singleton.set_state(singleton_state)
+    sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
+    with open_dict(sweep_config):
+        sweep_config.hydra.job.id = f"{sweep_config.hydra.job.name}_{idx}"
+        sweep_config.hydra.job.num = idx
+    return run_job(
+        hydra_context=hydra_context,
+        config=sweep_config,
+        task_function=task_function,
+        job_dir_key="hydra.sweep.dir",
+        job_subdir_key="hydra.sweep.subdir",
+    )
 
 
 def _touched_since(folder: Path, since: float) -> bool:
