@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 
 import sweeplab
 import tutorial_lab2
-from sweeplab import plan, train
+from sweeplab import plan, tracking, train
 from sweeplab.config import ConfigError
 from sweeplab.errors import RunFailed
 from sweeplab.runner import execute
@@ -224,6 +224,23 @@ def test_local_store_and_artifacts_live_under_the_launch_directory(compose_cfg, 
     experiment = MlflowClient(result.tracking_uri).get_experiment(result.experiment_id)
     assert experiment.artifact_location == (isolated / "outputs" / "artifacts").as_uri()
     assert any((isolated / "outputs" / "artifacts").rglob("MLmodel"))
+
+
+def test_a_run_whose_model_cannot_be_logged_is_failed_with_its_params(compose_cfg, monkeypatch):
+    # A run's params go to the store with its metrics, after the model: a failure before
+    # that still leaves them, and the config, on the FAILED run.
+    def broken_log_model(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(tracking, "log_model", broken_log_model)
+    with pytest.raises(RunFailed, match="OSError: disk full") as failure:
+        execute(compose_cfg("model=ridge"), [])
+    run = MlflowClient(mlflow.get_tracking_uri()).get_run(failure.value.run_id)
+    assert run.info.status == "FAILED"
+    assert run.data.params["alpha"] == "1.0"
+    assert not run.data.metrics
+    config = mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/config/config.yaml")
+    assert "alpha: 1.0" in config
 
 
 def test_a_run_that_raises_is_failed_not_left_running(compose_cfg, monkeypatch):

@@ -17,14 +17,10 @@ if TYPE_CHECKING:
     from mlflow.data.pandas_dataset import PandasDataset
 
 
-def log_setup(client: MlflowClient, run_id: str, plan: Plan) -> dict[str, str]:
-    """Log what run ``run_id`` was asked to do: params and the resolved config.
-
-    Returns the params as logged.
-    """
-    logged = tracking.log_params(client, run_id, plan.params)
+def log_setup(client: MlflowClient, run_id: str, plan: Plan) -> None:
+    """Log what run ``run_id`` was asked to do: params and the resolved config."""
+    tracking.log_params(client, run_id, plan.params)
     tracking.log_config(client, run_id, plan.cfg, plan.overrides)  # secrets masked there
-    return logged
 
 
 def _status_for(error: BaseException) -> str:
@@ -80,7 +76,8 @@ def record(
     """
     run_id = run.run_id
     try:
-        params = log_setup(client, run_id, plan)
+        params = tracking.params_as_logged(client, run_id, plan.params)
+        tracking.log_config(client, run_id, plan.cfg, plan.overrides)
         rows = plan.split
         tracking.log_datasets(client, run_id, _datasets(plan), ("training", "validation"))
         model_id = tracking.log_model(
@@ -94,7 +91,9 @@ def record(
         )
         # After the model, naming it: MLflow links metrics logged before a model to it by
         # reading every metric's history back (five queries a run); these are linked as logged.
-        tracking.log_metrics(client, run_id, trained.metrics, model_id=model_id)
+        # The params go in the same request (the model has them already); should anything
+        # before fail, end_with_error logs them.
+        tracking.log_metrics(client, run_id, trained.metrics, model_id=model_id, params=params)
     except BaseException as e:
         end_with_error(client, run_id, plan, e)
         if isinstance(e, Exception):

@@ -417,12 +417,11 @@ def mlflow_key(key: str) -> str:
     return "_" + name[1:] if name.startswith(".") else name
 
 
-def log_params(client: MlflowClient, run_id: str, params: dict[str, Any]) -> dict[str, str]:
-    """Log params to run ``run_id``, keys made valid and over-long values kept whole elsewhere.
+def params_as_logged(client: MlflowClient, run_id: str, params: dict[str, Any]) -> dict[str, str]:
+    """``params`` as MLflow takes them: keys made valid, over-long values kept whole elsewhere.
 
-    MLflow sends them in batches of 100 itself. A value over MLflow's 6,000 characters is
-    logged whole as artifact ``params/<key>.txt`` and cut short in the param, with a warning.
-    Returns the params as logged.
+    A value over MLflow's 6,000 characters is logged whole to run ``run_id`` as artifact
+    ``params/<key>.txt`` and cut short in the param, with a warning.
     """
     logged: dict[str, str] = {}
     for key, value in params.items():
@@ -439,6 +438,15 @@ def log_params(client: MlflowClient, run_id: str, params: dict[str, Any]) -> dic
                   f"{_MAX_PARAM_VALUE}: cut short; the whole value is artifact {path}")  # fmt: skip
             text = text[: _MAX_PARAM_VALUE - len(note)] + note
         logged[name] = text
+    return logged
+
+
+def log_params(client: MlflowClient, run_id: str, params: dict[str, Any]) -> dict[str, str]:
+    """Log params to run ``run_id`` (as ``params_as_logged`` makes them); return them so.
+
+    MLflow sends them in batches of 100 itself.
+    """
+    logged = params_as_logged(client, run_id, params)
     client.log_batch(run_id, params=[Param(key, value) for key, value in logged.items()])
     return logged
 
@@ -447,11 +455,17 @@ NONFINITE_TAG = "sweeplab.nonfinite_metrics"
 
 
 def log_metrics(
-    client: MlflowClient, run_id: str, metrics: dict[str, float], model_id: str | None = None
+    client: MlflowClient,
+    run_id: str,
+    metrics: dict[str, float],
+    model_id: str | None = None,
+    *,
+    params: dict[str, str] | None = None,
 ) -> None:
     """Log metrics (step 0) to run ``run_id`` and its model ``model_id``, if given.
 
-    A NaN or infinite one is tagged and warned about instead.
+    ``params`` (as ``params_as_logged`` makes them) go in the same request. A NaN or infinite
+    metric is tagged and warned about instead.
     """
     now = int(time.time() * 1000)
     finite = [
@@ -460,7 +474,8 @@ def log_metrics(
         if math.isfinite(v)
     ]
     bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
-    client.log_batch(run_id, metrics=finite)
+    logged = [Param(key, value) for key, value in (params or {}).items()]
+    client.log_batch(run_id, metrics=finite, params=logged)
     if bad:
         shown = ", ".join(f"{k}={v}" for k, v in bad.items())
         client.set_tag(run_id, NONFINITE_TAG, shown)
