@@ -441,14 +441,13 @@ def params_as_logged(client: MlflowClient, run_id: str, params: dict[str, Any]) 
     return logged
 
 
-def log_params(client: MlflowClient, run_id: str, params: dict[str, Any]) -> dict[str, str]:
-    """Log params to run ``run_id`` (as ``params_as_logged`` makes them); return them so.
+def log_params(client: MlflowClient, run_id: str, params: dict[str, Any]) -> None:
+    """Log params to run ``run_id``, as ``params_as_logged`` makes them.
 
     MLflow sends them in batches of 100 itself.
     """
     logged = params_as_logged(client, run_id, params)
     client.log_batch(run_id, params=[Param(key, value) for key, value in logged.items()])
-    return logged
 
 
 NONFINITE_TAG = "sweeplab.nonfinite_metrics"

@@ -26,6 +26,8 @@ from hydra_plugins.hydra_joblib_launcher.config import JobLibLauncherConf
 from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher as HydraJoblib
 from omegaconf import open_dict
 
+from sweeplab.jobrun import run_job
+
 TARGET = f"{__name__}.JoblibLauncher"
 
 log = logging.getLogger(__name__)
@@ -166,13 +168,18 @@ class JoblibLauncher(HydraJoblib):  # type: ignore[misc]  # untyped plugin
         return settled
 
     def _compose(self, idx: int, overrides: list[str]) -> Any:
-        """The job's config, numbered as joblib's workers number it (Hydra's execute_job)."""
+        """The job's config, as its worker composes it."""
         assert self.hydra_context is not None and self.config is not None
-        cfg = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
-        with open_dict(cfg):
-            cfg.hydra.job.id = f"{cfg.hydra.job.name}_{idx}"
-            cfg.hydra.job.num = idx
-        return cfg
+        return job_config(self.hydra_context, self.config, idx, overrides)
+
+
+def job_config(hydra_context: Any, config: Any, idx: int, overrides: Sequence[str]) -> Any:
+    """Job ``idx``'s config, numbered as Hydra's joblib workers number it (its execute_job)."""
+    cfg = hydra_context.config_loader.load_sweep_config(config, list(overrides))
+    with open_dict(cfg):
+        cfg.hydra.job.id = f"{cfg.hydra.job.name}_{idx}"
+        cfg.hydra.job.num = idx
+    return cfg
 
 
 def execute_job(
@@ -192,21 +199,15 @@ def execute_job(
     """
     from hydra.core.plugins import Plugins
 
-    from sweeplab.jobrun import run_job
-
     found = Singleton._instances.get(Plugins)
     if found is not None:
         instances = {**singleton_state["instances"], Plugins: found}
         singleton_state = {**singleton_state, "instances": instances}
     setup_globals()
     Singleton.set_state(singleton_state)
-    sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
-    with open_dict(sweep_config):
-        sweep_config.hydra.job.id = f"{sweep_config.hydra.job.name}_{idx}"
-        sweep_config.hydra.job.num = idx
     return run_job(
         hydra_context=hydra_context,
-        config=sweep_config,
+        config=job_config(hydra_context, config, idx, overrides),
         task_function=task_function,
         job_dir_key="hydra.sweep.dir",
         job_subdir_key="hydra.sweep.subdir",
