@@ -1,5 +1,25 @@
-"""`python -m sweeplab`: the same entrypoint as the `sweeplab` console script."""
+"""`sweeplab` and `python -m sweeplab`: start the tracking process, then run (sweeplab.run).
 
-from sweeplab.run import cli
+The tracking process (sweeplab.tracker) starts before this process imports anything heavy,
+so that its imports (MLflow, skops) overlap these (Hydra, scikit-learn, pandas) from the start.
+"""
 
-cli()
+import sys
+
+from sweeplab import tracker
+
+
+def main() -> None:
+    """Console entry point: run the command line, its MLflow work in the tracking process."""
+    if tracker.wanted(sys.argv[1:]):
+        tracker.start()
+    try:
+        from sweeplab.run import cli
+
+        cli()
+    finally:
+        tracker.stop()
+
+
+if __name__ == "__main__":
+    main()

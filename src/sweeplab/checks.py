@@ -18,6 +18,10 @@ class ConfigError(UserError, ValueError):
             shown = REDACTED
         super().__init__(f"{key}={shown!r} is not allowed: {allowed}")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Raised in the tracking process too (sweeplab.tracker), and sent back pickled.
+        return (type(self), (self.key, self.value, self.allowed))
+
 
 @dataclass(frozen=True)
 class Check:

@@ -21,6 +21,10 @@ class RunFailed(Exception):
         self.run_id, self.error = run_id, error
         super().__init__(error_summary(error))
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Raised in the tracking process (sweeplab.tracker) and sent back pickled.
+        return (type(self), (self.run_id, self.error))
+
 
 def error_summary(error: BaseException) -> str:
     """The exception as one bounded line: its type and the first line of its message."""

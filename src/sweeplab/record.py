@@ -1,101 +1,192 @@
-"""The last step of a run: log a trained plan to its MLflow run, or record why it stopped."""
+"""The tracking side of a run: create it in its store, log it, or record why it stopped.
 
-import traceback
-import weakref
+These functions run where a process's MLflow work is done: its tracking process
+(sweeplab.tracker) when it has one, else the process itself. They take sweeplab.entries'
+plain records and import MLflow when they run, so that the process that trains can name
+them without loading MLflow.
+"""
+
 from typing import TYPE_CHECKING
 
-from mlflow import MlflowClient
-from mlflow.entities import RunInfo
+from omegaconf import OmegaConf
 
-from sweeplab import tracking
+from sweeplab.entries import Entry, Failure, NewRun, Opened, Rows, Setup, Store
 from sweeplab.errors import ERROR_TAG, TRACEBACK_ARTIFACT, RunFailed, error_summary, warn
-from sweeplab.plan import Plan
-from sweeplab.redact import scrub_text
-from sweeplab.train import Split, Trained
+from sweeplab.recent import Recent
 
 if TYPE_CHECKING:
+    from mlflow import MlflowClient
     from mlflow.data.pandas_dataset import PandasDataset
+    from mlflow.entities import Experiment
 
 
-def log_setup(client: MlflowClient, run_id: str, plan: Plan) -> None:
+class RowsMissing(Exception):
+    """This process no longer has a split's datasets: send the entry again with its rows."""
+
+
+# The stores and experiments a sweep's jobs were logged to, kept for its next job (~20 ms a
+# job to open and check again).
+_opened: "Recent[tuple[MlflowClient, Experiment]]" = Recent(2)
+
+
+def open_store(store: Store) -> "tuple[MlflowClient, Experiment]":
+    """Connect to the store (it fails here, with a clear message) and get the experiment."""
+    from sweeplab import tracking
+
+    settings = OmegaConf.create(store.tracking)
+    experiment = OmegaConf.create(store.experiment)
+
+    def opened() -> "tuple[MlflowClient, Experiment]":
+        client = tracking.connect(settings)
+        return client, tracking.ensure_experiment(
+            client, experiment, settings.get("artifact_location")
+        )
+
+    if not store.keep:
+        # A run of its own checks its experiment afresh; a server is asked every job, for
+        # its health.
+        return opened()
+    key = (store.uri, repr(store.tracking.get("artifact_location")), repr(store.experiment))
+    return _opened.get(key, opened)
+
+
+def open_run(new: NewRun) -> Opened:
+    """Create the run (RUNNING, so that a failure or an interrupt is recorded on it), or find
+    the earlier FINISHED run ``new.reuse_fingerprint`` asks to reuse."""
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+    from sweeplab import tracking
+
+    client, experiment = open_store(new.store)
+    where = (new.store.uri, experiment.experiment_id, experiment.name)
+    if new.reuse_fingerprint and (
+        earlier := tracking.finished_run(client, experiment, new.reuse_fingerprint)
+    ):
+        return Opened(
+            *where,
+            run_id=earlier.info.run_id,
+            run_name=str(earlier.info.run_name),
+            reused=True,
+            metrics=dict(earlier.data.metrics),
+            model_uri=tracking.model_uri_of(earlier),
+        )
+    tags = {**tracking.run_tags(new.launch_dir), **new.tags}
+    if new.parent_run_id:
+        tags[MLFLOW_PARENT_RUN_ID] = new.parent_run_id
+    run = client.create_run(experiment.experiment_id, run_name=new.run_name, tags=tags)
+    return Opened(*where, run_id=run.info.run_id, run_name=new.run_name)
+
+
+def prepare() -> None:
+    """Do now the one-time work of this process's first model log (while its run trains)."""
+    import mlflow.pyfunc  # noqa: F401  # MLflow loads it lazily on the first log_model
+    from mlflow.utils import requirements_utils
+
+    # MLflow checks a model's requirements against the installed packages, which it maps
+    # from every installed distribution's files once per process: ~0.6 s with the extras.
+    # A private function, so only where it exists.
+    getattr(requirements_utils, "_init_packages_to_modules_map", lambda: None)()
+
+
+def _client(uri: str) -> "MlflowClient":
+    """A client of store ``uri``, which MLflow's own calls here (log_model) use too."""
+    import mlflow
+
+    # Set by open_store where the run was opened; this process may be another one (a
+    # tracking process that died left its work to the process that trained).
+    mlflow.set_tracking_uri(uri)
+    return mlflow.MlflowClient(uri)  # MLflow keeps one store per URI: this costs nothing
+
+
+def log_setup(client: "MlflowClient", run_id: str, setup: Setup) -> None:
     """Log what run ``run_id`` was asked to do: params and the resolved config."""
-    tracking.log_params(client, run_id, plan.params)
-    tracking.log_config(client, run_id, plan.cfg, plan.overrides)  # secrets masked there
+    from sweeplab import tracking
+
+    tracking.log_params(client, run_id, setup.params)
+    tracking.log_config(client, run_id, setup)
 
 
-def _status_for(error: BaseException) -> str:
-    # Ctrl-C and SIGTERM (raised as SystemExit by the entry point) stop a run; they do not
-    # mean it failed.
-    return "KILLED" if isinstance(error, (KeyboardInterrupt, SystemExit)) else "FAILED"
-
-
-def end_with_error(client: MlflowClient, run_id: str, plan: Plan, error: BaseException) -> None:
-    """Record why run ``run_id`` stopped (tag, traceback artifact) and end it FAILED or KILLED."""
-    status = _status_for(error)
-    text = scrub_text("".join(traceback.format_exception(error)))
+def fail_run(opened: Opened, setup: Setup, failure: Failure) -> None:
+    """Record why run ``opened`` stopped (tag, traceback artifact); end it FAILED or KILLED."""
+    client, run_id = _client(opened.tracking_uri), opened.run_id
     try:
         if not client.get_run(run_id).data.params:
-            log_setup(client, run_id, plan)
-        client.set_tag(run_id, ERROR_TAG, error_summary(error))
-        client.log_text(run_id, text, TRACEBACK_ARTIFACT)
+            log_setup(client, run_id, setup)
+        client.set_tag(run_id, ERROR_TAG, failure.summary)
+        client.log_text(run_id, failure.traceback, TRACEBACK_ARTIFACT)
     except Exception as e:  # the store may be what failed; the original error matters more
         warn(f"could not record the error on run {run_id}: {error_summary(e)}")
     finally:
         try:
-            client.set_terminated(run_id, status)
+            client.set_terminated(run_id, failure.status)
         except Exception as e:
             warn(
-                f"run {run_id} could not be ended {status} ({error_summary(e)}); "
+                f"run {run_id} could not be ended {failure.status} ({error_summary(e)}); "
                 "`sweeplab-tools mark-killed` ends it once the store is back"
             )
 
 
-# Each split's MLflow datasets (digest, schema), made once: a sweep's jobs in one process
-# share their split (sweeplab.plan), and making them costs ~25 ms a job.
-_made: "weakref.WeakKeyDictionary[Split, list[PandasDataset]]" = weakref.WeakKeyDictionary()
+def end_killed(tracking_uri: str, run_id: str, why: str) -> None:
+    """End run ``run_id`` KILLED, tagged with ``why`` (a run dropped before it was logged)."""
+    client = _client(tracking_uri)
+    client.set_tag(run_id, ERROR_TAG, why)
+    client.set_terminated(run_id, "KILLED")
 
 
-def _datasets(plan: Plan) -> "list[PandasDataset]":
-    """The plan's training and validation rows as MLflow datasets."""
-    rows, data = plan.split, plan.data
-    if rows not in _made:
-        _made[rows] = [
-            tracking.dataset(X.join(y), data.name, data.target, data.source)
-            for X, y in ((rows.X_train, rows.y_train), (rows.X_val, rows.y_val))
+# Each split's MLflow datasets (digest, schema), made once: a sweep's jobs share their split
+# (sweeplab.plan), and making them costs ~25 ms a job. More than the splits a process that
+# trains keeps (two), so that the rows it sent once are still here.
+_made: "Recent[list[PandasDataset]]" = Recent(4)
+
+
+def _datasets(rows: Rows) -> "list[PandasDataset]":
+    """The training and validation rows as MLflow datasets."""
+    from sweeplab import tracking
+
+    def made() -> "list[PandasDataset]":
+        if rows.train is None or rows.validation is None:
+            raise RowsMissing(rows.token)
+        return [
+            tracking.dataset(frame, rows.name, rows.target, rows.source)
+            for frame in (rows.train, rows.validation)
         ]
-    return _made[rows]
+
+    return _made.get(rows.token, made)
 
 
-def record(
-    client: MlflowClient, run: RunInfo, plan: Plan, trained: Trained, *, input_example: bool = True
-) -> None:
-    """Log params, config, data, model and metrics to ``run``, then end it FINISHED.
+def log_run(opened: Opened, entry: Entry) -> None:
+    """Log params, config, data, model and metrics to run ``opened``, then end it FINISHED.
 
-    Through ``client`` with the run's id, not MLflow's active run: making a run active
+    Through the client with the run's id, not MLflow's active run: making a run active
     (``mlflow.start_run``) reads it back and writes its status again, ~20% of the logging.
     """
-    run_id = run.run_id
+    from sweeplab import tracking
+
+    client, run_id = _client(opened.tracking_uri), opened.run_id
     try:
-        params = tracking.params_as_logged(client, run_id, plan.params)
-        tracking.log_config(client, run_id, plan.cfg, plan.overrides)
-        rows = plan.split
-        tracking.log_datasets(client, run_id, _datasets(plan), ("training", "validation"))
+        datasets = _datasets(entry.rows)
+        params = tracking.params_as_logged(client, run_id, entry.setup.params)
+        tracking.log_config(client, run_id, entry.setup)
+        tracking.log_datasets(client, run_id, datasets, ("training", "validation"))
         model_id = tracking.log_model(
-            run,
-            trained.estimator,
-            rows.X_val.head(5),
-            trained.predictions,
+            run_id,
+            opened.experiment_id,
+            entry.estimator,
+            entry.example,
+            entry.predictions,
             params=params,
-            name=plan.logged_model_name,
-            with_example=input_example,
+            name=entry.model_name,
+            with_example=entry.with_example,
         )
         # After the model, naming it: MLflow links metrics logged before a model to it by
         # reading every metric's history back (five queries a run); these are linked as logged.
         # The params go in the same request (the model has them already); should anything
-        # before fail, end_with_error logs them.
-        tracking.log_metrics(client, run_id, trained.metrics, model_id=model_id, params=params)
+        # before fail, fail_run logs them.
+        tracking.log_metrics(client, run_id, entry.metrics, model_id=model_id, params=params)
+    except RowsMissing:
+        raise  # nothing is logged yet: the entry comes again with its rows
     except BaseException as e:
-        end_with_error(client, run_id, plan, e)
+        fail_run(opened, entry.setup, Failure.of(e))
         if isinstance(e, Exception):
             raise RunFailed(run_id, e) from e
         raise

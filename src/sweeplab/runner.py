@@ -6,18 +6,13 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from sweeplab import estimators
+from sweeplab import config, entries, estimators, record, tracker, train
 from sweeplab import plan as planning
-from sweeplab.errors import ERROR_TAG, RunFailed
-from sweeplab.recent import Recent
-
-if TYPE_CHECKING:
-    from mlflow import MlflowClient
-    from mlflow.entities import Experiment
+from sweeplab.errors import RunFailed
+from sweeplab.places import is_server
 
 
 @dataclass(frozen=True)
@@ -82,25 +77,22 @@ class Recorder:
 
     def abort(self, why: str) -> None:
         """Drop queued runs, ending them KILLED; let the one being logged finish."""
-        from mlflow import MlflowClient
-
         for future, run_id, uri in self._pending:
             if future.cancel() and run_id:
-                client = MlflowClient(uri)
-                client.set_tag(run_id, ERROR_TAG, why)
-                client.set_terminated(run_id, "KILLED")
+                tracker.call(record.end_killed, uri, run_id, why)
         self.drain()
 
 
 def preload() -> None:
-    """Import the modules every run uses, skops first (see estimators.load_serializer).
+    """Import the modules every run's tracking uses, skops first (see estimators.load_serializer).
 
-    For worker processes that start before their first job (the joblib launcher's).
+    For processes that start before their first run: the tracking process, and the joblib
+    launcher's workers.
     """
     # In this order: skops before MLflow.
     for module in ("skops.io", "mlflow.sklearn", "mlflow.store.tracking.sqlalchemy_store"):
         importlib.import_module(module)
-    from sweeplab import record, train  # noqa: F401
+    from sweeplab import record, tracking, train  # noqa: F401
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -115,10 +107,6 @@ def exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, _terminate)
 
 
-# The local stores and experiments this process opened for sweep jobs, kept for the next job.
-_opened: "Recent[tuple[MlflowClient, Experiment]]" = Recent(2)
-
-
 def execute(
     cfg: DictConfig,
     overrides: Sequence[str] = (),
@@ -130,100 +118,71 @@ def execute(
 ) -> RunResult:
     """Plan, train and record one run (plan: sweeplab.plan; bad input fails before MLflow).
 
-    ``parent_run_id`` nests the run under a sweep's parent run; ``input_example`` stores five
-    validation rows with the model. With a ``recorder`` the run is logged in the background
-    (``RunResult.logged``); without one it is logged before this returns.
+    The run's MLflow work (sweeplab.record) goes to this process's tracker: its tracking
+    process when it has one (sweeplab.tracker), else this process. ``parent_run_id`` nests
+    the run under a sweep's parent run; ``input_example`` stores five validation rows with the
+    model. With a ``recorder`` the run is logged in the background (``RunResult.logged``);
+    without one it is logged before this returns.
     """
     plan = planning.make(cfg, overrides)
-    estimators.load_serializer(type(plan.estimator).__module__)
-    # MLflow takes about a second to import: loading it after planning lets bad input fail
-    # at once.
-    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
-
-    from sweeplab import config, record, tracking, train
+    if not tracker.get().remote:
+        estimators.load_serializer(type(plan.estimator).__module__)
 
     uri = str(cfg.tracking.uri)
+    new = entries.NewRun(
+        # A sweep's jobs on a local store keep it open from one job to the next.
+        store=entries.Store.of(cfg, keep=parent_run_id is not None and not is_server(uri)),
+        run_name=plan.run_name,
+        tags={**plan.tags(), **(extra_tags or {})},
+        launch_dir=config.launch_dir(),
+        parent_run_id=parent_run_id,
+        reuse_fingerprint=plan.fingerprint if cfg.sweep.skip_finished else None,
+    )
+    opened = tracker.call(record.open_run, new)
 
-    def open_store() -> "tuple[MlflowClient, Experiment]":
-        client = tracking.connect(cfg.tracking)
-        return client, tracking.ensure_experiment(
-            client, cfg.experiment, cfg.tracking.artifact_location
-        )
-
-    if parent_run_id is None or tracking.is_server(uri):
-        # A run of its own checks its experiment afresh; a server is asked every job, for its
-        # health.
-        client, experiment = open_store()
-    else:
-        # A sweep's store and experiment are the same for all its jobs (sweep.check_overrides):
-        # the process running them (the sweep's own, or a worker) keeps the ones it opened.
-        # Opening them again costs ~20 ms a job.
-        experiment_cfg = repr(OmegaConf.to_container(cfg.experiment, resolve=True))
-        key = (uri, str(cfg.tracking.artifact_location), experiment_cfg)
-        client, experiment = _opened.get(key, open_store)
-
-    def result(
-        run_id: str,
-        run_name: str,
-        metrics: dict[str, float],
-        model_uri: str,
-        *,
-        reused: bool = False,
-        logged: "Future[None] | None" = None,
-    ) -> RunResult:
+    def result(metrics: dict[str, float], logged: "Future[None] | None" = None) -> RunResult:
         return RunResult(
-            experiment_name=experiment.name,
-            experiment_id=experiment.experiment_id,
-            run_id=run_id,
-            run_name=run_name,
+            experiment_name=opened.experiment_name,
+            experiment_id=opened.experiment_id,
+            run_id=opened.run_id,
+            run_name=opened.run_name,
             metrics=metrics,
-            model_uri=model_uri,
+            model_uri=opened.model_uri or f"runs:/{opened.run_id}/{plan.logged_model_name}",
             tracking_uri=uri,
             metric=plan.metric,
             direction=plan.direction,
-            reused=reused,
+            reused=opened.reused,
             logged=logged,
         )
 
-    if cfg.sweep.skip_finished and (
-        earlier := tracking.finished_run(client, experiment, plan.fingerprint)
-    ):
-        return result(
-            earlier.info.run_id,
-            str(earlier.info.run_name),
-            dict(earlier.data.metrics),
-            tracking.model_uri_of(earlier),
-            reused=True,
-        )
-    tags = {**tracking.run_tags(config.launch_dir()), **plan.tags(), **(extra_tags or {})}
-    if parent_run_id:
-        tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
-    # The run exists (RUNNING) while it trains, so a failure or an interrupt is recorded.
-    run = client.create_run(experiment.experiment_id, run_name=plan.run_name, tags=tags).info
-    run_id = run.run_id
+    if opened.reused:
+        return result(opened.metrics)
+    if tracker.get().remote:
+        tracker.get().submit(record.prepare)
     try:
         trained = train.train(plan.estimator, plan.split, plan.task)
     except BaseException as e:
-        record.end_with_error(client, run_id, plan, e)
+        tracker.call(record.fail_run, opened, entries.Setup.of(plan), entries.Failure.of(e))
         if isinstance(e, Exception):
-            raise RunFailed(run_id, e) from e
+            raise RunFailed(opened.run_id, e) from e
         raise
+    entry = entries.Entry.of(plan, trained, with_example=input_example)
 
     def log() -> None:
-        record.record(client, run, plan, trained, input_example=input_example)
+        try:
+            tracker.call(record.log_run, opened, entry)
+        except record.RowsMissing:
+            tracker.call(record.log_run, opened, entry.with_frames(plan.split))
 
-    logged = None
     if recorder is None:
         log()
-    else:
-        logged = recorder.submit(log, run_id, uri)
-    model_uri = f"runs:/{run_id}/{plan.logged_model_name}"
-    return result(run_id, plan.run_name, trained.metrics, model_uri, logged=logged)
+        return result(trained.metrics)
+    return result(trained.metrics, recorder.submit(log, opened.run_id, uri))
 
 
 def summary(result: RunResult) -> str:
     """The lines printed when a run ends: where it is, how it scored, how to look at it."""
-    from sweeplab.tracking import ui_hint
+    from sweeplab.places import ui_hint
 
     scores = "  ".join(f"{k} {v:.4g}" for k, v in result.metrics.items())
     reused = "  (reused: sweep.skip_finished found this FINISHED run)" if result.reused else ""

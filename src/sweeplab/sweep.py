@@ -453,7 +453,7 @@ def report(sweep: Sweep, comparison: "Comparison") -> str:
     import pandas as pd
 
     from sweeplab import compare
-    from sweeplab.tracking import ui_hint
+    from sweeplab.places import ui_hint
 
     lines = [
         "",

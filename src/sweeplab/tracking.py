@@ -5,9 +5,7 @@ import logging
 import math
 import os
 import re
-import shutil
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -20,26 +18,23 @@ import mlflow
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.data.pandas_dataset import PandasDataset
-from mlflow.entities import DatasetInput, Experiment, InputTag, Metric, Param, Run, RunInfo
+from mlflow.entities import DatasetInput, Experiment, InputTag, Metric, Param, Run
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.types import ColSpec, Schema
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from sqlalchemy.exc import SQLAlchemyError
 
 from sweeplab import __version__, store
+from sweeplab.entries import Setup
 from sweeplab.errors import warn
-from sweeplab.redact import is_secret_key, redact_secrets, redact_uri, scrub_text, strip_userinfo
+from sweeplab.places import is_server
+from sweeplab.redact import is_secret_key, redact_uri, strip_userinfo
 from sweeplab.store import TrackingError, sqlite_path
 
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_TRAINING_KIND = "custom_model_development"
-
-
-def is_server(uri: str) -> bool:
-    """Whether the URI names a tracking server rather than a local database."""
-    return urlparse(uri).scheme in ("http", "https")
 
 
 # Servers this process already found dead: a sweep's later jobs check them once, briefly,
@@ -287,16 +282,17 @@ def once_more_if_raced(write: Callable[[], object]) -> None:
 
 
 def log_model(
-    run: RunInfo,
+    run_id: str,
+    experiment_id: str,
     model: Any,
     X_example: pd.DataFrame,
-    predictions: Any,
+    predictions: Any,  # the model's, for X_example's rows
     *,
     params: dict[str, str],
     name: str = "model",
     with_example: bool = True,
 ) -> str:
-    """Log a fitted model with its signature (and ``X_example``) to ``run``; return its id.
+    """Log a fitted model with its signature (and ``X_example``) to run ``run_id``; return its id.
 
     The model (MLflow's LoggedModel) carries ``params``, the run's params as logged.
 
@@ -311,13 +307,13 @@ def log_model(
     # Made here, not by log_model: without an active run MLflow would file it under the
     # process's default experiment, and read the run's params back for it.
     made = mlflow.initialize_logged_model(
-        name=name, source_run_id=run.run_id, params=params, experiment_id=run.experiment_id
+        name=name, source_run_id=run_id, params=params, experiment_id=experiment_id
     )
     common: dict[str, Any] = {
-        "run_id": run.run_id,  # on to MLflow's Model.log
+        "run_id": run_id,  # on to MLflow's Model.log
         "model_id": made.model_id,
         "name": name,
-        "signature": infer_signature(X_example, predictions[: len(X_example)]),
+        "signature": infer_signature(X_example, predictions),
         "input_example": X_example if with_example else None,
     }
     # Explicit requirements skip MLflow's ~2.5 s inference subprocess; they name exactly
@@ -349,58 +345,16 @@ def model_uri_of(run: Run) -> str:
     return f"models:/{outputs[0].model_id}" if outputs else f"runs:/{run.info.run_id}/model"
 
 
-def command_path(name: str) -> str:
-    """How to call this environment's console script ``name`` from the user's shell."""
-    beside = Path(sys.executable).parent / name
-    on_path = shutil.which(name)
-    if beside.exists() and (on_path is None or Path(on_path).resolve() != beside.resolve()):
-        return str(beside)
-    return name
-
-
-# MLflow's UI shows an experiment as model training, not GenAI, with this in its URL (3.17
-# reads the view from the URL or the browser's last choice, not from the experiment's kind).
-_TRAINING_VIEW = "?workflowType=machine_learning"
-
-
-def ui_url(base: str, experiment_id: str, run_id: str | None = None) -> str:
-    """The UI's page for a run, or for an experiment's runs table, in the model-training view."""
-    page = f"runs/{run_id}" if run_id else "runs"
-    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/{page}{_TRAINING_VIEW}"
-
-
-def ui_hint(uri: str, experiment_id: str, run_id: str | None = None) -> str:
-    """Where to look: the UI URL on a server; for a local store, the server command and URL.
-
-    ``run_id`` opens that run's page; without it, the experiment's runs table.
-    """
-    if is_server(uri):
-        return ui_url(redact_uri(uri), experiment_id, run_id)
-    from sweeplab.config import launch_dir
-
-    # `sweeplab-tools server` serves this folder's store (conf/tracking/local.yaml's) on port
-    # 8080, without MLflow's GenAI job workers (0.8 GB against 3.2 GB for `mlflow ui`).
-    server = command_path("sweeplab-tools") + " server"
-    if uri != f"sqlite:///{launch_dir()}/outputs/mlflow.db":
-        server += f" --backend-store-uri {redact_uri(uri)}"
-    url = ui_url("http://127.0.0.1:8080", experiment_id, run_id)
-    return f"`{server}` from this folder, then {url}"
-
-
-def log_config(
-    client: MlflowClient, run_id: str, cfg: DictConfig, overrides: Sequence[str]
-) -> None:
+def log_config(client: MlflowClient, run_id: str, setup: Setup) -> None:
     """Store the resolved config and the command-line overrides as artifacts of run ``run_id``.
 
-    Secrets are masked.
+    Secrets are masked (sweeplab.entries.Setup masked them).
     """
     import tempfile
 
-    shown = redact_secrets(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
-    lines = "".join(f"- {scrub_text(o)}\n" for o in overrides)
     with tempfile.TemporaryDirectory() as folder:  # both files in one upload
-        Path(folder, "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(shown)))
-        Path(folder, "overrides.yaml").write_text(lines or "[]\n")
+        Path(folder, "config.yaml").write_text(setup.config_yaml)
+        Path(folder, "overrides.yaml").write_text(setup.overrides_yaml)
         client.log_artifacts(run_id, folder, "config")
 
 

@@ -1,0 +1,271 @@
+"""The tracking process: a helper that does a sweeplab process's MLflow work beside it.
+
+Importing MLflow, its SQL store and skops takes ~4 s of one core, and logging a model is
+Python work that competes with training for the interpreter's lock. ``start()`` launches a
+helper process first thing; it imports them while this process composes the config, reads
+the data and imports scikit-learn, then opens the store, creates runs and logs them on the
+other core while this process trains. This process never imports MLflow on that path.
+
+Work goes to the helper as a module-level function and its (picklable) arguments; results
+and exceptions come back through futures. ``get()`` is the process's tracker: the helper if
+one was started, else ``Local``, which calls the same functions in this process (library use,
+tests, and the workers of parallel launchers, which log their own jobs).
+
+The helper runs in its own session, so Ctrl-C in a terminal reaches only this process, which
+still ends its runs through the helper. When this process exits, or dies, the helper finishes
+the work it was given and exits: a run trained and sent is logged even then.
+"""
+
+import contextlib
+import itertools
+import os
+import pickle
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import traceback
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from multiprocessing.connection import Connection
+from typing import Any, ParamSpec, TypeVar
+
+from sweeplab.errors import RunFailed, UserError, error_summary, warn
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# Requests the helper works on at once: a sweep's next run is created while the last one is
+# logged, and the sweep's own process may end runs meanwhile.
+_THREADS = 4
+# How long to wait for the helper to exit once it has no work left.
+_EXIT_WAIT = 10.0
+
+
+class TrackerLost(UserError):
+    """The tracking process died, or could not take the work; says how."""
+
+
+class Local:
+    """Calls the functions in this process: the tracker when no helper runs."""
+
+    remote = False
+
+    def submit(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> "Future[T]":
+        """Call ``fn`` now; its result (or exception) in a done future."""
+        future: Future[T] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as e:
+            future.set_exception(e)
+        return future
+
+    def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``fn(*args, **kwargs)``."""
+        return fn(*args, **kwargs)
+
+
+class Tracker(Local):
+    """A helper process that runs functions for this one, several at a time, in any order."""
+
+    remote = True
+
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair()
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "sweeplab.tracker", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()],
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        theirs.close()
+        # Closed by shutting down this side's writing: the reader keeps its own descriptor.
+        self._socket = ours
+        self._conn = Connection(os.dup(ours.fileno()))
+        self._send = threading.Lock()
+        self._pending: dict[int, Future[Any]] = {}
+        self._ids = itertools.count()
+        self._lost: str | None = None
+        self._reader = threading.Thread(target=self._read, name="sweeplab-tracker", daemon=True)
+        self._reader.start()
+        # Users' estimator classes unpickle there from where this process imported them.
+        # No answer is awaited: a helper with no other work is stopped at once (close()).
+        path = pickle.dumps((_use_path, (list(sys.path),), {}))
+        self._conn.send_bytes(pickle.dumps((-1, path)))
+
+    def submit(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> "Future[T]":
+        """Send ``fn(*args, **kwargs)`` to the helper; its result arrives in the future."""
+        future: Future[T] = Future()
+        try:
+            blob = pickle.dumps((fn, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as e:
+            future.set_exception(e)
+            return future
+        with self._send:
+            if self._lost is not None:
+                future.set_exception(TrackerLost(self._lost))
+                return future
+            key = next(self._ids)
+            self._pending[key] = future
+            try:
+                self._conn.send_bytes(pickle.dumps((key, blob)))
+            except OSError:
+                self._pending.pop(key)
+                future.set_exception(TrackerLost(self._why_lost()))
+        return future
+
+    def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``fn(*args, **kwargs)`` in the helper; waits for it and raises what it raised."""
+        return self.submit(fn, *args, **kwargs).result()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                key, ok, value = pickle.loads(self._conn.recv_bytes())
+            except Exception:  # EOF: the helper is gone (or done); anything else is as bad
+                break
+            future = self._pending.pop(key, None)
+            if future is not None:
+                (future.set_result if ok else future.set_exception)(value)
+        with self._send:
+            self._lost = self._why_lost()
+            lost, self._pending = self._pending, {}
+        for future in lost.values():
+            future.set_exception(TrackerLost(self._lost))
+
+    def _why_lost(self) -> str:
+        """What became of the helper, once its end of the connection is gone."""
+        try:
+            code = self._process.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            return "sweeplab's tracking process stopped answering"
+        if code < 0:
+            name = signal.Signals(-code).name
+            return (
+                f"sweeplab's tracking process was killed ({name}): the kernel's out-of-memory "
+                "killer is the usual cause"
+            )
+        return f"sweeplab's tracking process exited (code {code})"
+
+    def close(self) -> None:
+        """Let the helper finish what it was given, then exit; wait for it.
+
+        A helper with nothing left to do is stopped at once: it may still be importing.
+        """
+        with self._send:
+            idle = not self._pending
+        if idle:
+            self._process.kill()
+        with contextlib.suppress(OSError):
+            self._socket.shutdown(socket.SHUT_WR)  # the helper reads the end of its work
+        try:
+            self._process.wait(timeout=_EXIT_WAIT)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+
+def _use_path(path: list[str]) -> None:
+    sys.path[:] = path
+
+
+_current: Local = Local()
+
+
+# Options that print something and run nothing: no tracking process for them.
+_RUNS_NOTHING = {"--version", "--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i",
+                 "--shell-completion", "-sc"}  # fmt: skip
+
+
+def wanted(args: list[str]) -> bool:
+    """Whether a command line with these arguments may log runs (it does not only print)."""
+    return not _RUNS_NOTHING.intersection(arg.split("=")[0] for arg in args)
+
+
+def start() -> None:
+    """Start this process's tracking process (the console entry point does, first thing)."""
+    global _current
+    if not _current.remote:
+        _current = Tracker()
+
+
+def get() -> Local:
+    """This process's tracker: the helper process if started, else this process itself."""
+    return _current
+
+
+def call(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``fn(*args, **kwargs)`` in the tracking process; here if it died (said once, on stderr).
+
+    Nothing is lost with the helper: what it was doing is done again here.
+    """
+    global _current
+    current = _current
+    try:
+        return current.call(fn, *args, **kwargs)
+    except TrackerLost as e:
+        if current is _current:
+            _current = Local()
+            warn(f"{e}; sweeplab goes on logging from its own process")
+        return fn(*args, **kwargs)
+
+
+def stop() -> None:
+    """Wait for the tracking process to finish its work and exit; then track in-process."""
+    global _current
+    current, _current = _current, Local()
+    if isinstance(current, Tracker):
+        current.close()
+
+
+# ------------------------------------------------------------------ the helper's side
+
+
+def _answer(conn: Connection, lock: threading.Lock, key: int, blob: bytes) -> None:
+    """Run one request and send back its result, or the exception it raised."""
+    try:
+        fn, args, kwargs = pickle.loads(blob)
+        reply: tuple[int, bool, Any] = (key, True, fn(*args, **kwargs))
+    except BaseException as e:
+        reply = (key, False, e)
+    try:
+        data = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # an exception (or result) that does not pickle: its text does
+        error = reply[2] if not reply[1] else TypeError("the result does not pickle")
+        text = "".join(traceback.format_exception(error))
+        plain: Exception = RuntimeError(f"{error_summary(error)}\n{text}")
+        if isinstance(error, RunFailed):
+            plain = RunFailed(error.run_id, RuntimeError(error_summary(error)))
+        data = pickle.dumps((key, False, plain))
+    with lock, contextlib.suppress(OSError):  # if the other side is gone, the work is done
+        conn.send_bytes(data)
+
+
+def serve(fd: int) -> None:
+    """The helper's main loop: import, then answer requests until the other side is gone."""
+    from sweeplab import runner
+
+    runner.preload()
+    # Short requests (create the next run) wait on long ones (log a model) for the
+    # interpreter's lock: at the default 5 ms hand-over, ~0.1 s a run; at 1 ms, ~20 ms.
+    sys.setswitchinterval(0.001)
+    conn = Connection(fd)
+    lock = threading.Lock()
+    with ThreadPoolExecutor(_THREADS, thread_name_prefix="sweeplab-tracking") as pool:
+        while True:
+            try:
+                key, blob = pickle.loads(conn.recv_bytes())
+            except (EOFError, OSError):
+                break
+            pool.submit(_answer, conn, lock, key, blob)
+    # Every request is answered (or its asker is gone): nothing left to tear down slowly.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    # Ctrl-C is for the process this one serves, which ends its runs through this one.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    serve(int(sys.argv[1]))

@@ -1,0 +1,116 @@
+"""The tracking process: a run's MLflow work beside the process that trains, and its faults."""
+
+import os
+import pickle
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+from test_faults import children_running
+
+from conftest import BIN, wait_for_running
+from sweeplab import tracker
+from sweeplab.checks import ConfigError
+from sweeplab.errors import RunFailed, error_summary
+
+
+def test_the_process_that_trains_never_imports_mlflow_or_skops(tmp_path):
+    # -X importtime reports this process's imports only: the tracking process has its own.
+    done = subprocess.run(
+        [str(BIN / "python"), "-X", "importtime", "-m", "sweeplab", "model=ridge"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    imported = [line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()
+                if line.startswith("import time:")]  # fmt: skip
+    assert "sklearn.linear_model._ridge" in imported  # it trained here
+    assert not [m for m in imported if m.split(".")[0] in ("mlflow", "skops", "sqlalchemy")]
+    (run,) = MlflowClient(f"sqlite:///{tmp_path}/outputs/mlflow.db").search_runs(["1"])
+    assert run.info.status == "FINISHED"
+    assert run.outputs.model_outputs  # the model was logged, by the tracking process
+
+
+def test_results_and_errors_come_back_from_the_tracking_process():
+    helper = tracker.Tracker()
+    try:
+        assert helper.call(os.getpid) != os.getpid()
+        # sweeplab's errors cross whole: same type, same message, same fields.
+        with pytest.raises(ConfigError) as refused:
+            helper.call(_refuse, "model.alpha", -1)
+        assert str(refused.value) == "model.alpha=-1 is not allowed: must be >= 0"
+        assert refused.value.key == "model.alpha"
+        # What does not pickle comes back as its text.
+        with pytest.raises(RuntimeError, match="the result does not pickle"):
+            helper.call(_unpicklable)
+    finally:
+        helper.close()
+    assert helper._process.returncode is not None  # it exited with close()
+
+
+def _refuse(key: str, value: int) -> None:
+    raise ConfigError(key, value, "must be >= 0")
+
+
+def _unpicklable() -> object:
+    return lambda: None
+
+
+def test_run_failed_keeps_its_run_id_and_summary_when_pickled():
+    failed = RunFailed("abc123", ValueError("Out of bag estimation only available"))
+    again = pickle.loads(pickle.dumps(failed))
+    assert again.run_id == "abc123"
+    assert error_summary(again) == "ValueError: Out of bag estimation only available"
+
+
+def test_a_command_that_only_prints_starts_no_tracking_process():
+    assert not tracker.wanted(["--cfg", "job", "--resolve"])
+    assert not tracker.wanted(["--help"])
+    assert not tracker.wanted(["-c", "job"])
+    assert tracker.wanted(["model=ridge", "-m", "model.alpha=1,2"])
+
+
+def test_the_tracking_process_killed_mid_run_loses_nothing(tmp_path):
+    """What the out-of-memory killer may do: SIGKILL to the tracking process while training."""
+    run = subprocess.Popen(
+        [str(BIN / "sweeplab"), "model=gradient_boosting", "model.n_estimators=3000"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+    )  # fmt: skip
+    try:
+        wait_for_running(tmp_path / "outputs" / "mlflow.db", 1)
+        (helper,) = children_running(run.pid, "sweeplab.tracker")
+        os.kill(helper, signal.SIGKILL)
+        out, err = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 0, err
+    assert "Traceback" not in err
+    assert (
+        "sweeplab: warning: sweeplab's tracking process was killed (SIGKILL): the kernel's "
+        "out-of-memory killer is the usual cause; sweeplab goes on logging from its own process"
+    ) in err
+    (logged,) = MlflowClient(f"sqlite:///{tmp_path}/outputs/mlflow.db").search_runs(["1"])
+    assert logged.info.status == "FINISHED"
+    assert logged.outputs.model_outputs
+    assert logged.info.run_id in out
+
+
+def test_the_tracking_process_ends_with_the_run(tmp_path):
+    run = subprocess.Popen(
+        [str(BIN / "sweeplab"), "model=ridge"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    helpers: list[int] = []
+    while not helpers and time.monotonic() < deadline:
+        helpers = children_running(run.pid, "sweeplab.tracker")
+    run.communicate(timeout=120)
+    assert run.returncode == 0
+    assert helpers, "no tracking process was started"
+    assert not Path(f"/proc/{helpers[0]}").exists()
