@@ -252,14 +252,14 @@ def test_a_parallel_sweep_on_a_fresh_store_loses_nothing(tmp_path):
 
 def test_joblib_workers_are_started_and_importing_before_the_first_job():
     # Workers of a fresh loky pool import scikit-learn, MLflow and skops in their first job;
-    # the launcher's setup() hands them that work while the sweep is still starting.
+    # the sweep hands them that work as it starts (the launcher's setup() would, else).
     from joblib import Parallel, delayed
 
-    from hydra_plugins.sweeplab_joblib_launcher.joblib_launcher import JoblibLauncher
+    from hydra_plugins.sweeplab_joblib_launcher.joblib_launcher import JoblibLauncher, warmed
 
     launcher = JoblibLauncher(n_jobs=2)
     launcher.setup(hydra_context=None, task_function=None, config=None)
-    launcher._warmed()
+    warmed()
     probe = "[m for m in ('skops.io', 'mlflow.sklearn') if m in __import__('sys').modules]"
     seen = Parallel(**launcher._settings(), return_as="list")(
         delayed(eval)(probe) for _ in range(6)

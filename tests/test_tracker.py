@@ -17,10 +17,13 @@ from sweeplab.checks import ConfigError
 from sweeplab.errors import RunFailed, error_summary
 
 
-def test_the_process_that_trains_never_imports_mlflow_or_skops(tmp_path):
+@pytest.mark.parametrize(
+    "command", [["model=ridge"], ["-m", "model=ridge", "model.alpha=1,2"]], ids=["run", "sweep"]
+)
+def test_the_process_that_trains_never_imports_mlflow_or_skops(tmp_path, command):
     # -X importtime reports this process's imports only: the tracking process has its own.
     done = subprocess.run(
-        [str(BIN / "python"), "-X", "importtime", "-m", "sweeplab", "model=ridge"],
+        [str(BIN / "python"), "-X", "importtime", "-m", "sweeplab", *command],
         cwd=tmp_path, capture_output=True, text=True, timeout=120,
         env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
     )  # fmt: skip
@@ -29,9 +32,10 @@ def test_the_process_that_trains_never_imports_mlflow_or_skops(tmp_path):
                 if line.startswith("import time:")]  # fmt: skip
     assert "sklearn.linear_model._ridge" in imported  # it trained here
     assert not [m for m in imported if m.split(".")[0] in ("mlflow", "skops", "sqlalchemy")]
-    (run,) = MlflowClient(f"sqlite:///{tmp_path}/outputs/mlflow.db").search_runs(["1"])
-    assert run.info.status == "FINISHED"
-    assert run.outputs.model_outputs  # the model was logged, by the tracking process
+    runs = MlflowClient(f"sqlite:///{tmp_path}/outputs/mlflow.db").search_runs(["1"])
+    assert {run.info.status for run in runs} == {"FINISHED"}
+    assert len(runs) == len(command)  # the run, or the sweep's parent and its two jobs
+    assert all(run.outputs.model_outputs for run in runs)  # models (the parent: the best's)
 
 
 def test_results_and_errors_come_back_from_the_tracking_process():

@@ -1,21 +1,27 @@
 """The comparison of a sweep's jobs (or any runs): a ranked table, its files and its plots."""
 
+from __future__ import annotations
+
 import json
 import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from mlflow import MlflowClient
-from mlflow.entities import LoggedModelOutput, Metric, Run
-from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from sweeplab.errors import ERROR_TAG
 from sweeplab.plan import DATA_DIGEST_TAG
 from sweeplab.tasks import METRICS
+
+if TYPE_CHECKING:  # MLflow loads only where the comparison is made (the tracking process)
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
+
+# MLflow's tag naming a nested run's parent (mlflow.utils.mlflow_tags.MLFLOW_PARENT_RUN_ID).
+MLFLOW_PARENT_RUN_ID = "mlflow.parentRunId"
 
 # Tags that tie runs to a sweep. The parent carries the sweep's settings; children their job.
 SWEEP_TAG = "sweeplab.sweep"  # on the parent: "true"
@@ -305,7 +311,7 @@ _DIGITS = 6
 _MAX_DECIMALS = 12
 
 
-def column_format(values: "pd.Series[float]") -> str:
+def column_format(values: pd.Series[float]) -> str:
     """One format for a column of numbers: ``_DIGITS`` significant digits of its largest."""
     finite = values[values.notna() & (values.abs() != math.inf)].abs()
     largest = float(finite.max()) if not finite.empty else 0.0
@@ -372,7 +378,7 @@ def _is_number(value: str) -> bool:
     return True
 
 
-def _has(values: "pd.Series[Any]") -> "pd.Series[bool]":
+def _has(values: pd.Series[Any]) -> pd.Series[bool]:
     """Which of a param's values are there: not missing (a model without that param)."""
     return values.notna() & ~values.astype(str).isin(["None", "nan", ""])
 
@@ -526,6 +532,8 @@ def log_to_parent(client: MlflowClient, parent: Run, comparison: Comparison) -> 
     runs of earlier sweeps included (they are nobody's children here).
     """
     import tempfile
+
+    from mlflow.entities import LoggedModelOutput, Metric
 
     parent_run_id = parent.info.run_id
     with tempfile.TemporaryDirectory() as tmp:

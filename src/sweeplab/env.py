@@ -1,7 +1,9 @@
 """Every environment variable sweeplab reads or hands to its workers, declared once."""
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,28 @@ OPTUNA_TRIAL = EnvVar(
     doc="set by the Optuna sweeper for each job: the study's trial number it runs, tagged on "
     "its run",
 )
+
+
+def mlflow_client(tracking: Mapping[str, Any]) -> dict[str, str]:
+    """MLflow's client settings for the store ``tracking`` (conf/tracking/*.yaml) configures.
+
+    MLflow reads these when it builds its HTTP session; its defaults retry a dead server for
+    minutes. The config is the one place to change them.
+    """
+    return {
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(tracking["request_timeout"]),
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(tracking["max_retries"]),
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": str(tracking["backoff_factor"]),
+        # MLflow prints run URLs as given, user:password@ included; sweeplab prints them
+        # redacted.
+        "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+        # With tqdm installed (Optuna brings it), MLflow draws a progress bar on stderr for
+        # every artifact download, which the comparison makes for reused and refused jobs.
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": os.environ.get(
+            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false"
+        ),
+    }
+
 
 # Variables a job on another machine (a Ray worker) needs as the driver has them: MLflow's
 # client settings and credentials, and the allow-list. Launchers that start workers from this

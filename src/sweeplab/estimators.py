@@ -6,6 +6,7 @@ other key but `name` is a hyperparameter. Nothing is imported until the allow-li
 (one ``Library`` record each); everything else through scikit-learn's flavor with skops.
 """
 
+import contextlib
 import importlib.metadata
 import inspect
 import re
@@ -218,6 +219,16 @@ def load_serializer(module: str) -> None:
     """
     if _library_in(module) is None:
         import skops.io  # noqa: F401
+
+
+def import_early(model: DictConfig) -> None:
+    """Import the class ``model`` names now, if the allow-list lets it; errors are the jobs' to
+    report (a sweep imports it while its tracking process starts, instead of in its first job).
+    """
+    target = _first_target(model)
+    if target is not None and allow.is_estimator_target(target):
+        with contextlib.suppress(Exception):
+            allow.load_estimator_class(target, "model._target_")
 
 
 def first_module(model: DictConfig) -> str:

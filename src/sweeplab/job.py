@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from sweeplab import env, oslock
+from sweeplab import env, oslock, tracker
 from sweeplab.errors import ERROR_TAG, UserError, error_summary, warn
 from sweeplab.redact import scrub_text
 from sweeplab.runner import Recorder, execute, exit_on_sigterm
@@ -34,16 +34,19 @@ def _record(cfg: DictConfig, parent_run_id: str | None, record: "JobRecord") -> 
     """Leave a job's record on the parent run, for jobs the comparison finds no child run of."""
     if parent_run_id is None:
         return
-    from mlflow import MlflowClient
-
-    from sweeplab.compare import JOB_RECORDS
-
     try:
-        MlflowClient(str(cfg.tracking.uri)).log_text(
-            parent_run_id, record.to_json(), f"{JOB_RECORDS}/job-{record.job:05d}.json"
-        )
+        tracker.call(_log_record, str(cfg.tracking.uri), parent_run_id, record)
     except Exception as e:  # the job's own outcome is printed already
         warn(f"could not record job {record.job}: {error_summary(e)}")
+
+
+def _log_record(tracking_uri: str, parent_run_id: str, record: "JobRecord") -> None:
+    from sweeplab.compare import JOB_RECORDS
+    from sweeplab.record import store_client
+
+    store_client(tracking_uri).log_text(
+        parent_run_id, record.to_json(), f"{JOB_RECORDS}/job-{record.job:05d}.json"
+    )
 
 
 def _recorder() -> Recorder | None:
@@ -180,22 +183,26 @@ def run_job(cfg: DictConfig) -> float:
 
 def running_jobs(jobs: list[int]) -> set[int]:
     """Which of the open sweep's ``jobs`` have a RUNNING run (one store query)."""
-    from mlflow import MlflowClient
-    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
-
-    from sweeplab.compare import JOB_TAG
-
     sweep = Sweep.current
     if sweep is None:
         return set()
-    runs = MlflowClient(sweep.tracking_uri).search_runs(
-        [sweep.experiment_id],
-        f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{sweep.parent_run_id}' "
-        "AND attributes.status = 'RUNNING'",
+    running = tracker.call(
+        _running_numbers, sweep.tracking_uri, sweep.experiment_id, sweep.parent_run_id
+    )
+    return running & set(jobs)
+
+
+def _running_numbers(tracking_uri: str, experiment_id: str, parent_run_id: str) -> set[int]:
+    """The job numbers of a sweep's RUNNING children."""
+    from sweeplab.compare import JOB_TAG, MLFLOW_PARENT_RUN_ID
+    from sweeplab.record import store_client
+
+    runs = store_client(tracking_uri).search_runs(
+        [experiment_id],
+        f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent_run_id}' AND attributes.status = 'RUNNING'",
         max_results=1000,
     )
-    numbers = {int(n) for run in runs if (n := run.data.tags.get(JOB_TAG, "")).isdigit()}
-    return numbers & set(jobs)
+    return {int(n) for run in runs if (n := run.data.tags.get(JOB_TAG, "")).isdigit()}
 
 
 def recorded_outcome(output_dir: Path, since: float) -> dict[str, Any] | None:
@@ -217,10 +224,7 @@ def lost(cfg: DictConfig, overrides: list[str], why: str) -> "JobReturn":
     RUNNING; it ends FAILED with ``why`` as its error, and the job's line and outcome file
     say so as for any failed job.
     """
-    from mlflow import MlflowClient
-    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
-
-    from sweeplab.compare import JOB_TAG, JobRecord
+    from sweeplab.compare import JobRecord
 
     num = int(cfg.hydra.job.num)
     shown = [scrub_text(o) for o in overrides]
@@ -228,18 +232,10 @@ def lost(cfg: DictConfig, overrides: list[str], why: str) -> "JobReturn":
     parent = sweep.parent_run_id if sweep is not None else None
     run_id = None
     if sweep is not None:
-        client = MlflowClient(sweep.tracking_uri)
-        running = client.search_runs(
-            [sweep.experiment_id],
-            f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent}' "
-            f"AND tags.`{JOB_TAG}` = '{num}' AND attributes.status = 'RUNNING'",
-            max_results=1,
+        run_id = tracker.call(
+            _fail_running, sweep.tracking_uri, sweep.experiment_id, sweep.parent_run_id, num, why
         )
-        if running:
-            run_id = running[0].info.run_id
-            client.set_tag(run_id, ERROR_TAG, why)
-            client.set_terminated(run_id, "FAILED")
-        else:  # it died before creating its run: the parent keeps its record
+        if run_id is None:  # it died before creating its run: the parent keeps its record
             _record(cfg, parent, JobRecord(num, shown, "FAILED", error=why))
     output_dir = output_dir_of(cfg)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -249,6 +245,28 @@ def lost(cfg: DictConfig, overrides: list[str], why: str) -> "JobReturn":
         str(output_dir), outcome, f"{job_label(cfg, shown)} -> FAILED: {why}", parent, total
     )
     return returned(cfg, overrides, math.nan)
+
+
+def _fail_running(
+    tracking_uri: str, experiment_id: str, parent_run_id: str, job: int, why: str
+) -> str | None:
+    """End job ``job``'s RUNNING run FAILED with ``why``; its id, or None if it has none."""
+    from sweeplab.compare import JOB_TAG, MLFLOW_PARENT_RUN_ID
+    from sweeplab.record import store_client
+
+    client = store_client(tracking_uri)
+    running = client.search_runs(
+        [experiment_id],
+        f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent_run_id}' "
+        f"AND tags.`{JOB_TAG}` = '{job}' AND attributes.status = 'RUNNING'",
+        max_results=1,
+    )
+    if not running:
+        return None
+    run_id = str(running[0].info.run_id)
+    client.set_tag(run_id, ERROR_TAG, why)
+    client.set_terminated(run_id, "FAILED")
+    return run_id
 
 
 def output_dir_of(cfg: DictConfig) -> Path:

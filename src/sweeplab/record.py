@@ -6,6 +6,8 @@ plain records and import MLflow when they run, so that the process that trains c
 them without loading MLflow.
 """
 
+import importlib
+import threading
 from typing import TYPE_CHECKING
 
 from omegaconf import OmegaConf
@@ -77,18 +79,50 @@ def open_run(new: NewRun) -> Opened:
     return Opened(*where, run_id=run.info.run_id, run_name=new.run_name)
 
 
-def prepare() -> None:
-    """Do now the one-time work of this process's first model log (while its run trains)."""
-    import mlflow.pyfunc  # noqa: F401  # MLflow loads it lazily on the first log_model
-    from mlflow.utils import requirements_utils
+def preload() -> None:
+    """Import what opening a store and creating runs needs (for the tracking process).
 
-    # MLflow checks a model's requirements against the installed packages, which it maps
-    # from every installed distribution's files once per process: ~0.6 s with the extras.
-    # A private function, so only where it exists.
-    getattr(requirements_utils, "_init_packages_to_modules_map", lambda: None)()
+    skops is left to ``prepare``: a sweep whose jobs log from their own workers needs none.
+    """
+    for module in ("mlflow", "mlflow.store.tracking.sqlalchemy_store", "sweeplab.tracking"):
+        importlib.import_module(module)
 
 
-def _client(uri: str) -> "MlflowClient":
+_prepared: set[str] = set()
+_preparing = threading.Lock()
+
+
+def prepare(*, models: bool = True, plots: bool = False) -> None:
+    """Do now the one-time work of this process's first model log, or first plots.
+
+    The process that trains asks for it before it trains: imports here then overlap its
+    training instead of delaying the first run's logging. One at a time: Python's warning
+    filters are process-wide, and imports on two threads could lose one's filters.
+    """
+    with _preparing:
+        if models and "models" not in _prepared:
+            import mlflow.pyfunc  # noqa: F401  # MLflow loads it lazily on the first log_model
+            import skops.io  # noqa: F401
+            from mlflow.utils import requirements_utils
+
+            # MLflow checks a model's requirements against the installed packages, which it
+            # maps from every installed distribution's files once per process: ~0.6 s with
+            # the extras. A private function, so only where it exists.
+            getattr(requirements_utils, "_init_packages_to_modules_map", lambda: None)()
+            _prepared.add("models")
+        if plots and "plots" not in _prepared:
+            from sweeplab.compare import load_plotting
+
+            load_plotting()
+            _prepared.add("plots")
+
+
+def check_store(store: Store) -> None:
+    """Open the store and get the experiment now, so that a bad one fails here."""
+    open_store(store)
+
+
+def store_client(uri: str) -> "MlflowClient":
     """A client of store ``uri``, which MLflow's own calls here (log_model) use too."""
     import mlflow
 
@@ -108,7 +142,7 @@ def log_setup(client: "MlflowClient", run_id: str, setup: Setup) -> None:
 
 def fail_run(opened: Opened, setup: Setup, failure: Failure) -> None:
     """Record why run ``opened`` stopped (tag, traceback artifact); end it FAILED or KILLED."""
-    client, run_id = _client(opened.tracking_uri), opened.run_id
+    client, run_id = store_client(opened.tracking_uri), opened.run_id
     try:
         if not client.get_run(run_id).data.params:
             log_setup(client, run_id, setup)
@@ -128,7 +162,7 @@ def fail_run(opened: Opened, setup: Setup, failure: Failure) -> None:
 
 def end_killed(tracking_uri: str, run_id: str, why: str) -> None:
     """End run ``run_id`` KILLED, tagged with ``why`` (a run dropped before it was logged)."""
-    client = _client(tracking_uri)
+    client = store_client(tracking_uri)
     client.set_tag(run_id, ERROR_TAG, why)
     client.set_terminated(run_id, "KILLED")
 
@@ -162,7 +196,7 @@ def log_run(opened: Opened, entry: Entry) -> None:
     """
     from sweeplab import tracking
 
-    client, run_id = _client(opened.tracking_uri), opened.run_id
+    client, run_id = store_client(opened.tracking_uri), opened.run_id
     try:
         datasets = _datasets(entry.rows)
         params = tracking.params_as_logged(client, run_id, entry.setup.params)

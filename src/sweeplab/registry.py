@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import Run
     from mlflow.entities.model_registry import ModelVersion
-    from omegaconf import DictConfig
 
     from sweeplab.runner import RunResult
 
@@ -320,15 +319,14 @@ def register_and_promote(
     return [_registered(name, version, run_id), moved]
 
 
-def register_run(cfg: "DictConfig", result: "RunResult", overrides: list[str]) -> list[str]:
-    """Register a single run's model as ``sweep.register`` asks; the lines to print."""
-    from mlflow import MlflowClient
-
-    from sweeplab.config import Promote
+def register_run(
+    result: "RunResult", overrides: list[str], *, name: str, alias: str, always: bool
+) -> list[str]:
+    """Register a single run's model in ``name`` (sweep.register); the lines to print."""
+    from sweeplab.record import store_client
 
     return register_and_promote(
-        MlflowClient(result.tracking_uri), str(cfg.sweep.register), result.run_id,
-        alias=str(cfg.sweep.alias), always=cfg.sweep.promote == Promote.always,
+        store_client(result.tracking_uri), name, result.run_id, alias=alias, always=always,
         metric=result.metric, direction=result.direction,
         description=f"Run {result.run_name!r} ({result.run_id}), ranked by {result.metric}: "
         f"{' '.join(overrides) or '(defaults)'}",

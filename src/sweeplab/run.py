@@ -11,7 +11,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from sweeplab import __version__, config, helptext, job, preflight, registry, sweep
+from sweeplab import __version__, config, helptext, job, preflight, registry, sweep, tracker
+from sweeplab.config import Promote
 from sweeplab.errors import TRACEBACK_ARTIFACT, RunFailed, UserError, error_summary
 from sweeplab.redact import ScrubbedStream, scrub_files, scrub_hydra_logs, scrub_text
 from sweeplab.runner import execute, exit_on_sigterm, summary
@@ -45,7 +46,11 @@ def main(cfg: DictConfig) -> float:
         # The run is logged either way; a registry that refuses is this command's failure.
         try:
             shown = [scrub_text(o) for o in hydra_cfg.overrides.task]
-            print("\n".join(registry.register_run(cfg, result, shown)))
+            lines = tracker.call(
+                registry.register_run, result, shown, name=str(cfg.sweep.register),
+                alias=str(cfg.sweep.alias), always=cfg.sweep.promote == Promote.always,
+            )  # fmt: skip
+            print("\n".join(lines))
         except Exception as e:
             print(f"sweeplab: error: run {result.run_id} is logged, but registering its model "
                   f"failed: {error_summary(e)}", file=sys.stderr)  # fmt: skip

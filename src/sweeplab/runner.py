@@ -86,8 +86,7 @@ class Recorder:
 def preload() -> None:
     """Import the modules every run's tracking uses, skops first (see estimators.load_serializer).
 
-    For processes that start before their first run: the tracking process, and the joblib
-    launcher's workers.
+    For the joblib launcher's workers, which start before their first job.
     """
     # In this order: skops before MLflow.
     for module in ("skops.io", "mlflow.sklearn", "mlflow.store.tracking.sqlalchemy_store"):
@@ -138,9 +137,11 @@ def execute(
         parent_run_id=parent_run_id,
         reuse_fingerprint=plan.fingerprint if cfg.sweep.skip_finished else None,
     )
-    opened = tracker.call(record.open_run, new)
+    opening = tracker.later(record.open_run, new)
 
-    def result(metrics: dict[str, float], logged: "Future[None] | None" = None) -> RunResult:
+    def result(
+        opened: entries.Opened, metrics: dict[str, float], logged: "Future[None] | None" = None
+    ) -> RunResult:
         return RunResult(
             experiment_name=opened.experiment_name,
             experiment_id=opened.experiment_id,
@@ -155,17 +156,23 @@ def execute(
             logged=logged,
         )
 
-    if opened.reused:
-        return result(opened.metrics)
+    # The run exists (RUNNING) before it trains, and a store that fails stops it first; but a
+    # sweep's job on the local store its sweep has just opened trains while its run is made.
+    waits = not new.store.keep or new.reuse_fingerprint is not None
+    if waits and (opened := opening.result()).reused:
+        return result(opened, opened.metrics)
     if tracker.get().remote:
+        # While this process trains, the tracking process readies its first model log.
         tracker.get().submit(record.prepare)
     try:
         trained = train.train(plan.estimator, plan.split, plan.task)
     except BaseException as e:
+        opened = opening.result()
         tracker.call(record.fail_run, opened, entries.Setup.of(plan), entries.Failure.of(e))
         if isinstance(e, Exception):
             raise RunFailed(opened.run_id, e) from e
         raise
+    opened = opening.result()
     entry = entries.Entry.of(plan, trained, with_example=input_example)
 
     def log() -> None:
@@ -176,8 +183,8 @@ def execute(
 
     if recorder is None:
         log()
-        return result(trained.metrics)
-    return result(trained.metrics, recorder.submit(log, opened.run_id, uri))
+        return result(opened, trained.metrics)
+    return result(opened, trained.metrics, recorder.submit(log, opened.run_id, uri))
 
 
 def summary(result: RunResult) -> str:

@@ -6,7 +6,7 @@ import os
 import sys
 import threading
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -17,9 +17,11 @@ from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, read_write
 
-from sweeplab import config, env, estimators
+from sweeplab import config, env, estimators, tracker
 from sweeplab.config import ConfigError, Promote
+from sweeplab.entries import NewRun, Store
 from sweeplab.errors import ERROR_TAG, UserError, error_summary
+from sweeplab.places import is_server
 from sweeplab.plan import default_run_name, shown_overrides
 from sweeplab.preflight import describe, explain_model_key
 from sweeplab.redact import redact_uri, scrub_files, scrub_text
@@ -111,20 +113,17 @@ class Sweep:
 
     def finish(self) -> str:
         """Rank the jobs, log the comparison to the parent run, end it; return the report."""
-        from mlflow import MlflowClient
-
         if self.recorder is not None:
             self.recorder.drain()
         # Hydra saved the sweep's config here after this sweep started, secrets included.
         scrub_files(Path(self.sweep_dir))
-        client = MlflowClient(self.tracking_uri)
-        comparison = _compare_and_log(client, client.get_run(self.parent_run_id), self)
-        self.failed_jobs = len(comparison.failed())
-        if self.register:
-            self.notes.extend(self._register_best(client, comparison))
-        client.set_terminated(self.parent_run_id, "FAILED" if self.failed_jobs else "FINISHED")
+        # What the store does, the tracking process does: this one has its threads and study.
+        ended = tracker.call(_end_in_store, replace(self, recorder=None, search=None))
+        self.failed_jobs = ended.failed_jobs
+        self.notes.extend(ended.notes)
+        self.register_error = ended.register_error
         Sweep.current = None
-        return report(self, comparison)
+        return report(self, ended.comparison)
 
     def _register_best(self, client: "MlflowClient", comparison: "Comparison") -> list[str]:
         """Register the best job's model and promote it; the report's lines on it."""
@@ -157,22 +156,55 @@ class Sweep:
         if Sweep.current is not self:
             return
         Sweep.current = None
-        from mlflow import MlflowClient
-        from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
-
-        client = MlflowClient(self.tracking_uri)
-        # Workers killed with the sweep (joblib terminates them) could not end their own runs.
-        running = client.search_runs(
-            [self.experiment_id],
-            f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{self.parent_run_id}' "
-            "AND attributes.status = 'RUNNING'",
+        tracker.call(
+            _end_open_runs, self.tracking_uri, self.experiment_id, self.parent_run_id, status, why
         )
-        for run in running:
-            client.set_tag(run.info.run_id, ERROR_TAG, why)
-            client.set_terminated(run.info.run_id, status)
-        client.set_tag(self.parent_run_id, ERROR_TAG, why)
-        client.set_terminated(self.parent_run_id, status)
 
+
+@dataclass(frozen=True)
+class Ended:
+    """What ending a sweep in its store found: the comparison, and what did not go well."""
+
+    comparison: "Comparison"
+    failed_jobs: int
+    notes: list[str]
+    register_error: str
+
+
+def _end_in_store(sweep: Sweep) -> Ended:
+    """Compare the sweep's jobs, log that to its parent, register the best, end the parent."""
+    from sweeplab import record
+
+    client = record.store_client(sweep.tracking_uri)
+    comparison = _compare_and_log(client, client.get_run(sweep.parent_run_id), sweep)
+    failed_jobs = len(comparison.failed())
+    notes = sweep._register_best(client, comparison) if sweep.register else []
+    client.set_terminated(sweep.parent_run_id, "FAILED" if failed_jobs else "FINISHED")
+    return Ended(comparison, failed_jobs, notes, sweep.register_error)
+
+
+def _end_open_runs(
+    tracking_uri: str, experiment_id: str, parent_run_id: str, status: str, why: str
+) -> None:
+    """End a sweep's RUNNING children and then its parent ``status``, tagged with ``why``."""
+    from sweeplab import record
+    from sweeplab.compare import MLFLOW_PARENT_RUN_ID
+
+    client = record.store_client(tracking_uri)
+    # Workers killed with the sweep (joblib terminates them) could not end their own runs.
+    running = client.search_runs(
+        [experiment_id],
+        f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent_run_id}' AND attributes.status = 'RUNNING'",
+    )
+    for run in running:
+        client.set_tag(run.info.run_id, ERROR_TAG, why)
+        client.set_terminated(run.info.run_id, status)
+    client.set_tag(parent_run_id, ERROR_TAG, why)
+    client.set_terminated(parent_run_id, status)
+
+
+# sweeplab's joblib launcher (hydra/launcher=joblib), whose workers start with the sweep.
+JOBLIB_LAUNCHER = "hydra_plugins.sweeplab_joblib_launcher.joblib_launcher.JoblibLauncher"
 
 # Launchers that run the jobs one by one in the sweep's own process: sweeplab's (the
 # default) and Hydra's, which a config may still name by its target.
@@ -363,26 +395,45 @@ def start(cfg: DictConfig) -> Sweep:
         count = len(jobs)
 
     in_process = cfg.hydra.launcher.get("_target_") in _BASIC_LAUNCHERS
-    if in_process:
+    remote = tracker.get().remote
+    if in_process and not remote:
         # Before MLflow is imported, for the jobs this process runs (the primary config's model).
         estimators.load_serializer(estimators.first_module(cfg.model))
-    from sweeplab import cluster, compare, tracking
+    elif in_process:
+        # The jobs train here: import their model (scikit-learn, ~1.3 s) while the tracking
+        # process imports MLflow for the parent run, instead of in the first job.
+        estimators.import_early(cfg.model)
+    if cfg.hydra.launcher.get("_target_") == JOBLIB_LAUNCHER:
+        # Its workers import what a job needs while this sweep opens its store.
+        from hydra_plugins.sweeplab_joblib_launcher import joblib_launcher
 
-    # matplotlib takes ~0.35 s to import and is needed only for the plots at the end: load
-    # it while the jobs run (joblib workers leave this process idle; fits release the GIL).
-    threading.Thread(target=compare.load_plotting, name="sweeplab-plotting", daemon=True).start()
+        settings = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
+        assert isinstance(settings, dict)
+        joblib_launcher.warm_up({str(k): v for k, v in settings.items() if k != "_target_"})
+    from sweeplab import cluster, compare, record
+
+    if not remote:
+        # matplotlib takes ~0.35 s to import and is needed only for the plots at the end:
+        # load it while the jobs run (joblib workers leave this process idle; fits release
+        # the GIL).
+        loading = threading.Thread(target=compare.load_plotting, name="sweeplab-plotting")
+        loading.daemon = True
+        loading.start()
+    # Workers started from this process (joblib, SLURM, Ray) log with MLflow's client
+    # settings from the config.
+    os.environ.update(env.mlflow_client(cfg.tracking))
+    uri = str(cfg.tracking.uri)
+    # A server is asked again for the parent run; a local store is kept open for it.
+    store = Store.of(cfg, keep=not is_server(uri))
     # The first process to open a fresh sqlite file migrates its schema; doing it here,
     # before any worker starts, keeps parallel workers from racing that migration.
-    client = tracking.connect(cfg.tracking)
+    tracker.call(record.check_store, store)
     if cluster.uses_ray(cfg):
-        # After connect(): the workers get the MLflow settings it put in the environment.
-        cluster.connect(cfg.hydra.launcher, str(cfg.tracking.uri))
-    experiment = tracking.ensure_experiment(client, cfg.experiment, cfg.tracking.artifact_location)
+        cluster.connect(cfg.hydra.launcher, uri)
     task = [scrub_text(o) for o in cfg.hydra.overrides.task]
     swept = list(search.space) if search is not None else swept_keys(cfg, jobs)
     name = cfg.run_name or sweep_name(cfg, task, swept, count, "trial" if search else "job")
     tags = {
-        **tracking.run_tags(config.launch_dir()),
         compare.SWEEP_TAG: "true",
         compare.OVERRIDES_TAG: " ".join(task),
         compare.METRIC_TAG: metric,
@@ -393,12 +444,16 @@ def start(cfg: DictConfig) -> Sweep:
         tags[optuna_search.STUDY_TAG] = search.study.study_name
         tags[optuna_search.STORAGE_TAG] = search.shown_storage
         tags[optuna_search.SAMPLER_TAG] = search.sampler_name
-    parent = client.create_run(experiment.experiment_id, run_name=name, tags=tags)
+    parent = tracker.call(record.open_run, NewRun(store, name, tags, config.launch_dir()))
+    if remote:
+        # While the jobs run, the tracking process imports what it logs models (jobs run
+        # here) and draws the plots at the end with.
+        tracker.get().submit(record.prepare, models=in_process, plots=True)
     sweep = Sweep(
-        tracking_uri=str(cfg.tracking.uri),
-        experiment_id=experiment.experiment_id,
-        experiment_name=experiment.name,
-        parent_run_id=parent.info.run_id,
+        tracking_uri=uri,
+        experiment_id=parent.experiment_id,
+        experiment_name=parent.experiment_name,
+        parent_run_id=parent.run_id,
         run_name=name,
         metric=metric,
         direction=direction,
@@ -428,7 +483,7 @@ def start(cfg: DictConfig) -> Sweep:
     # the keys exist before every job, so Hydra restores them instead of deleting them.
     os.environ.update(job_env)
     print(
-        f"sweep {name!r}: parent run {sweep.parent_run_id} in experiment {experiment.name!r}",
+        f"sweep {name!r}: parent run {sweep.parent_run_id} in experiment {sweep.experiment_name!r}",
         flush=True,
     )
     return sweep
@@ -523,6 +578,10 @@ class SweepCallback(Callback):
         """Compare the jobs, log the comparison to the parent run and print the leaderboard."""
         if self.sweep is None:
             return
+        if config.hydra.launcher.get("_target_") == JOBLIB_LAUNCHER:
+            from hydra_plugins.sweeplab_joblib_launcher import joblib_launcher
+
+            joblib_launcher.stop_workers()
         try:
             print(self.sweep.finish(), flush=True)
         except Exception as e:

@@ -29,7 +29,7 @@ import traceback
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.connection import Connection
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar
 
 from sweeplab.errors import RunFailed, UserError, error_summary, warn
 
@@ -71,10 +71,10 @@ class Tracker(Local):
 
     remote = True
 
-    def __init__(self) -> None:
+    def __init__(self, *, models: bool = True) -> None:
         ours, theirs = socket.socketpair()
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "sweeplab.tracker", str(theirs.fileno())],
+            [sys.executable, "-m", "sweeplab.tracker", str(theirs.fileno()), *_MODELS[models]],
             pass_fds=[theirs.fileno()],
             stdin=subprocess.DEVNULL,
             start_new_session=True,
@@ -90,9 +90,7 @@ class Tracker(Local):
         self._reader = threading.Thread(target=self._read, name="sweeplab-tracker", daemon=True)
         self._reader.start()
         # Users' estimator classes unpickle there from where this process imported them.
-        # No answer is awaited: a helper with no other work is stopped at once (close()).
-        path = pickle.dumps((_use_path, (list(sys.path),), {}))
-        self._conn.send_bytes(pickle.dumps((-1, path)))
+        self._conn.send_bytes(pickle.dumps(list(sys.path)))
 
     def submit(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> "Future[T]":
         """Send ``fn(*args, **kwargs)`` to the helper; its result arrives in the future."""
@@ -166,10 +164,6 @@ class Tracker(Local):
             self._process.wait()
 
 
-def _use_path(path: list[str]) -> None:
-    sys.path[:] = path
-
-
 _current: Local = Local()
 
 
@@ -183,11 +177,27 @@ def wanted(args: list[str]) -> bool:
     return not _RUNS_NOTHING.intersection(arg.split("=")[0] for arg in args)
 
 
-def start() -> None:
-    """Start this process's tracking process (the console entry point does, first thing)."""
+def trains_here(args: list[str]) -> bool:
+    """Whether the runs of a command line with these arguments train in this process.
+
+    Not when it picks a launcher whose workers run the jobs (and log them themselves).
+    """
+    launchers = [a.partition("=")[2] for a in args if a.lstrip("+").startswith("hydra/launcher=")]
+    return not launchers or launchers[-1] == "basic"
+
+
+# How the helper is told whether it logs models (it then imports skops first, see serve()).
+_MODELS = {True: [], False: ["--no-models"]}
+
+
+def start(*, models: bool = True) -> None:
+    """Start this process's tracking process (the console entry point does, first thing).
+
+    ``models``: whether it will log models, which it then gets ready for from the start.
+    """
     global _current
     if not _current.remote:
-        _current = Tracker()
+        _current = Tracker(models=models)
 
 
 def get() -> Local:
@@ -195,20 +205,44 @@ def get() -> Local:
     return _current
 
 
-def call(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """``fn(*args, **kwargs)`` in the tracking process; here if it died (said once, on stderr).
+class Pending(Generic[T]):
+    """Work sent to the tracking process; ``result()`` waits for it.
 
-    Nothing is lost with the helper: what it was doing is done again here.
+    If the helper died first, the work is done here instead (said once, on stderr): nothing
+    is lost with the helper.
     """
+
+    def __init__(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> None:
+        self._work = (fn, args, kwargs)
+        self._by = _current
+        self._future = _current.submit(fn, *args, **kwargs)
+
+    def result(self) -> T:
+        """The work's result (or its exception, raised)."""
+        try:
+            return self._future.result()
+        except TrackerLost as e:
+            _fall_back(self._by, e)
+            fn, args, kwargs = self._work
+            return fn(*args, **kwargs)
+
+
+def _fall_back(lost: Local, why: TrackerLost) -> None:
+    """Track in this process from now on, instead of in the helper that died."""
     global _current
-    current = _current
-    try:
-        return current.call(fn, *args, **kwargs)
-    except TrackerLost as e:
-        if current is _current:
-            _current = Local()
-            warn(f"{e}; sweeplab goes on logging from its own process")
-        return fn(*args, **kwargs)
+    if lost is _current:
+        _current = Local()
+        warn(f"{why}; sweeplab goes on logging from its own process")
+
+
+def later(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> Pending[T]:
+    """Start ``fn(*args, **kwargs)`` in the tracking process; wait with ``result()``."""
+    return Pending(fn, *args, **kwargs)
+
+
+def call(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``fn(*args, **kwargs)`` in the tracking process (here if there is none, or it died)."""
+    return later(fn, *args, **kwargs).result()
 
 
 def stop() -> None:
@@ -242,16 +276,23 @@ def _answer(conn: Connection, lock: threading.Lock, key: int, blob: bytes) -> No
         conn.send_bytes(data)
 
 
-def serve(fd: int) -> None:
+def serve(fd: int, *, models: bool) -> None:
     """The helper's main loop: import, then answer requests until the other side is gone."""
-    from sweeplab import runner
+    from sweeplab import record
 
-    runner.preload()
+    if models:
+        # First, so that no model's log waits for it (and its scan of every loaded module
+        # for ufuncs is shorter before MLflow's ~1,300, sweeplab.estimators.load_serializer).
+        import skops.io  # noqa: F401
+    record.preload()
     # Short requests (create the next run) wait on long ones (log a model) for the
     # interpreter's lock: at the default 5 ms hand-over, ~0.1 s a run; at 1 ms, ~20 ms.
     sys.setswitchinterval(0.001)
     conn = Connection(fd)
     lock = threading.Lock()
+    with contextlib.suppress(EOFError, OSError):
+        # First of all, where the other process imports from: the requests' pickles need it.
+        sys.path[:] = pickle.loads(conn.recv_bytes())
     with ThreadPoolExecutor(_THREADS, thread_name_prefix="sweeplab-tracking") as pool:
         while True:
             try:
@@ -268,4 +309,4 @@ def serve(fd: int) -> None:
 if __name__ == "__main__":
     # Ctrl-C is for the process this one serves, which ends its runs through this one.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    serve(int(sys.argv[1]))
+    serve(int(sys.argv[1]), models=_MODELS[False][0] not in sys.argv[2:])

@@ -26,7 +26,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 from omegaconf import DictConfig
 from sqlalchemy.exc import SQLAlchemyError
 
-from sweeplab import __version__, store
+from sweeplab import __version__, env, store
 from sweeplab.entries import Setup
 from sweeplab.errors import warn
 from sweeplab.places import is_server
@@ -77,16 +77,7 @@ def wait_for_server(uri: str, timeout: float) -> None:
 def connect(tracking: DictConfig) -> MlflowClient:
     """Point MLflow at the configured store and open it, so it fails here with a clear message."""
     uri = str(tracking.uri)
-    # MLflow reads these when it builds its HTTP session; its defaults retry a dead server
-    # for minutes. The config is the one place to change them.
-    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(tracking.request_timeout)
-    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(tracking.max_retries)
-    os.environ["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] = str(tracking.backoff_factor)
-    # MLflow prints run URLs as given, user:password@ included; sweeplab prints them redacted.
-    os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
-    # With tqdm installed (Optuna brings it), MLflow draws a progress bar on stderr for
-    # every artifact download, which the comparison makes for reused and refused jobs.
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.update(env.mlflow_client(tracking))
     if is_server(uri):
         # urllib3 warns about every retry, with its whole exception: a dead server mid-sweep
         # would flood the console; the failure itself is reported once, in one line.

@@ -60,46 +60,74 @@ def why_lost(error: BaseException) -> str:
     )
 
 
-class JoblibLauncher(HydraJoblib):  # type: ignore[misc]  # untyped plugin
-    """Hydra's JoblibLauncher that starts its workers early, and goes on when one dies."""
+def settings_of(joblib: dict[str, Any]) -> dict[str, Any]:
+    """joblib.Parallel's arguments, as Hydra's launcher makes them from its config."""
+    settings: dict[str, Any] = {**joblib, "backend": "loky"}
+    _core.process_joblib_cfg(settings)
+    return settings
 
-    # The warm-up setup() started, until launch() has waited for it.
-    _warming: Any = None
 
-    def setup(self, *, hydra_context: Any, task_function: Any, config: Any) -> None:
-        """Keep Hydra's context, and start the workers importing what a job needs.
+# The warm-up under way (warm_up), until a launch waits for it.
+_warming: Any = None
 
-        Each worker spends ~2.5 s importing scikit-learn, MLflow and skops before its first
-        job. Started here, before the sweep opens its store and composes its jobs, that time
-        overlaps the sweep's own start instead of following it. joblib keeps the pool for
-        launch(), which asks for one with the same settings.
-        """
-        from joblib import Parallel, delayed, effective_n_jobs
 
-        from sweeplab import runner
+def warm_up(joblib: dict[str, Any]) -> None:
+    """Start the pool's workers now, importing what a job needs; once per sweep.
 
-        super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
-        settings = self._settings()
+    Each worker spends ~2.5 s importing scikit-learn, MLflow and skops before its first job.
+    The sweep starts them as it starts (sweeplab.sweep), so that this overlaps its own start
+    (its store, its parent run, composing its jobs) instead of following it. joblib keeps the
+    pool for the launch, which asks for one with the same settings.
+    """
+    global _warming
+    from joblib import Parallel, delayed, effective_n_jobs
+
+    from sweeplab import runner
+
+    if _warming is None:
+        settings = settings_of(joblib)
         workers = effective_n_jobs(settings.get("n_jobs"))
-        self._warming = Parallel(**settings, return_as="generator_unordered")(
+        _warming = Parallel(**settings, return_as="generator_unordered")(
             delayed(runner.preload)() for _ in range(workers)
         )
 
+
+def warmed() -> None:
+    """Wait for the warm-up to end (a failed one only means cold workers)."""
+    global _warming
+    warming, _warming = _warming, None
+    if warming is not None:
+        try:
+            for _ in warming:
+                pass
+        except Exception as e:  # the jobs will meet and report the same problem
+            log.debug(f"warming the joblib workers failed: {e!r}")
+
+
+def stop_workers() -> None:
+    """End the pool's workers now, without waiting for them: the sweep is over.
+
+    At exit joblib would wait for each idle worker to tear MLflow and scikit-learn down
+    (~1 s). loky keeps the pool under a private name; without it, that wait stays.
+    """
+    from joblib.externals.loky import reusable_executor
+
+    executor = getattr(reusable_executor, "_executor", None)
+    if executor is not None:
+        executor.shutdown(wait=False, kill_workers=True)
+
+
+class JoblibLauncher(HydraJoblib):  # type: ignore[misc]  # untyped plugin
+    """Hydra's JoblibLauncher that starts its workers early, and goes on when one dies."""
+
+    def setup(self, *, hydra_context: Any, task_function: Any, config: Any) -> None:
+        """Keep Hydra's context, and have the workers start importing (unless they are)."""
+        super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
+        warm_up(self.joblib)
+
     def _settings(self) -> dict[str, Any]:
         """joblib.Parallel's arguments, as Hydra's launcher makes them from its config."""
-        settings: dict[str, Any] = {**self.joblib, "backend": "loky"}
-        _core.process_joblib_cfg(settings)
-        return settings
-
-    def _warmed(self) -> None:
-        """Wait for the warm-up to end (a failed one only means cold workers)."""
-        warming, self._warming = self._warming, None
-        if warming is not None:
-            try:
-                for _ in warming:
-                    pass
-            except Exception as e:  # the jobs will meet and report the same problem
-                log.debug(f"warming the joblib workers failed: {e!r}")
+        return settings_of(self.joblib)
 
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
@@ -114,7 +142,7 @@ class JoblibLauncher(HydraJoblib):  # type: ignore[misc]  # untyped plugin
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         settings = self._settings()
-        self._warmed()
+        warmed()
         shown = ",".join(f"{k}={v}" for k, v in settings.items())
         log.info(f"Joblib.Parallel({shown}) is launching {len(job_overrides)} jobs")
         queue = {initial_job_idx + i: list(o) for i, o in enumerate(job_overrides)}
