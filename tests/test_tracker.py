@@ -77,6 +77,14 @@ def test_a_command_that_only_prints_starts_no_tracking_process():
     assert tracker.wanted(["model=ridge", "-m", "model.alpha=1,2"])
 
 
+def test_the_tracking_process_readies_skops_only_where_it_logs_models():
+    # Jobs on joblib, Ray or SLURM workers log themselves: their sweep's helper needs no skops.
+    assert tracker.trains_here(["model=ridge"])
+    assert tracker.trains_here(["-m", "hydra/launcher=basic", "model.alpha=1,2"])
+    assert not tracker.trains_here(["-m", "hydra/launcher=joblib", "model.alpha=1,2"])
+    assert not tracker.trains_here(["-m", "hydra/launcher=ray", "model.alpha=1,2"])
+
+
 def test_the_tracking_process_killed_mid_run_loses_nothing(tmp_path):
     """What the out-of-memory killer may do: SIGKILL to the tracking process while training."""
     run = subprocess.Popen(

@@ -12,7 +12,7 @@ from sweeplab import tracker
 def main() -> None:
     """Console entry point: run the command line, its MLflow work in the tracking process."""
     if tracker.wanted(sys.argv[1:]):
-        tracker.start()
+        tracker.start(models=tracker.trains_here(sys.argv[1:]))
     try:
         from sweeplab.run import cli
 

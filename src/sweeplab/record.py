@@ -88,33 +88,36 @@ def preload() -> None:
         importlib.import_module(module)
 
 
+# One lock each, so that a model's log waits for the first one's work, not for the plots'.
+_models_lock, _plots_lock = threading.Lock(), threading.Lock()
 _prepared: set[str] = set()
-_preparing = threading.Lock()
 
 
 def prepare(*, models: bool = True, plots: bool = False) -> None:
     """Do now the one-time work of this process's first model log, or first plots.
 
     The process that trains asks for it before it trains: imports here then overlap its
-    training instead of delaying the first run's logging. One at a time: Python's warning
-    filters are process-wide, and imports on two threads could lose one's filters.
+    training instead of delaying the first run's logging. Once each, whoever asks first.
     """
-    with _preparing:
-        if models and "models" not in _prepared:
-            import mlflow.pyfunc  # noqa: F401  # MLflow loads it lazily on the first log_model
-            import skops.io  # noqa: F401
-            from mlflow.utils import requirements_utils
+    if models:
+        with _models_lock:
+            if "models" not in _prepared:
+                import mlflow.pyfunc  # noqa: F401  # MLflow loads it lazily on the first log
+                import skops.io  # noqa: F401
+                from mlflow.utils import requirements_utils
 
-            # MLflow checks a model's requirements against the installed packages, which it
-            # maps from every installed distribution's files once per process: ~0.6 s with
-            # the extras. A private function, so only where it exists.
-            getattr(requirements_utils, "_init_packages_to_modules_map", lambda: None)()
-            _prepared.add("models")
-        if plots and "plots" not in _prepared:
-            from sweeplab.compare import load_plotting
+                # MLflow checks a model's requirements against the installed packages, which it
+                # maps from every installed distribution's files once per process: ~0.6 s with
+                # the extras. A private function, so only where it exists.
+                getattr(requirements_utils, "_init_packages_to_modules_map", lambda: None)()
+                _prepared.add("models")
+    if plots:
+        with _plots_lock:
+            if "plots" not in _prepared:
+                from sweeplab.compare import load_plotting
 
-            load_plotting()
-            _prepared.add("plots")
+                load_plotting()
+                _prepared.add("plots")
 
 
 def check_store(store: Store) -> None:
@@ -197,6 +200,7 @@ def log_run(opened: Opened, entry: Entry) -> None:
     from sweeplab import tracking
 
     client, run_id = store_client(opened.tracking_uri), opened.run_id
+    prepare()  # the first model's one-time work: wait for it if under way, not do it twice
     try:
         datasets = _datasets(entry.rows)
         params = tracking.params_as_logged(client, run_id, entry.setup.params)

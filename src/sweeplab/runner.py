@@ -36,17 +36,19 @@ class RunResult:
 
 
 class Recorder:
-    """Logs trained runs to MLflow on one background thread while the next job trains.
+    """Logs trained runs on one background thread while the next job trains.
 
-    Serialising and logging a model is Python work (skops), while scikit-learn fits release
-    the GIL: in a sweep that runs its jobs in this process, the two overlap on two cores.
+    The thread hands each run to the tracking process (sweeplab.tracker) and waits for it,
+    or, without one, serialises and logs the model itself: Python work that overlaps the
+    fits, which release the GIL, on two cores.
     """
 
     def __init__(self) -> None:
-        # A fit gives up the GIL in its C parts and must win it back from the recorder many
-        # times a tree; at Python's default 5 ms hand-over a 3x3 forest grid ran ~0.4 s
-        # (4%) slower than at 1 ms, which costs the 100-job ridge sweep nothing measurable.
-        sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
+        if not tracker.get().remote:
+            # A fit gives up the GIL in its C parts and must win it back from the recorder
+            # many times a tree; at Python's default 5 ms hand-over a 3x3 forest grid ran
+            # ~0.4 s (4%) slower than at 1 ms.
+            sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sweeplab-recorder")
         self._pending: list[tuple[Future[None], str, str]] = []  # (future, run id, store URI)
 
@@ -161,8 +163,9 @@ def execute(
     waits = not new.store.keep or new.reuse_fingerprint is not None
     if waits and (opened := opening.result()).reused:
         return result(opened, opened.metrics)
-    if tracker.get().remote:
-        # While this process trains, the tracking process readies its first model log.
+    if tracker.get().remote and parent_run_id is None:
+        # While this process trains, the tracking process readies its first model log (a
+        # sweep has it do so as it starts).
         tracker.get().submit(record.prepare)
     try:
         trained = train.train(plan.estimator, plan.split, plan.task)
