@@ -80,6 +80,15 @@ def sweeplab(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: 
     )
 
 
+def start_sweeplab(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    """Start the `sweeplab` console script on the local store, capturing what it prints."""
+    return subprocess.Popen(
+        [str(BIN / "sweeplab"), *args],
+        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+    )  # fmt: skip
+
+
 def wait_for_running(db: Path, count: int, timeout: float = 60) -> list[str]:
     """Wait until ``count`` runs in the sqlite store ``db`` are RUNNING; return their ids."""
     deadline = time.monotonic() + timeout

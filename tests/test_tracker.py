@@ -11,7 +11,7 @@ import pytest
 from mlflow import MlflowClient
 from test_faults import children_running
 
-from conftest import BIN, wait_for_running
+from conftest import BIN, start_sweeplab, wait_for_running
 from sweeplab import tracker
 from sweeplab.checks import ConfigError
 from sweeplab.errors import RunFailed, error_summary
@@ -87,11 +87,7 @@ def test_the_tracking_process_readies_skops_only_where_it_logs_models():
 
 def test_the_tracking_process_killed_mid_run_loses_nothing(tmp_path):
     """What the out-of-memory killer may do: SIGKILL to the tracking process while training."""
-    run = subprocess.Popen(
-        [str(BIN / "sweeplab"), "model=gradient_boosting", "model.n_estimators=3000"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
-    )  # fmt: skip
+    run = start_sweeplab("model=gradient_boosting", "model.n_estimators=3000", cwd=tmp_path)
     try:
         wait_for_running(tmp_path / "outputs" / "mlflow.db", 1)
         (helper,) = children_running(run.pid, "sweeplab.tracker")
@@ -113,11 +109,7 @@ def test_the_tracking_process_killed_mid_run_loses_nothing(tmp_path):
 
 
 def test_the_tracking_process_ends_with_the_run(tmp_path):
-    run = subprocess.Popen(
-        [str(BIN / "sweeplab"), "model=ridge"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
-    )  # fmt: skip
+    run = start_sweeplab("model=ridge", cwd=tmp_path)
     deadline = time.monotonic() + 30
     helpers: list[int] = []
     while not helpers and time.monotonic() < deadline:

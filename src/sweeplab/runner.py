@@ -44,11 +44,11 @@ class Recorder:
     """
 
     def __init__(self) -> None:
-        if not tracker.get().remote:
-            # A fit gives up the GIL in its C parts and must win it back from the recorder
-            # many times a tree; at Python's default 5 ms hand-over a 3x3 forest grid ran
-            # ~0.4 s (4%) slower than at 1 ms.
-            sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
+        # The thread (and, with a tracking process, the thread reading its answers) must win
+        # the GIL back from a busy main thread; a fit gives it up in its C parts and must win
+        # it back many times a tree. At Python's default 5 ms hand-over a 3x3 forest grid
+        # ran ~0.4 s (4%) slower than at 1 ms, logging in this process.
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sweeplab-recorder")
         self._pending: list[tuple[Future[None], str, str]] = []  # (future, run id, store URI)
 
