@@ -63,6 +63,25 @@ def test_unreachable_server_fails_fast_naming_uri_and_fix(tmp_path):
     assert not (tmp_path / "outputs" / "mlflow.db").exists()
 
 
+def test_a_sweep_on_an_unreachable_server_fails_before_it_starts(tmp_path):
+    uri = f"http://127.0.0.1:{free_port()}"
+    done = sweeplab("-m", "model=ridge", "model.alpha=1,2", "tracking=server",
+                    f"tracking.uri={uri}", cwd=tmp_path, timeout=60)  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"sweeplab: error: no MLflow tracking server answers at {uri}")
+    assert "Launching" not in done.stdout + done.stderr
+    assert not (tmp_path / "multirun").exists()
+
+
+def test_printing_the_config_does_not_need_the_server(tmp_path):
+    uri = f"http://127.0.0.1:{free_port()}"
+    # Were the server checked, this would wait ten minutes for it; the subprocess gets one.
+    done = sweeplab("--cfg", "job", "tracking=server", f"tracking.uri={uri}",
+                    "tracking.connect_timeout=600", cwd=tmp_path, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert uri in done.stdout
+
+
 def test_credentials_in_the_uri_never_reach_output_or_artifacts(mlflow_server, tmp_path):
     uri, _ = mlflow_server
     with_password = uri.replace("http://", "http://bob:s3cret@")

@@ -14,6 +14,10 @@ class UserError(Exception):
     """A problem the user can fix from its message alone (bad config, unreachable store)."""
 
 
+class TrackingError(UserError):
+    """The tracking store cannot be used; the message says why and what to do."""
+
+
 class RunFailed(Exception):
     """Training or logging raised; the run is FAILED with the error and traceback logged."""
 

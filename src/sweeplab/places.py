@@ -1,14 +1,18 @@
-"""Where runs live and where to look at them: store kinds, the UI's URLs, commands to type.
+"""Where runs live and where to look: store kinds, whether a server answers, the UI's URLs.
 
 No MLflow here: the process that trains prints these without loading it.
 """
 
 import shutil
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
-from sweeplab.redact import redact_uri
+from sweeplab.errors import TrackingError
+from sweeplab.redact import redact_uri, strip_userinfo
 
 
 def is_server(uri: str) -> bool:
@@ -52,3 +56,40 @@ def ui_hint(uri: str, experiment_id: str, run_id: str | None = None) -> str:
         server += f" --backend-store-uri {redact_uri(uri)}"
     url = ui_url("http://127.0.0.1:8080", experiment_id, run_id)
     return f"`{server}` from this folder, then {url}"
+
+
+# Servers this process already found dead: a sweep's later jobs check them once, briefly,
+# instead of each waiting the full connect_timeout.
+_unreachable: set[str] = set()
+_RECHECK_SECONDS = 1.0
+
+
+def wait_for_server(uri: str, timeout: float) -> None:
+    """Return once the server answers its health check; raise TrackingError after ``timeout`` s."""
+    if uri in _unreachable:
+        timeout = min(timeout, _RECHECK_SECONDS)
+    deadline = time.monotonic() + timeout
+    # urllib cannot parse user:password@ (MLflow itself sends credentials from its env vars).
+    url = strip_userinfo(uri).rstrip("/") + "/health"
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            with urllib.request.urlopen(url, timeout=max(remaining, 0.1)) as response:
+                if response.status == 200:
+                    _unreachable.discard(uri)
+                    return
+                problem = f"HTTP {response.status}"
+        except urllib.error.HTTPError as e:
+            problem = f"HTTP {e.code}"
+        except (OSError, ValueError) as e:
+            problem = str(getattr(e, "reason", e))
+        if time.monotonic() + 0.5 >= deadline:
+            _unreachable.add(uri)
+            port = urlparse(uri).port
+            start = "sweeplab-tools server" + (f" --port {port}" if port and port != 8080 else "")
+            raise TrackingError(
+                f"no MLflow tracking server answers at {redact_uri(uri)} ({problem}) "
+                f"after {timeout:g}s. Start one with `{start}`, "
+                "or drop tracking=server to use the local store."
+            )
+        time.sleep(0.5)

@@ -19,7 +19,7 @@ from mlflow.exceptions import MlflowException
 from sqlalchemy.exc import SQLAlchemyError
 
 from sweeplab import oslock
-from sweeplab.errors import UserError
+from sweeplab.errors import TrackingError
 from sweeplab.redact import redact_uri
 
 # What a sqlite store looks like after two processes migrated it at once: alembic's
@@ -27,10 +27,6 @@ from sweeplab.redact import redact_uri
 _HALF_MIGRATED = re.compile(
     r"_alembic_tmp_|duplicate column name|table \w+ already exists|Online migration expected"
 )
-
-
-class TrackingError(UserError):
-    """The tracking store cannot be used; the message says why and what to do."""
 
 
 def cannot_open(uri: str, error: Exception) -> str:

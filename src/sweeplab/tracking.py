@@ -7,8 +7,6 @@ import os
 import re
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,50 +26,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from sweeplab import __version__, env, store
 from sweeplab.entries import Setup
-from sweeplab.errors import warn
-from sweeplab.places import is_server
-from sweeplab.redact import is_secret_key, redact_uri, strip_userinfo
-from sweeplab.store import TrackingError, sqlite_path
+from sweeplab.errors import TrackingError, warn
+from sweeplab.places import is_server, wait_for_server
+from sweeplab.redact import is_secret_key, redact_uri
+from sweeplab.store import sqlite_path
 
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_TRAINING_KIND = "custom_model_development"
-
-
-# Servers this process already found dead: a sweep's later jobs check them once, briefly,
-# instead of each waiting the full connect_timeout.
-_unreachable: set[str] = set()
-_RECHECK_SECONDS = 1.0
-
-
-def wait_for_server(uri: str, timeout: float) -> None:
-    """Return once the server answers its health check; raise TrackingError after ``timeout`` s."""
-    if uri in _unreachable:
-        timeout = min(timeout, _RECHECK_SECONDS)
-    deadline = time.monotonic() + timeout
-    # urllib cannot parse user:password@ (MLflow itself sends credentials from its env vars).
-    url = strip_userinfo(uri).rstrip("/") + "/health"
-    while True:
-        remaining = deadline - time.monotonic()
-        try:
-            with urllib.request.urlopen(url, timeout=max(remaining, 0.1)) as response:
-                if response.status == 200:
-                    _unreachable.discard(uri)
-                    return
-                problem = f"HTTP {response.status}"
-        except urllib.error.HTTPError as e:
-            problem = f"HTTP {e.code}"
-        except (OSError, ValueError) as e:
-            problem = str(getattr(e, "reason", e))
-        if time.monotonic() + 0.5 >= deadline:
-            _unreachable.add(uri)
-            port = urlparse(uri).port
-            start = "sweeplab-tools server" + (f" --port {port}" if port and port != 8080 else "")
-            raise TrackingError(
-                f"no MLflow tracking server answers at {redact_uri(uri)} ({problem}) "
-                f"after {timeout:g}s. Start one with `{start}`, "
-                "or drop tracking=server to use the local store."
-            )
-        time.sleep(0.5)
 
 
 def connect(tracking: DictConfig) -> MlflowClient:
