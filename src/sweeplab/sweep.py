@@ -361,6 +361,35 @@ def ranking(cfg: DictConfig, jobs: list[list[str]]) -> tuple[str, str]:
     return plan.ranking(cfg.sweep, task)
 
 
+def _get_ready(cfg: DictConfig, in_process: bool) -> None:
+    """Start what the jobs will need while the sweep opens its store and makes its parent run:
+    their model's library, joblib's workers, the plots' matplotlib."""
+    remote = tracker.get().remote
+    if in_process and not remote:
+        # Before MLflow is imported, for the jobs this process runs (the primary config's model).
+        estimators.load_serializer(estimators.first_module(cfg.model))
+    elif in_process:
+        # The jobs train here: import their model (scikit-learn, ~1.3 s) while the tracking
+        # process imports MLflow for the parent run, instead of in the first job.
+        estimators.import_early(cfg.model)
+    if cfg.hydra.launcher.get("_target_") == JOBLIB_LAUNCHER:
+        # Its workers import what a job needs while this sweep opens its store.
+        from hydra_plugins.sweeplab_joblib_launcher import joblib_launcher
+
+        settings = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
+        assert isinstance(settings, dict)
+        joblib_launcher.warm_up({str(k): v for k, v in settings.items() if k != "_target_"})
+    if not remote:
+        from sweeplab import compare
+
+        # matplotlib takes ~0.35 s to import and is needed only for the plots at the end:
+        # load it while the jobs run (joblib workers leave this process idle; fits release
+        # the GIL). A tracking process draws the plots, and loads it (record.prepare).
+        loading = threading.Thread(target=compare.load_plotting, name="sweeplab-plotting")
+        loading.daemon = True
+        loading.start()
+
+
 def start(cfg: DictConfig) -> Sweep:
     """Create the store, the experiment and the parent run, and point the jobs at it."""
     check_overrides(cfg)
@@ -395,30 +424,9 @@ def start(cfg: DictConfig) -> Sweep:
         count = len(jobs)
 
     in_process = cfg.hydra.launcher.get("_target_") in _BASIC_LAUNCHERS
-    remote = tracker.get().remote
-    if in_process and not remote:
-        # Before MLflow is imported, for the jobs this process runs (the primary config's model).
-        estimators.load_serializer(estimators.first_module(cfg.model))
-    elif in_process:
-        # The jobs train here: import their model (scikit-learn, ~1.3 s) while the tracking
-        # process imports MLflow for the parent run, instead of in the first job.
-        estimators.import_early(cfg.model)
-    if cfg.hydra.launcher.get("_target_") == JOBLIB_LAUNCHER:
-        # Its workers import what a job needs while this sweep opens its store.
-        from hydra_plugins.sweeplab_joblib_launcher import joblib_launcher
-
-        settings = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
-        assert isinstance(settings, dict)
-        joblib_launcher.warm_up({str(k): v for k, v in settings.items() if k != "_target_"})
+    _get_ready(cfg, in_process)
     from sweeplab import cluster, compare, record
 
-    if not remote:
-        # matplotlib takes ~0.35 s to import and is needed only for the plots at the end:
-        # load it while the jobs run (joblib workers leave this process idle; fits release
-        # the GIL).
-        loading = threading.Thread(target=compare.load_plotting, name="sweeplab-plotting")
-        loading.daemon = True
-        loading.start()
     # Workers started from this process (joblib, SLURM, Ray) log with MLflow's client
     # settings from the config.
     os.environ.update(env.mlflow_client(cfg.tracking))
@@ -445,7 +453,7 @@ def start(cfg: DictConfig) -> Sweep:
         tags[optuna_search.STORAGE_TAG] = search.shown_storage
         tags[optuna_search.SAMPLER_TAG] = search.sampler_name
     parent = tracker.call(record.open_run, NewRun(store, name, tags, config.launch_dir()))
-    if remote:
+    if tracker.get().remote:
         # While the jobs run, the tracking process imports what it logs models (jobs run
         # here) and draws the plots at the end with.
         tracker.get().submit(record.prepare, models=in_process, plots=True)
