@@ -4,15 +4,18 @@ import math
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import mlflow
 from mlflow import MlflowClient
+from mlflow.entities import LoggedModelStatus
 from services import free_port, start_server, stop_group
 
-from conftest import BIN, sweeplab, wait_for_running
+from conftest import BIN, start_sweeplab, sweeplab, wait_for_running
 from sweeplab import tracking
 from sweeplab.runner import execute
 
@@ -158,6 +161,38 @@ def test_ctrl_c_during_a_single_runs_fit_ends_it_killed(tmp_path):
     assert "Traceback" not in err
     (killed,) = runs_of(store(tmp_path))
     assert killed.info.status == "KILLED"
+
+
+def wait_for_model_log(db: Path, timeout: float = 120) -> None:
+    """Wait until a model's log has begun in the sqlite store ``db`` (its LoggedModel exists)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as connection:
+                if connection.execute("SELECT model_id FROM logged_models").fetchall():
+                    return
+        except sqlite3.OperationalError:  # not made yet
+            continue
+    raise AssertionError(f"no model's log began in {db}")
+
+
+def test_an_interrupt_while_the_model_is_logged_ends_the_run_killed_at_once(tmp_path):
+    # A forest of 800 deep trees takes seconds to log: the signal lands while the tracking
+    # process writes it. The run ends KILLED, not left RUNNING for a log cut short.
+    run = start_sweeplab("model.n_estimators=800", cwd=tmp_path)
+    wait_for_model_log(tmp_path / "outputs" / "mlflow.db")
+    run.send_signal(signal.SIGTERM)
+    _, err = run.communicate(timeout=30)
+    assert run.returncode == 143
+    assert "Traceback" not in err
+    (killed,) = runs_of(store(tmp_path))
+    assert killed.info.status == "KILLED"
+    assert killed.data.tags["sweeplab.error"] == "terminated (SIGTERM)"
+    assert "mae" not in killed.data.metrics
+    # The model whose log was cut short is FAILED, not PENDING for ever.
+    (model,) = store(tmp_path).search_logged_models([killed.info.experiment_id])
+    assert model.status == LoggedModelStatus.FAILED
 
 
 def test_sigterm_to_a_parallel_sweep_leaves_nothing_running(tmp_path):

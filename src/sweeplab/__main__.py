@@ -8,17 +8,30 @@ import sys
 
 from sweeplab import tracker
 
+# How sweeplab.run.cli exits on Ctrl-C and on SIGTERM.
+_INTERRUPTED = (130, 143)
+
 
 def main() -> None:
     """Console entry point: run the command line, its MLflow work in the tracking process."""
     if tracker.wanted(sys.argv[1:]):
         tracker.start(models=tracker.trains_here(sys.argv[1:]))
+    finish = True
     try:
         from sweeplab.run import cli
 
         cli()
+    except KeyboardInterrupt:  # before cli() handles it (importing, composing): no run yet
+        finish = False
+        print("\nsweeplab: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except SystemExit as e:
+        # The runs an interrupt stopped are ended KILLED already: what the tracking process
+        # still does for them (a big model's log) is not worth waiting for.
+        finish = e.code not in _INTERRUPTED
+        raise
     finally:
-        tracker.stop()
+        tracker.stop(finish=finish)
 
 
 if __name__ == "__main__":

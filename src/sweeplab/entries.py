@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from sweeplab.errors import error_summary
+from sweeplab.errors import error_summary, interruption
 from sweeplab.redact import redact_secrets, scrub_text
 
 if TYPE_CHECKING:
@@ -181,4 +181,5 @@ class Failure:
         # not mean it failed.
         killed = isinstance(error, (KeyboardInterrupt, SystemExit))
         text = scrub_text("".join(traceback.format_exception(error)))
-        return cls("KILLED" if killed else "FAILED", error_summary(error), text)
+        summary = interruption(error) or error_summary(error)
+        return cls("KILLED" if killed else "FAILED", summary, text)

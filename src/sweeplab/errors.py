@@ -30,6 +30,19 @@ class RunFailed(Exception):
         return (type(self), (self.run_id, self.error))
 
 
+# The process's own signal handling (sweeplab.runner.exit_on_sigterm) raises SystemExit(143).
+_SIGTERM_EXIT = 143
+
+
+def interruption(error: BaseException) -> str | None:
+    """What ``error`` says when it is Ctrl-C or SIGTERM stopping the process; else None."""
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted (Ctrl-C)"
+    if isinstance(error, SystemExit) and error.code == _SIGTERM_EXIT:
+        return "terminated (SIGTERM)"
+    return None
+
+
 def error_summary(error: BaseException) -> str:
     """The exception as one bounded line: its type and the first line of its message."""
     if isinstance(error, RunFailed):

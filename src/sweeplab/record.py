@@ -29,6 +29,9 @@ class RowsMissing(Exception):
 # The stores and experiments a sweep's jobs were logged to, kept for its next job (~20 ms a
 # job to open and check again).
 _opened: "Recent[tuple[MlflowClient, Experiment]]" = Recent(2)
+# Runs this process ended FAILED or KILLED while their log may still be under way (an
+# interrupt while a tracking process logs a big model): the log does not end them FINISHED.
+_stopped: set[str] = set()
 
 
 def open_store(store: Store) -> "tuple[MlflowClient, Experiment]":
@@ -146,11 +149,13 @@ def log_setup(client: "MlflowClient", run_id: str, setup: Setup) -> None:
 def fail_run(opened: Opened, setup: Setup, failure: Failure) -> None:
     """Record why run ``opened`` stopped (tag, traceback artifact); end it FAILED or KILLED."""
     client, run_id = store_client(opened.tracking_uri), opened.run_id
+    _stopped.add(run_id)
     try:
         if not client.get_run(run_id).data.params:
             log_setup(client, run_id, setup)
         client.set_tag(run_id, ERROR_TAG, failure.summary)
         client.log_text(run_id, failure.traceback, TRACEBACK_ARTIFACT)
+        _fail_models(client, opened)
     except Exception as e:  # the store may be what failed; the original error matters more
         warn(f"could not record the error on run {run_id}: {error_summary(e)}")
     finally:
@@ -163,9 +168,26 @@ def fail_run(opened: Opened, setup: Setup, failure: Failure) -> None:
             )
 
 
+def _fail_models(client: "MlflowClient", opened: Opened) -> None:
+    """Mark FAILED the models of run ``opened`` whose log its failure cut short.
+
+    They would stay PENDING in MLflow's UI.
+    """
+    from mlflow.entities import LoggedModelStatus
+
+    # (MLflow 3.17's sqlite store matches no model on status = 'PENDING': filtered here.)
+    models = client.search_logged_models(
+        [opened.experiment_id], filter_string=f"source_run_id = '{opened.run_id}'"
+    )
+    for model in models:
+        if model.status == LoggedModelStatus.PENDING:
+            client.finalize_logged_model(model.model_id, LoggedModelStatus.FAILED)
+
+
 def end_killed(tracking_uri: str, run_id: str, why: str) -> None:
     """End run ``run_id`` KILLED, tagged with ``why`` (a run dropped before it was logged)."""
     client = store_client(tracking_uri)
+    _stopped.add(run_id)
     client.set_tag(run_id, ERROR_TAG, why)
     client.set_terminated(run_id, "KILLED")
 
@@ -216,6 +238,8 @@ def log_run(opened: Opened, entry: Entry) -> None:
             name=entry.model_name,
             with_example=entry.with_example,
         )
+        if run_id in _stopped:
+            return  # ended KILLED while its model was logged (see _stopped): it stays so
         # After the model, naming it: MLflow links metrics logged before a model to it by
         # reading every metric's history back (five queries a run); these are linked as logged.
         # The params go in the same request (the model has them already); should anything

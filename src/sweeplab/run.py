@@ -1,7 +1,6 @@
 """Entrypoint: compose the config, then run it once, or once per job of a multirun."""
 
 import gc
-import signal
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -13,7 +12,13 @@ from omegaconf import DictConfig
 
 from sweeplab import __version__, config, helptext, job, preflight, registry, sweep, tracker
 from sweeplab.config import Promote
-from sweeplab.errors import TRACEBACK_ARTIFACT, RunFailed, UserError, error_summary
+from sweeplab.errors import (
+    TRACEBACK_ARTIFACT,
+    RunFailed,
+    UserError,
+    error_summary,
+    interruption,
+)
 from sweeplab.redact import ScrubbedStream, scrub_files, scrub_hydra_logs, scrub_text
 from sweeplab.runner import execute, exit_on_sigterm, summary
 
@@ -92,14 +97,14 @@ def cli() -> None:
         sys.exit(2)
     try:
         main()
-    except KeyboardInterrupt:
-        sweep.end_open_parent("KILLED", "interrupted (Ctrl-C)")
+    except KeyboardInterrupt as e:
+        sweep.end_open_parent("KILLED", str(interruption(e)))
         print("\nsweeplab: interrupted; the run(s) in progress are marked KILLED", file=sys.stderr)
         sys.exit(130)
     except SystemExit as e:
         # SIGTERM arrives as SystemExit(143); Hydra's own errors exit through here too.
-        if e.code == 128 + signal.SIGTERM:
-            sweep.end_open_parent("KILLED", "terminated (SIGTERM)")
+        if why := interruption(e):
+            sweep.end_open_parent("KILLED", why)
             print("sweeplab: terminated; the run(s) in progress are marked KILLED", file=sys.stderr)
         else:
             sweep.end_open_parent("FAILED", f"the sweep stopped (exit {e.code})")

@@ -158,11 +158,25 @@ def execute(
             logged=logged,
         )
 
+    def stopped(error: BaseException) -> entries.Opened:
+        """End the run as ``error`` stopped it: FAILED, or KILLED for Ctrl-C and SIGTERM."""
+        opened = opening.result()
+        if not opened.reused:
+            failure = entries.Failure.of(error)
+            tracker.call(record.fail_run, opened, entries.Setup.of(plan), failure)
+        return opened
+
     # The run exists (RUNNING) before it trains, and a store that fails stops it first; but a
     # sweep's job on the local store its sweep has just opened trains while its run is made.
     waits = not new.store.keep or new.reuse_fingerprint is not None
-    if waits and (opened := opening.result()).reused:
-        return result(opened, opened.metrics)
+    try:
+        # The tracking process may still be importing MLflow: an interrupt can come here.
+        opened_first = opening.result() if waits else None
+    except (KeyboardInterrupt, SystemExit) as e:
+        stopped(e)
+        raise
+    if opened_first is not None and opened_first.reused:
+        return result(opened_first, opened_first.metrics)
     if tracker.get().remote and parent_run_id is None:
         # While this process trains, the tracking process readies its first model log (a
         # sweep has it do so as it starts).
@@ -170,8 +184,7 @@ def execute(
     try:
         trained = train.train(plan.estimator, plan.split, plan.task)
     except BaseException as e:
-        opened = opening.result()
-        tracker.call(record.fail_run, opened, entries.Setup.of(plan), entries.Failure.of(e))
+        opened = stopped(e)
         if isinstance(e, Exception):
             raise RunFailed(opened.run_id, e) from e
         raise
@@ -184,10 +197,18 @@ def execute(
         except record.RowsMissing:
             tracker.call(record.log_run, opened, entry.with_frames(plan.split))
 
-    if recorder is None:
+    if recorder is not None:
+        return result(opened, trained.metrics, recorder.submit(log, opened.run_id, uri))
+    try:
         log()
-        return result(opened, trained.metrics)
-    return result(opened, trained.metrics, recorder.submit(log, opened.run_id, uri))
+    except (KeyboardInterrupt, SystemExit) as e:
+        if tracker.get().remote:
+            # The tracking process goes on logging a big model after an interrupt here; the
+            # run ends KILLED now, as Ctrl-C promises, and its log stops short of FINISHED.
+            # (Logged in this process, log_run ends the run itself.)
+            stopped(e)
+        raise
+    return result(opened, trained.metrics)
 
 
 def summary(result: RunResult) -> str:

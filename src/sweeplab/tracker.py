@@ -146,14 +146,14 @@ class Tracker(Local):
             )
         return f"sweeplab's tracking process exited (code {code})"
 
-    def close(self) -> None:
-        """Let the helper finish what it was given, then exit; wait for it.
+    def close(self, *, finish: bool = True) -> None:
+        """Let the helper finish what it was given (unless not ``finish``), then exit; wait.
 
         A helper with nothing left to do is stopped at once: it may still be importing.
         """
         with self._send:
             idle = not self._pending
-        if idle:
+        if idle or not finish:
             self._process.kill()
         with contextlib.suppress(OSError):
             self._socket.shutdown(socket.SHUT_WR)  # the helper reads the end of its work
@@ -245,12 +245,16 @@ def call(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     return later(fn, *args, **kwargs).result()
 
 
-def stop() -> None:
-    """Wait for the tracking process to finish its work and exit; then track in-process."""
+def stop(*, finish: bool = True) -> None:
+    """Wait for the tracking process to finish its work and exit; then track in-process.
+
+    Not ``finish``: stop it at once, its work left undone (after an interrupt, whose runs
+    are ended KILLED already).
+    """
     global _current
     current, _current = _current, Local()
     if isinstance(current, Tracker):
-        current.close()
+        current.close(finish=finish)
 
 
 # ------------------------------------------------------------------ the helper's side
