@@ -8,7 +8,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from sweeplab.errors import TrackingError
@@ -93,3 +95,14 @@ def wait_for_server(uri: str, timeout: float) -> None:
                 "or drop tracking=server to use the local store."
             )
         time.sleep(0.5)
+
+
+def check_server(tracking: Mapping[str, Any]) -> None:
+    """Raise TrackingError if config ``tracking`` names a server that does not answer in time.
+
+    In the process that trains, before its first run: the tracking process may still be
+    importing MLflow (seconds, many more on a busy machine) before it could tell.
+    """
+    uri = str(tracking["uri"])
+    if is_server(uri):
+        wait_for_server(uri, float(tracking["connect_timeout"]))

@@ -15,7 +15,6 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationE
 from sweeplab import allow
 from sweeplab.config import ConfigError
 from sweeplab.errors import UserError
-from sweeplab.places import is_server, wait_for_server
 
 if TYPE_CHECKING:
     from hydra._internal.hydra import Hydra
@@ -126,7 +125,6 @@ def check(argv: Sequence[str]) -> None:
     if args.config_dir:
         _check_config_dir(args.config_dir)
     overrides = list(args.overrides)
-    swept: list[str] = []
     if args.multirun:
         # Each job's values are checked by the sweep (sweeplab.sweep.check_jobs_compose).
         try:
@@ -137,7 +135,6 @@ def check(argv: Sequence[str]) -> None:
             if override.is_sweep_override() and override.key_or_group.endswith("_target_"):
                 _check_swept_targets(override)
         overrides = [o.input_line for o in parsed if not o.is_sweep_override() and o.input_line]
-        swept = [o.key_or_group for o in parsed if o.is_sweep_override()]
     try:
         composed = _compose(args.config_dir, args.config_name, overrides, with_hydra=True)
     except COMPOSE_ERRORS as e:
@@ -145,17 +142,6 @@ def check(argv: Sequence[str]) -> None:
     # Before Hydra runs: it instantiates hydra.callbacks (and imports launchers and sweepers)
     # right after composing.
     allow.check_config(composed)
-    if not (args.cfg or args.info) and not any(k.startswith("tracking") for k in swept):
-        # A server that is down fails now, not after MLflow's imports in the tracking
-        # process (seconds, and many more on a busy machine).
-        _check_server(composed.tracking)
-
-
-def _check_server(tracking: Any) -> None:
-    """Raise TrackingError if ``tracking`` names a server that does not answer in time."""
-    uri = str(tracking.uri)
-    if is_server(uri):
-        wait_for_server(uri, float(tracking.connect_timeout))
 
 
 # What composing a config raises for bad input: Hydra's and OmegaConf's errors, and a

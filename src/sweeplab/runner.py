@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 from sweeplab import config, entries, estimators, record, tracker, train
 from sweeplab import plan as planning
 from sweeplab.errors import RunFailed
-from sweeplab.places import is_server
+from sweeplab.places import check_server, is_server
 
 
 @dataclass(frozen=True)
@@ -139,6 +139,8 @@ def execute(
         parent_run_id=parent_run_id,
         reuse_fingerprint=plan.fingerprint if cfg.sweep.skip_finished else None,
     )
+    if parent_run_id is None:
+        check_server(cfg.tracking)
     opening = tracker.later(record.open_run, new)
 
     def result(

@@ -21,7 +21,7 @@ from sweeplab import config, env, estimators, tracker
 from sweeplab.config import ConfigError, Promote
 from sweeplab.entries import NewRun, Store
 from sweeplab.errors import ERROR_TAG, UserError, error_summary
-from sweeplab.places import is_server
+from sweeplab.places import check_server, is_server
 from sweeplab.plan import default_run_name, shown_overrides
 from sweeplab.preflight import describe, explain_model_key
 from sweeplab.redact import redact_uri, scrub_files, scrub_text
@@ -435,6 +435,7 @@ def start(cfg: DictConfig) -> Sweep:
     store = Store.of(cfg, keep=not is_server(uri))
     # The first process to open a fresh sqlite file migrates its schema; doing it here,
     # before any worker starts, keeps parallel workers from racing that migration.
+    check_server(cfg.tracking)
     tracker.call(record.check_store, store)
     if cluster.uses_ray(cfg):
         cluster.connect(cfg.hydra.launcher, uri)
