@@ -175,7 +175,8 @@ def _fail_models(client: "MlflowClient", opened: Opened) -> None:
     """
     from mlflow.entities import LoggedModelStatus
 
-    # (MLflow 3.17's sqlite store matches no model on status = 'PENDING': filtered here.)
+    # Filtered here: MLflow 3.17's SQL store compares status with the number it stores, so
+    # status = 'PENDING' matches no model.
     models = client.search_logged_models(
         [opened.experiment_id], filter_string=f"source_run_id = '{opened.run_id}'"
     )
