@@ -86,14 +86,12 @@ class Recorder:
 
 
 def preload() -> None:
-    """Import the modules every run's tracking uses, skops first (see estimators.load_serializer).
+    """Import the modules every run's tracking uses, skops first (record.preload).
 
     For the joblib launcher's workers, which start before their first job.
     """
-    # In this order: skops before MLflow.
-    for module in ("skops.io", "mlflow.sklearn", "mlflow.store.tracking.sqlalchemy_store"):
-        importlib.import_module(module)
-    from sweeplab import record, tracking, train  # noqa: F401
+    record.preload(models=True)
+    importlib.import_module("mlflow.sklearn")
 
 
 def _terminate(signum: int, frame: object) -> None:

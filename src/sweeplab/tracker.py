@@ -284,11 +284,7 @@ def serve(fd: int, *, models: bool) -> None:
     """The helper's main loop: import, then answer requests until the other side is gone."""
     from sweeplab import record
 
-    if models:
-        # First, so that no model's log waits for it (and its scan of every loaded module
-        # for ufuncs is shorter before MLflow's ~1,300, sweeplab.estimators.load_serializer).
-        import skops.io  # noqa: F401
-    record.preload()
+    record.preload(models=models)
     # Short requests (create the next run) wait on long ones (log a model) for the
     # interpreter's lock: at the default 5 ms hand-over, ~0.1 s a run; at 1 ms, ~20 ms.
     sys.setswitchinterval(0.001)
