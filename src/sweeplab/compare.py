@@ -163,6 +163,16 @@ def _runs_by_id(
     return found
 
 
+def running_children(
+    client: MlflowClient, experiment_id: str, parent_run_id: str, *, job: int | None = None
+) -> list[Run]:
+    """The RUNNING child runs of the sweep whose parent is ``parent_run_id`` (job ``job``'s)."""
+    where = f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent_run_id}' AND attributes.status = 'RUNNING'"
+    if job is not None:
+        where += f" AND tags.`{JOB_TAG}` = '{job}'"
+    return client.search_runs([experiment_id], where, max_results=1 if job is not None else 1000)
+
+
 def job_records(client: MlflowClient, parent_run_id: str) -> list[JobRecord]:
     """The records a sweep's jobs without a child run left on its parent."""
     import tempfile

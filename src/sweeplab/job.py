@@ -194,14 +194,10 @@ def running_jobs(jobs: list[int]) -> set[int]:
 
 def _running_numbers(tracking_uri: str, experiment_id: str, parent_run_id: str) -> set[int]:
     """The job numbers of a sweep's RUNNING children."""
-    from sweeplab.compare import JOB_TAG, MLFLOW_PARENT_RUN_ID
+    from sweeplab.compare import JOB_TAG, running_children
     from sweeplab.record import store_client
 
-    runs = store_client(tracking_uri).search_runs(
-        [experiment_id],
-        f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent_run_id}' AND attributes.status = 'RUNNING'",
-        max_results=1000,
-    )
+    runs = running_children(store_client(tracking_uri), experiment_id, parent_run_id)
     return {int(n) for run in runs if (n := run.data.tags.get(JOB_TAG, "")).isdigit()}
 
 
@@ -251,16 +247,11 @@ def _fail_running(
     tracking_uri: str, experiment_id: str, parent_run_id: str, job: int, why: str
 ) -> str | None:
     """End job ``job``'s RUNNING run FAILED with ``why``; its id, or None if it has none."""
-    from sweeplab.compare import JOB_TAG, MLFLOW_PARENT_RUN_ID
+    from sweeplab.compare import running_children
     from sweeplab.record import store_client
 
     client = store_client(tracking_uri)
-    running = client.search_runs(
-        [experiment_id],
-        f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent_run_id}' "
-        f"AND tags.`{JOB_TAG}` = '{job}' AND attributes.status = 'RUNNING'",
-        max_results=1,
-    )
+    running = running_children(client, experiment_id, parent_run_id, job=job)
     if not running:
         return None
     run_id = str(running[0].info.run_id)

@@ -188,15 +188,11 @@ def _end_open_runs(
 ) -> None:
     """End a sweep's RUNNING children and then its parent ``status``, tagged with ``why``."""
     from sweeplab import record
-    from sweeplab.compare import MLFLOW_PARENT_RUN_ID
+    from sweeplab.compare import running_children
 
     client = record.store_client(tracking_uri)
     # Workers killed with the sweep (joblib terminates them) could not end their own runs.
-    running = client.search_runs(
-        [experiment_id],
-        f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent_run_id}' AND attributes.status = 'RUNNING'",
-    )
-    for run in running:
+    for run in running_children(client, experiment_id, parent_run_id):
         client.set_tag(run.info.run_id, ERROR_TAG, why)
         client.set_terminated(run.info.run_id, status)
     client.set_tag(parent_run_id, ERROR_TAG, why)
