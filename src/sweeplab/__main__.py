@@ -7,9 +7,7 @@ so that its imports (MLflow, skops) overlap these (Hydra, scikit-learn, pandas) 
 import sys
 
 from sweeplab import tracker
-
-# How sweeplab.run.cli exits on Ctrl-C and on SIGTERM.
-_INTERRUPTED = (130, 143)
+from sweeplab.errors import EXIT_INTERRUPTED, EXIT_TERMINATED
 
 
 def main() -> None:
@@ -24,11 +22,11 @@ def main() -> None:
     except KeyboardInterrupt:  # before cli() handles it (importing, composing): no run yet
         finish = False
         print("\nsweeplab: interrupted", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except SystemExit as e:
         # The runs an interrupt stopped are ended KILLED already: what the tracking process
         # still does for them (a big model's log) is not worth waiting for.
-        finish = e.code not in _INTERRUPTED
+        finish = e.code not in (EXIT_INTERRUPTED, EXIT_TERMINATED)
         raise
     finally:
         tracker.stop(finish=finish)

@@ -30,15 +30,17 @@ class RunFailed(Exception):
         return (type(self), (self.run_id, self.error))
 
 
-# The process's own signal handling (sweeplab.runner.exit_on_sigterm) raises SystemExit(143).
-_SIGTERM_EXIT = 143
+# How sweeplab exits on Ctrl-C, and on SIGTERM (sweeplab.runner.exit_on_sigterm raises
+# SystemExit(143)): the shell's 128 + the signal's number.
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 
 def interruption(error: BaseException) -> str | None:
     """What ``error`` says when it is Ctrl-C or SIGTERM stopping the process; else None."""
     if isinstance(error, KeyboardInterrupt):
         return "interrupted (Ctrl-C)"
-    if isinstance(error, SystemExit) and error.code == _SIGTERM_EXIT:
+    if isinstance(error, SystemExit) and error.code == EXIT_TERMINATED:
         return "terminated (SIGTERM)"
     return None
 

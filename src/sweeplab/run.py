@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 from sweeplab import __version__, config, helptext, job, preflight, registry, sweep, tracker
 from sweeplab.config import Promote
 from sweeplab.errors import (
+    EXIT_INTERRUPTED,
     TRACEBACK_ARTIFACT,
     RunFailed,
     UserError,
@@ -100,7 +101,7 @@ def cli() -> None:
     except KeyboardInterrupt as e:
         sweep.end_open_parent("KILLED", str(interruption(e)))
         print("\nsweeplab: interrupted; the run(s) in progress are marked KILLED", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except SystemExit as e:
         # SIGTERM arrives as SystemExit(143); Hydra's own errors exit through here too.
         if why := interruption(e):
