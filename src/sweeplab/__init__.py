@@ -3,8 +3,6 @@
 import time
 from importlib.metadata import PackageNotFoundError, version
 
-from sweeplab import quiet
-
 # When this process loaded sweeplab: deadlines a user waits for count from here.
 LOADED_AT = time.monotonic()
 
@@ -12,5 +10,3 @@ try:
     __version__ = version("sweeplab")
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"
-
-quiet.install()

@@ -6,12 +6,13 @@ so that its imports (MLflow, skops) overlap these (Hydra, scikit-learn, pandas) 
 
 import sys
 
-from sweeplab import tracker
+from sweeplab import process, tracker
 from sweeplab.errors import EXIT_INTERRUPTED, EXIT_TERMINATED
 
 
 def main() -> None:
     """Console entry point: run the command line, its MLflow work in the tracking process."""
+    process.configure()
     if tracker.wanted(sys.argv[1:]):
         tracker.start(models=tracker.trains_here(sys.argv[1:]))
     finish = True

@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-from sweeplab import config
+from sweeplab import config, process
 from sweeplab.errors import UserError
 from sweeplab.redact import redact_uri
 from sweeplab.tasks import DIRECTIONS, METRICS
@@ -412,6 +412,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `sweeplab-tools`."""
+    process.configure()
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))

@@ -1,7 +1,8 @@
 """Warnings from the libraries sweeplab drives that users can do nothing about, silenced.
 
-Installed once per process, when sweeplab is imported (workers of every launcher import it
-before their first job). ``catch_warnings()`` would swap the process-wide filter list,
+Installed by sweeplab's entry points only (sweeplab.process.configure): the console commands,
+the task function a launcher's worker runs, the tracking process. Importing sweeplab changes
+no filter. ``catch_warnings()`` would swap the process-wide filter list,
 which races when runs are logged on a background thread (see runner.Recorder).
 Warnings a user can act on (scikit-learn's ConvergenceWarning, a dataset's own problems)
 still show.
@@ -23,6 +24,10 @@ _MESSAGES = (
     # Optuna marks its matplotlib plots and some samplers (QMC) experimental; a user picked them.
     r"optuna\.visualization\.matplotlib\..* is experimental",
     r"\w+Sampler is experimental",
+    # sweeplab's own hydra/launcher/basic.yaml, joblib.yaml, ray.yaml and hydra/sweeper/basic.yaml
+    # stand in for those options in sweeplab alone, on purpose; Hydra 1.3 then checks each
+    # against the ConfigStore entry of the same name, which is wanted, and warns.
+    r"\s*'hydra/(launcher|sweeper)/(basic|joblib|ray)' is validated against ConfigStore schema",
 )
 # Libraries whose deprecation notices are for their callers' developers, not for users.
 _LIBRARIES = (

@@ -10,7 +10,17 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from sweeplab import __version__, config, helptext, job, preflight, registry, sweep, tracker
+from sweeplab import (
+    __version__,
+    config,
+    helptext,
+    job,
+    preflight,
+    process,
+    registry,
+    sweep,
+    tracker,
+)
 from sweeplab.config import Promote
 from sweeplab.errors import (
     EXIT_INTERRUPTED,
@@ -29,6 +39,7 @@ config.register_configs()
 @hydra.main(version_base="1.3", config_path="pkg://sweeplab.conf", config_name="config")
 def main(cfg: DictConfig) -> float:
     """Run once from the composed config and return ``sweep.metric`` for optimising sweepers."""
+    process.configure()  # a launcher's worker enters sweeplab here (idempotent)
     hydra_cfg = HydraConfig.get()
     if hydra_cfg.output_subdir is not None:
         # Hydra has just written the config and overrides there, secrets included.

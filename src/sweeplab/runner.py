@@ -2,7 +2,6 @@
 
 import importlib
 import signal
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -44,11 +43,8 @@ class Recorder:
     """
 
     def __init__(self) -> None:
-        # The thread (and, with a tracking process, the thread reading its answers) must win
-        # the GIL back from a busy main thread; a fit gives it up in its C parts and must win
-        # it back many times a tree. At Python's default 5 ms hand-over a 3x3 forest grid
-        # ran ~0.4 s (4%) slower than at 1 ms, logging in this process.
-        sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
+        # The thread must win the GIL back from a busy main thread: sweeplab's entry points
+        # shorten the hand-over for that (sweeplab.process.configure).
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sweeplab-recorder")
         self._pending: list[tuple[Future[None], str, str]] = []  # (future, run id, store URI)
 

@@ -31,6 +31,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any, Generic, ParamSpec, TypeVar
 
+from sweeplab import process
 from sweeplab.errors import RunFailed, UserError, error_summary, warn
 
 P = ParamSpec("P")
@@ -285,9 +286,6 @@ def serve(fd: int, *, models: bool) -> None:
     from sweeplab import record
 
     record.preload(models=models)
-    # Short requests (create the next run) wait on long ones (log a model) for the
-    # interpreter's lock: at the default 5 ms hand-over, ~0.1 s a run; at 1 ms, ~20 ms.
-    sys.setswitchinterval(0.001)
     conn = Connection(fd)
     lock = threading.Lock()
     with contextlib.suppress(EOFError, OSError):
@@ -309,4 +307,5 @@ def serve(fd: int, *, models: bool) -> None:
 if __name__ == "__main__":
     # Ctrl-C is for the process this one serves, which ends its runs through this one.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    process.configure()
     serve(int(sys.argv[1]), models=_MODELS[False][0] not in sys.argv[2:])
