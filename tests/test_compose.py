@@ -49,6 +49,9 @@ def same(ours: DictConfig, hydras: DictConfig) -> None:
         # Not plain: Hydra composes these itself, and the result is the same too.
         (["+experiment.tags.sweeplab_test=a,b"], ["+experiment.tags.sweeplab_test=b"]),
         (["model.max_depth=3,6"], ["model.max_depth=3", "~model.random_state"]),
+        # A Hydra setting that names the job's number, which only a job's config has
+        # (Hydra's contract suite's test_custom_sweeper_run_workdir).
+        (["model.max_depth=3,6", "hydra.sweep.subdir=job_${hydra.job.num}"], ["model.max_depth=6"]),
     ],
 )  # fmt: skip
 def test_a_job_equals_hydras_own_composition(

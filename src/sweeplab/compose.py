@@ -46,6 +46,12 @@ def _plain(override: Override, groups: set[str]) -> bool:
     )
 
 
+def _unresolved(overrides: Any) -> list[str]:
+    """The override strings as given: ``hydra.sweep.subdir=${hydra.job.num}`` stays as it is
+    (iterating the list would resolve it, and the sweep's config has no job number)."""
+    return [str(o) for o in OmegaConf.to_container(overrides, resolve=False)]  # type: ignore[union-attr]
+
+
 class JobComposer(ConfigLoader):
     """Hydra's config loader, with ``load_sweep_config`` served from per-sweep templates."""
 
@@ -67,11 +73,11 @@ class JobComposer(ConfigLoader):
         # them in order (the structural ones are config groups, applied by composing), then list
         # each under hydra.overrides and name the job's folder after them.
         ConfigLoaderImpl._apply_overrides_to_config(plain, cfg)
-        hydra_overrides = list(master_config.hydra.overrides.hydra)
+        hydra_overrides = _unresolved(master_config.hydra.overrides.hydra)
         task = []
         for override in parsed:
             if override.is_hydra_override():
-                hydra_overrides.append(override.input_line)
+                hydra_overrides.append(str(override.input_line))
             else:
                 task.append(override)
         naming = cfg.hydra.job.config.override_dirname
@@ -93,8 +99,8 @@ class JobComposer(ConfigLoader):
             OmegaConf.to_yaml(master.hydra.runtime.config_sources),
             master.hydra.runtime.cwd,
             master.hydra.job.config_name,
-            tuple(master.hydra.overrides.hydra),
-            tuple(master.hydra.overrides.task),
+            tuple(_unresolved(master.hydra.overrides.hydra)),
+            tuple(_unresolved(master.hydra.overrides.task)),
             str(master.hydra.sweep.dir),
             tuple(structural),
         )
