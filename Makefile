@@ -33,10 +33,11 @@ test: $(STAMP)  ## the test suite (real sqlite stores and a real mlflow server);
 test-all:  ## the whole suite including the Ray + PostgreSQL tests, none allowed to skip
 	SWEEPLAB_REQUIRE_CLUSTER_TESTS=1 $(MAKE) test EXTRAS=$(EXTRAS_ALL)
 
-lint: $(STAMP)  ## ruff (lint + format) and mypy
+lint: $(STAMP)  ## ruff (lint + format), mypy, and the import contracts (import-linter)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 server: $(STAMP)  ## the tutorial's tracking server on 127.0.0.1:8080, over outputs/
 	$(BIN)/sweeplab-tools server

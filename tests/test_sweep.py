@@ -255,13 +255,14 @@ def test_joblib_workers_are_started_and_importing_before_the_first_job():
     # the sweep hands them that work as it starts (the launcher's setup() would, else).
     from joblib import Parallel, delayed
 
-    from hydra_plugins.sweeplab_joblib_launcher.joblib_launcher import JoblibLauncher, warmed
+    from hydra_plugins.sweeplab_joblib_launcher.joblib_launcher import JoblibLauncher
+    from sweeplab.joblib_pool import settings_of, warmed
 
     launcher = JoblibLauncher(n_jobs=2)
     launcher.setup(hydra_context=None, task_function=None, config=None)
     warmed()
     probe = "[m for m in ('skops.io', 'mlflow.sklearn') if m in __import__('sys').modules]"
-    seen = Parallel(**launcher._settings(), return_as="list")(
+    seen = Parallel(**settings_of(launcher.joblib), return_as="list")(
         delayed(eval)(probe) for _ in range(6)
     )
     assert seen == [["skops.io", "mlflow.sklearn"]] * 6

@@ -1,18 +1,16 @@
 """Typed config schemas registered with Hydra, and the range checks Hydra cannot express."""
 
 import dataclasses
-import os
 import re
-import warnings
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, ClassVar
 from urllib.parse import urlparse
 
 from hydra.core.config_store import ConfigStore
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from sweeplab import optuna_conf, places
 from sweeplab.checks import Check, ConfigError, at_least, between, not_blank
 from sweeplab.sources import SOURCES, source_of
 from sweeplab.tasks import Direction, Metric
@@ -154,13 +152,6 @@ class Config:
     run_name: str | None = None
 
 
-def launch_dir() -> str:
-    """The directory the user launched from, even if Hydra changed into a run directory."""
-    if HydraConfig.initialized():
-        return str(HydraConfig.get().runtime.cwd)
-    return os.getcwd()
-
-
 def register_configs() -> None:
     """Register the schemas with Hydra's ConfigStore and sweeplab's resolvers with OmegaConf."""
     cs = ConfigStore.instance()
@@ -169,40 +160,13 @@ def register_configs() -> None:
         # dataset/*.yaml options extend these through `- /<name>_dataset_schema@_here_`;
         # stored outside any group so `--help` lists only real options.
         cs.store(name=f"{name}_dataset_schema", node=source.schema)
-    _register_plugins()
+    # The Optuna sweeper's and its samplers' schemas, under sweeplab's own names: the options
+    # (sweeplab/conf/hydra/sweeper/) extend them, in sweeplab's config folder alone.
+    cs.store(name=optuna_conf.schema_name(), node=optuna_conf.OptunaSweeperConf)
+    for name, node in optuna_conf.SAMPLERS.items():
+        cs.store(name=optuna_conf.schema_name(name), node=node)
     if not OmegaConf.has_resolver("sweeplab.launch_dir"):
-        OmegaConf.register_new_resolver("sweeplab.launch_dir", launch_dir)
-    # sweeplab's hydra/launcher/ray.yaml replaces the Ray plugin's config of that name on
-    # purpose, and Hydra validating it against the plugin's schema is wanted, not a mistake.
-    warnings.filterwarnings(
-        "ignore", message=r"\s*'hydra/launcher/ray' is validated against ConfigStore schema"
-    )
-
-
-def _register_plugins() -> None:
-    # Hydra finds plugins by listing the hydra_plugins namespace's folders, which an installed
-    # wheel has; an editable install (pip install -e) maps modules without folders Hydra can
-    # list. Hydra's own registration call covers both. Its scan (once per process, in
-    # Plugins.instance()) runs every plugin module again, Hydra's basic sweeper's and Optuna
-    # plugin's among them, which store configs under the same names: store sweeplab's after it.
-    # The scan also re-executes Hydra's basic sweeper module, replacing its BasicSweeper
-    # class: import sweeplab's subclass of it only after the scan.
-    from hydra.core.plugins import Plugins
-
-    plugins = Plugins.instance()
-    from hydra_plugins.sweeplab_basic_launcher import basic_launcher as basic
-    from hydra_plugins.sweeplab_grid_sweeper import grid_sweeper as grid
-    from hydra_plugins.sweeplab_joblib_launcher import joblib_launcher as joblib
-    from hydra_plugins.sweeplab_optuna_sweeper import optuna_sweeper as optuna
-    from hydra_plugins.sweeplab_ray_launcher import ray_launcher as ray
-
-    plugins.register(basic.BasicLauncher)
-    plugins.register(grid.GridSweeper)
-    plugins.register(joblib.JoblibLauncher)
-    plugins.register(optuna.OptunaSweeper)
-    plugins.register(ray.RayLauncher)
-    for plugin in (basic, grid, joblib, optuna, ray):
-        plugin.store_configs()
+        OmegaConf.register_new_resolver("sweeplab.launch_dir", places.launch_dir)
 
 
 def _check_keys(prefix: str, node: DictConfig, schema: Any) -> None:

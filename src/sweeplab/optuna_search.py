@@ -33,6 +33,7 @@ from omegaconf import DictConfig, OmegaConf
 from sweeplab import allow, env
 from sweeplab.checks import ConfigError
 from sweeplab.errors import UserError
+from sweeplab.optuna_conf import TARGET, OptunaSweeperConf
 from sweeplab.redact import redact_uri
 
 if TYPE_CHECKING:
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
 
     from sweeplab.sweep import Sweep
 
-TARGET = "hydra_plugins.sweeplab_optuna_sweeper.optuna_sweeper.OptunaSweeper"
 SAMPLERS_MODULE = "optuna.samplers"
 
 # On each trial's child run, and on the sweep's parent.
@@ -299,8 +299,6 @@ def _custom_search_space(cfg: DictConfig) -> Callable[[DictConfig, Any], None] |
 
 def _check_settings(settings: DictConfig) -> None:
     """The range checks of the sweeper's schema (n_trials >= 1, ...)."""
-    from hydra_plugins.sweeplab_optuna_sweeper.optuna_sweeper import OptunaSweeperConf
-
     for key, check in OptunaSweeperConf.CHECKS.items():
         if not check.ok(settings.get(key), settings):
             raise ConfigError(f"hydra.sweeper.{key}", settings.get(key), check.allowed)
@@ -584,16 +582,13 @@ def _interrupted(search: Search, sweep: "Sweep", pending: dict[int, "optuna.Tria
                 _told(search.study, trial, state=TrialState.FAIL)
 
 
-def run(config: DictConfig, launcher: "Launcher") -> None:
+def run(config: DictConfig, launcher: "Launcher", sweep: "Sweep | None") -> None:
     """Ask, launch and tell in batches of n_jobs until the study has n_trials, then report.
 
-    The search comes from the open Sweep, which planned it from the same command line.
+    The search comes from the open ``sweep``, which planned it from the same command line.
     """
     import optuna
 
-    from sweeplab.sweep import Sweep
-
-    sweep = Sweep.current
     if sweep is None or sweep.search is None:
         raise RuntimeError(
             "sweeplab's Optuna sweeper runs inside a sweeplab sweep (hydra.callbacks.sweep)"

@@ -3,6 +3,7 @@
 No MLflow here: the process that trains prints these without loading it.
 """
 
+import os
 import shutil
 import sys
 import time
@@ -12,6 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
+
+from hydra.core.hydra_config import HydraConfig
 
 from sweeplab.errors import TrackingError
 from sweeplab.redact import redact_uri, strip_userinfo
@@ -42,6 +45,13 @@ def ui_url(base: str, experiment_id: str, run_id: str | None = None) -> str:
     return f"{base.rstrip('/')}/#/experiments/{experiment_id}/{page}{_TRAINING_VIEW}"
 
 
+def launch_dir() -> str:
+    """The directory the user launched from, even if Hydra changed into a run directory."""
+    if HydraConfig.initialized():
+        return str(HydraConfig.get().runtime.cwd)
+    return os.getcwd()
+
+
 def ui_hint(uri: str, experiment_id: str, run_id: str | None = None) -> str:
     """Where to look: the UI URL on a server; for a local store, the server command and URL.
 
@@ -49,8 +59,6 @@ def ui_hint(uri: str, experiment_id: str, run_id: str | None = None) -> str:
     """
     if is_server(uri):
         return ui_url(redact_uri(uri), experiment_id, run_id)
-    from sweeplab.config import launch_dir
-
     # `sweeplab-tools server` serves this folder's store (conf/tracking/local.yaml's) on port
     # 8080, without MLflow's GenAI job workers (0.8 GB against 3.2 GB for `mlflow ui`).
     server = command_path("sweeplab-tools") + " server"

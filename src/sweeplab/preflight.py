@@ -2,6 +2,7 @@
 
 import contextlib
 import dataclasses
+import importlib.util
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -144,6 +145,9 @@ def check(argv: Sequence[str]) -> None:
     allow.check_config(composed)
 
 
+# Composing errors in the options Hydra's own Optuna plugin also names.
+_HYDRAS_OPTUNA_PLUGIN = re.compile(r"'hydra/sweeper/(optuna|sampler/)")
+
 # What composing a config raises for bad input: Hydra's and OmegaConf's errors, and a
 # config file's YAML syntax error.
 COMPOSE_ERRORS = (HydraException, OmegaConfBaseException, yaml.YAMLError)
@@ -155,6 +159,16 @@ def compose_error(
     """One line for an error in COMPOSE_ERRORS, naming the key, the file or the plugin."""
     if isinstance(error, yaml.YAMLError):
         return _yaml_error(error)
+    if _HYDRAS_OPTUNA_PLUGIN.search(str(error)) and (
+        importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is not None
+    ):
+        # Hydra 1.3 checks a config file against a ConfigStore entry of the same name, and
+        # Hydra's plugin stores its own under hydra/sweeper/optuna and its samplers' names.
+        return (
+            "hydra/sweeper=optuna is sweeplab's Optuna sweeper, but Hydra's hydra-optuna-sweeper "
+            "is installed too and Hydra 1.3 checks sweeplab's options against its configs: "
+            "pip uninstall hydra-optuna-sweeper (it needs optuna<3; sweeplab's needs >=4.9)"
+        )
     message = describe(error, overrides)
     for config, extra in _PLUGIN_EXTRAS.items():
         if f"Could not load '{config}" in str(error):

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 from omegaconf import DictConfig
 
-from sweeplab import config, entries, estimators, record, tracker, train
+from sweeplab import entries, estimators, record, tracker, train
 from sweeplab import plan as planning
 from sweeplab.errors import RunFailed
-from sweeplab.places import check_server, is_server
+from sweeplab.places import check_server, is_server, launch_dir
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ def execute(
         store=entries.Store.of(cfg, keep=parent_run_id is not None and not is_server(uri)),
         run_name=plan.run_name,
         tags={**plan.tags(), **(extra_tags or {})},
-        launch_dir=config.launch_dir(),
+        launch_dir=launch_dir(),
         parent_run_id=parent_run_id,
         reuse_fingerprint=plan.fingerprint if cfg.sweep.skip_finished else None,
     )

@@ -21,7 +21,7 @@ from sweeplab import config, env, estimators, tracker
 from sweeplab.config import ConfigError, Promote
 from sweeplab.entries import NewRun, Store
 from sweeplab.errors import ERROR_TAG, UserError, error_summary
-from sweeplab.places import check_server, is_server
+from sweeplab.places import check_server, is_server, launch_dir
 from sweeplab.plan import default_run_name, shown_overrides
 from sweeplab.preflight import describe, explain_model_key
 from sweeplab.redact import redact_uri, scrub_files, scrub_text
@@ -370,11 +370,11 @@ def _get_ready(cfg: DictConfig, in_process: bool) -> None:
         estimators.import_early(cfg.model)
     if cfg.hydra.launcher.get("_target_") == JOBLIB_LAUNCHER:
         # Its workers import what a job needs while this sweep opens its store.
-        from hydra_plugins.sweeplab_joblib_launcher import joblib_launcher
+        from sweeplab import joblib_pool
 
         settings = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
         assert isinstance(settings, dict)
-        joblib_launcher.warm_up({str(k): v for k, v in settings.items() if k != "_target_"})
+        joblib_pool.warm_up({str(k): v for k, v in settings.items() if k != "_target_"})
     if not remote:
         from sweeplab import compare
 
@@ -449,7 +449,7 @@ def start(cfg: DictConfig) -> Sweep:
         tags[optuna_search.STUDY_TAG] = search.study.study_name
         tags[optuna_search.STORAGE_TAG] = search.shown_storage
         tags[optuna_search.SAMPLER_TAG] = search.sampler_name
-    parent = tracker.call(record.open_run, NewRun(store, name, tags, config.launch_dir()))
+    parent = tracker.call(record.open_run, NewRun(store, name, tags, launch_dir()))
     if tracker.get().remote:
         # While the jobs run, the tracking process imports what it logs models (jobs run
         # here) and draws the plots at the end with.
@@ -584,9 +584,9 @@ class SweepCallback(Callback):
         if self.sweep is None:
             return
         if config.hydra.launcher.get("_target_") == JOBLIB_LAUNCHER:
-            from hydra_plugins.sweeplab_joblib_launcher import joblib_launcher
+            from sweeplab import joblib_pool
 
-            joblib_launcher.stop_workers()
+            joblib_pool.stop_workers()
         try:
             print(self.sweep.finish(), flush=True)
         except Exception as e:

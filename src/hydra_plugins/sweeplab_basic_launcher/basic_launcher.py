@@ -1,41 +1,18 @@
-"""``hydra/launcher=basic``: Hydra's basic launcher, running each job with less copying.
+"""``hydra/launcher=basic`` in sweeplab (its default): Hydra's basic launcher, copying less.
 
 The same jobs, one after another in this process, with the same logging and folders as
 Hydra's own; each runs through sweeplab.jobrun.run_job, Hydra's ``run_job`` without its
-copies of the whole config (~30 ms a job).
+copies of the whole config (~30 ms a job). The option that names it is a YAML file in sweeplab's
+own config folder (sweeplab/conf/hydra/launcher/basic.yaml): other Hydra apps keep Hydra's.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from hydra._internal.core_plugins.basic_launcher import BasicLauncher as HydraBasic
-from hydra._internal.core_plugins.basic_launcher import BasicLauncherConf as HydraBasicConf
 from hydra._internal.core_plugins.basic_launcher import log  # its lines, under Hydra's name
-from hydra.core.config_store import ConfigStore
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
 from omegaconf import open_dict
-
-from sweeplab.jobrun import run_job
-
-TARGET = f"{__name__}.BasicLauncher"
-
-
-@dataclass
-class BasicLauncherConf(HydraBasicConf):
-    """Hydra's basic launcher settings (none), with this launcher as the target."""
-
-    _target_: str = TARGET
-
-
-def store_configs() -> None:
-    """Make ``hydra/launcher=basic`` (Hydra's default launcher) this one."""
-    ConfigStore.instance().store(
-        group="hydra/launcher", name="basic", node=BasicLauncherConf, provider="sweeplab"
-    )
-
-
-store_configs()
 
 
 class BasicLauncher(HydraBasic):
@@ -46,6 +23,8 @@ class BasicLauncher(HydraBasic):
     ) -> Sequence[JobReturn]:
         """Run the jobs one by one in this process; return one JobReturn per job, in order."""
         # Hydra's BasicLauncher.launch, line for line, but for the run_job it calls.
+        from sweeplab.jobrun import run_job  # the implementation: imported when jobs run
+
         setup_globals()
         assert self.hydra_context is not None
         assert self.config is not None

@@ -11,6 +11,7 @@ from omegaconf import MISSING, DictConfig
 
 from sweeplab.checks import Check, ConfigError, not_blank
 from sweeplab.errors import UserError
+from sweeplab.places import launch_dir
 from sweeplab.sources.base import Data, DatasetConfig, Source, describe, is_numeric_target
 
 if TYPE_CHECKING:
@@ -54,8 +55,6 @@ class TableConfig(DatasetConfig):
 
 def resolve(path: str) -> Path:
     """``path`` as an absolute path; relative ones start from the launch directory."""
-    from sweeplab.config import launch_dir
-
     given = Path(path.removeprefix("file://")).expanduser()
     return given if given.is_absolute() else Path(launch_dir()) / given
 
