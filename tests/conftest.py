@@ -1,9 +1,14 @@
 """Shared fixtures: every test runs in its own directory with its own sqlite store."""
 
+import contextlib
+import gc
 import importlib.util
+import io
 import os
+import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -66,7 +71,54 @@ def compose_cfg() -> Callable[..., DictConfig]:
     return _compose
 
 
-def sweeplab(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120):
+def sweeplab(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run `sweeplab` with these arguments in this process, and capture what it prints.
+
+    What its console script does but for the tracking process (runs are logged from this
+    process instead; tests/test_tracker.py covers that process): sweeplab.run.cli, with
+    ``cwd`` as the launch directory and ``env`` added to the environment. Its exit code is
+    the CompletedProcess's returncode. ``timeout`` is for sweeplab_process's signature alone.
+    For what only a process can show (signals, a clean interpreter, the tracking process,
+    PYTHONPATH), use sweeplab_process.
+    """
+    from sweeplab import process, run
+    from sweeplab.sweep import Sweep
+
+    saved_env, saved_cwd, saved_argv = dict(os.environ), os.getcwd(), sys.argv
+    saved_term = signal.getsignal(signal.SIGTERM)
+    out, err = io.StringIO(), io.StringIO()
+    code: int = 0
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    os.environ.update(env or {})
+    GlobalHydra.instance().clear()
+    Sweep.current = Sweep.last = None
+    try:
+        os.chdir(cwd)
+        sys.argv = ["sweeplab", *args]
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            process.configure()
+            try:
+                run.cli()
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else int(e.code is not None)
+    finally:
+        gc.unfreeze()  # cli() freezes the heap for a fast exit, which this process does not take
+        sys.argv = saved_argv
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        signal.signal(signal.SIGTERM, saved_term)
+        GlobalHydra.instance().clear()
+        Sweep.current = Sweep.last = None
+        mlflow.set_tracking_uri(None)
+    return subprocess.CompletedProcess(["sweeplab", *args], code, out.getvalue(), err.getvalue())
+
+
+def sweeplab_process(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+):
     """Run the installed `sweeplab` console script and capture what it prints."""
     full_env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     full_env.update(env or {})

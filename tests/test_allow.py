@@ -8,7 +8,7 @@ import pytest
 from mlflow import MlflowClient
 from omegaconf import OmegaConf
 
-from conftest import sweeplab
+from conftest import sweeplab, sweeplab_process
 from sweeplab import allow, plan
 from sweeplab.allow import TargetRefused
 from sweeplab.errors import UserError
@@ -188,7 +188,7 @@ def test_a_joblib_sweep_over_a_users_estimator_passes_the_allow_list_to_its_work
     env = {"PYTHONPATH": str(user_package / "src"), "SWEEPLAB_ALLOW_TARGETS": "mypkg.models"}
     args = ("-m", "--config-dir", str(user_package / "my-configs"), "model=shrunk",
             "model.alpha=1,5", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")  # fmt: skip
-    done = sweeplab(*args, cwd=user_package, env=env, timeout=300)
+    done = sweeplab_process(*args, cwd=user_package, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "2 finished, 0 failed" in done.stdout
     client = MlflowClient(f"sqlite:///{user_package}/outputs/mlflow.db")
@@ -196,6 +196,6 @@ def test_a_joblib_sweep_over_a_users_estimator_passes_the_allow_list_to_its_work
     children = client.search_runs([exp.experiment_id], "tags.`sweeplab.sweep.job` != ''")
     assert {c.data.params["alpha"] for c in children} == {"1", "5"}
     assert {c.data.tags["sweeplab.estimator"] for c in children} == {"mypkg.models.ShrunkRidge"}
-    refused = sweeplab(*args, cwd=user_package, env={"PYTHONPATH": env["PYTHONPATH"]})
+    refused = sweeplab_process(*args, cwd=user_package, env={"PYTHONPATH": env["PYTHONPATH"]})
     assert refused.returncode == 2
     assert "model._target_='mypkg.models.ShrunkRidge' is not allowed" in refused.stderr

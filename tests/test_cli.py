@@ -9,11 +9,11 @@ import pytest
 from mlflow import MlflowClient
 
 import sweeplab as sweeplab_package
-from conftest import BIN, sweeplab, wait_for_running
+from conftest import BIN, sweeplab, sweeplab_process, wait_for_running
 
 
 def test_default_run_prints_where_to_look_and_stores_under_launch_dir(tmp_path):
-    done = sweeplab(cwd=tmp_path)
+    done = sweeplab_process(cwd=tmp_path)  # the console script itself, end to end
     assert done.returncode == 0, done.stderr
     db = tmp_path / "outputs" / "mlflow.db"
     assert db.is_file()

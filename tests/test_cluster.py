@@ -37,7 +37,8 @@ from services import (
     stop_group,
 )
 
-from conftest import BIN, sweeplab
+from conftest import BIN
+from conftest import sweeplab_process as sweeplab
 from sweeplab import cluster, tracking
 from sweeplab.config import register_configs
 

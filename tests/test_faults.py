@@ -15,7 +15,8 @@ from mlflow import MlflowClient
 from mlflow.entities import LoggedModelStatus
 from services import free_port, start_server, stop_group
 
-from conftest import BIN, start_sweeplab, sweeplab, wait_for_running
+from conftest import BIN, start_sweeplab, wait_for_running
+from conftest import sweeplab_process as sweeplab
 from sweeplab import tracking
 from sweeplab.runner import execute
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from test_sweep import parent_csv, store, sweep_runs
 
-from conftest import BIN, need_extra, sweeplab
+from conftest import BIN, need_extra, sweeplab, sweeplab_process
 from sweeplab.redact import redact_uri
 
 TRIAL_TAG = "sweeplab.optuna.trial"
@@ -23,7 +23,9 @@ def _optuna_installed():
 
 
 def optuna_sweep(*args: str, cwd: Path, trials: int, timeout: float = 300):
-    return sweeplab(
+    # joblib's workers print their jobs' lines to the process's own output.
+    run = sweeplab_process if "hydra/launcher=joblib" in args else sweeplab
+    return run(
         "-m", "hydra/sweeper=optuna", f"hydra.sweeper.n_trials={trials}", *args,
         cwd=cwd, timeout=timeout,
     )  # fmt: skip
@@ -398,7 +400,7 @@ def test_with_hydras_own_plugin_installed_too_optuna_is_refused_in_one_line(
     # hydra/sweeper/optuna.yaml against that plugin's config of the same name, which it cannot
     # pass: one line says what to do, before any run.
     env = {"PYTHONPATH": str(hydras_optuna_plugin)}
-    done = sweeplab(
+    done = sweeplab_process(
         "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=2", *RIDGE,
         cwd=tmp_path, env=env, timeout=300,
     )  # fmt: skip
@@ -411,7 +413,7 @@ def test_with_hydras_own_plugin_installed_too_optuna_is_refused_in_one_line(
     )
     assert not (tmp_path / "outputs" / "mlflow.db").exists()
     # A grid sweep is untouched by it.
-    grid = sweeplab(
+    grid = sweeplab_process(
         "-m", "model=ridge", "model.alpha=0.5,1.0", "dataset.n_rows=300", cwd=tmp_path, env=env
     )
     assert grid.returncode == 0, grid.stderr

@@ -15,6 +15,17 @@ from hydra.test_utils.launcher_common_tests import (
 
 SWEEPLAB = "hydra.searchpath=[pkg://sweeplab.conf]"
 
+
+@pytest.fixture(autouse=True)
+def _version_base_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The suites' apps name no version_base and expect Hydra's defaults for that (jobs change
+    # into their folder); composing sweeplab's configs earlier in this process set 1.3, which
+    # Hydra keeps in a singleton its own hydra_restore_singletons fixture does not reset.
+    from hydra import version
+
+    monkeypatch.setattr(version.VersionBase.instance(), "version_base", version._UNSPECIFIED_)
+
+
 # Hydra 1.3 warns that it checks each of sweeplab's options against its own of the same name:
 # expected, as sweeplab's own entry points say (sweeplab.quiet).
 pytestmark = pytest.mark.filterwarnings(

@@ -9,7 +9,8 @@ import numpy as np
 from mlflow import MlflowClient
 from services import free_port
 
-from conftest import BIN, sweeplab
+from conftest import BIN
+from conftest import sweeplab_process as sweeplab
 from sweeplab.sources.apple_sales import apple_sales
 
 

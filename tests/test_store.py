@@ -13,7 +13,7 @@ from mlflow.store.db.utils import _get_alembic_config, _get_latest_schema_revisi
 from mlflow.store.tracking.dbmodels.initial_models import Base as InitialBase
 from services import BIN, free_port, stop_group, wait_until_healthy
 
-from conftest import sweeplab
+from conftest import sweeplab_process as sweeplab
 
 # Each process spins until the same instant, then opens the store: without sweeplab's lock,
 # two of them fail in almost every round (`table experiments already exists`, ...), and

@@ -12,7 +12,7 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Run
 
-from conftest import BIN, sweeplab
+from conftest import BIN, sweeplab, sweeplab_process
 from sweeplab.compare import Row, compare, swept_params
 
 # Small forests keep each job well under a second.
@@ -231,7 +231,7 @@ def test_failed_jobs_are_recorded_and_the_rest_still_run(tmp_path):
 
 
 def test_a_parallel_sweep_on_a_fresh_store_loses_nothing(tmp_path):
-    done = sweeplab(
+    done = sweeplab_process(
         "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
         "model.n_estimators=5,10,15,20", "model.max_depth=2,4",
         cwd=tmp_path, timeout=300,

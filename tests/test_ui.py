@@ -16,7 +16,8 @@ import pytest
 from mlflow import MlflowClient
 from services import free_port, start_server, stop_group
 
-from conftest import REQUIRE_EXTRAS, sweeplab
+from conftest import REQUIRE_EXTRAS
+from conftest import sweeplab_process as sweeplab
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Flags for a headless browser as root on a machine without a network: no sandbox (root),

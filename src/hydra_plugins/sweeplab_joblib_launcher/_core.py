@@ -20,7 +20,7 @@ from joblib import Parallel, delayed
 from joblib.externals.loky.process_executor import TerminatedWorkerError
 from omegaconf import open_dict
 
-from sweeplab import job
+from sweeplab import job, process
 from sweeplab.joblib_pool import settings_of, warmed
 from sweeplab.jobrun import run_job
 
@@ -137,6 +137,7 @@ def execute_job(
     """
     from hydra.core.plugins import Plugins
 
+    process.configure()  # this worker's entry into sweeplab, before the job is composed
     found = Singleton._instances.get(Plugins)
     if found is not None:
         instances = {**singleton_state["instances"], Plugins: found}
