@@ -22,6 +22,12 @@ from services import BIN, free_port, start_server, stop_group
 
 from sweeplab.config import register_configs
 
+# A suite started in the background of a script (`make test &`) inherits SIGINT ignored, and
+# so would every sweeplab it starts: the Ctrl-C tests would wait on runs that never stop. A
+# handler here (in each test process) makes the programs it starts take SIGINT's default again.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 # CI (make test-all) installs every extra; there a missing one is a failure, not a skip.
 REQUIRE_EXTRAS = os.environ.get("SWEEPLAB_REQUIRE_CLUSTER_TESTS") == "1"
 
