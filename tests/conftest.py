@@ -22,11 +22,19 @@ from services import BIN, free_port, start_server, stop_group
 
 from sweeplab.config import register_configs
 
-# A suite started in the background of a script (`make test &`) inherits SIGINT ignored, and
-# so would every sweeplab it starts: the Ctrl-C tests would wait on runs that never stop. A
-# handler here (in each test process) makes the programs it starts take SIGINT's default again.
-if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Let the programs the tests start take Ctrl-C, however the suite itself was started.
+
+    A suite started in the background of a script (`make test &`) inherits SIGINT ignored, and
+    so would every sweeplab it starts: the Ctrl-C tests would wait on runs that never stop. A
+    handler in each test process makes the programs it starts take SIGINT's default again.
+    (A hook, not module code: the tracking process imports test modules, and this conftest,
+    to run their functions, on a thread where signal handlers cannot be set.)
+    """
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 # CI (make test-all) installs every extra; there a missing one is a failure, not a skip.
 REQUIRE_EXTRAS = os.environ.get("SWEEPLAB_REQUIRE_CLUSTER_TESTS") == "1"
@@ -138,12 +146,14 @@ def sweeplab_process(
     )
 
 
-def start_sweeplab(*args: str, cwd: Path) -> subprocess.Popen[str]:
+def start_sweeplab(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
     """Start the `sweeplab` console script on the local store, capturing what it prints."""
     return subprocess.Popen(
         [str(BIN / "sweeplab"), *args],
         cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+        env={**{k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}, **(env or {})},
     )  # fmt: skip
 
 

@@ -42,6 +42,9 @@ from conftest import sweeplab_process as sweeplab
 from sweeplab import cluster, tracking
 from sweeplab.config import register_configs
 
+# Every test here starts programs (sweeplab, servers, clusters): the end-to-end tier.
+pytestmark = pytest.mark.process
+
 REQUIRED = os.environ.get("SWEEPLAB_REQUIRE_CLUSTER_TESTS") == "1"
 # A credential the driver has in its environment; it must reach no file and no output.
 PASSWORD = "pw-never-in-a-file-7f3a"

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import mlflow
+import pytest
 from mlflow import MlflowClient
 from mlflow.entities import LoggedModelStatus
 from services import free_port, start_server, stop_group
@@ -19,6 +20,9 @@ from conftest import BIN, start_sweeplab, wait_for_running
 from conftest import sweeplab_process as sweeplab
 from sweeplab import tracking
 from sweeplab.runner import execute
+
+# Every test here starts programs (sweeplab, servers, clusters): the end-to-end tier.
+pytestmark = pytest.mark.process
 
 
 def store(root: Path) -> MlflowClient:

@@ -6,12 +6,16 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import pytest
 from mlflow import MlflowClient
 from services import free_port
 
 from conftest import BIN
 from conftest import sweeplab_process as sweeplab
 from sweeplab.sources.apple_sales import apple_sales
+
+# Every test here starts programs (sweeplab, servers, clusters): the end-to-end tier.
+pytestmark = pytest.mark.process
 
 
 def test_console_script_logs_to_the_server(mlflow_server, tmp_path):

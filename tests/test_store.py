@@ -21,6 +21,9 @@ from conftest import sweeplab_process as sweeplab
 _OPEN_AT = """
 import sys, time
 from sweeplab import store
+
+# Every test here starts programs (sweeplab, servers, clusters): the end-to-end tier.
+pytestmark = pytest.mark.process
 time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
 store.open_sqlite(sys.argv[1])
 """

@@ -11,10 +11,14 @@ import pytest
 from mlflow import MlflowClient
 from test_faults import children_running
 
+from blocking import waiting_model
 from conftest import BIN, start_sweeplab, wait_for_running
 from sweeplab import tracker
 from sweeplab.checks import ConfigError
 from sweeplab.errors import RunFailed, error_summary
+
+# Every test here starts programs (sweeplab, servers, clusters): the end-to-end tier.
+pytestmark = pytest.mark.process
 
 
 @pytest.mark.parametrize(
@@ -87,11 +91,13 @@ def test_the_tracking_process_readies_skops_only_where_it_logs_models():
 
 def test_the_tracking_process_killed_mid_run_loses_nothing(tmp_path):
     """What the out-of-memory killer may do: SIGKILL to the tracking process while training."""
-    run = start_sweeplab("model=gradient_boosting", "model.n_estimators=3000", cwd=tmp_path)
+    args, env, release = waiting_model(tmp_path)
+    run = start_sweeplab(*args, cwd=tmp_path, env=env)
     try:
         wait_for_running(tmp_path / "outputs" / "mlflow.db", 1)
         (helper,) = children_running(run.pid, "sweeplab.tracker")
         os.kill(helper, signal.SIGKILL)
+        release.touch()  # the fit ends only now, with its tracking process gone
         out, err = run.communicate(timeout=120)
     finally:
         if run.poll() is None:

@@ -19,6 +19,9 @@ from services import free_port, start_server, stop_group
 from conftest import REQUIRE_EXTRAS
 from conftest import sweeplab_process as sweeplab
 
+# Every test here starts programs (sweeplab, servers, clusters): the end-to-end tier.
+pytestmark = pytest.mark.process
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Flags for a headless browser as root on a machine without a network: no sandbox (root),
 # and none of Chromium's background connections, which a closed network refuses.
