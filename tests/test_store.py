@@ -6,6 +6,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import sqlalchemy
 from alembic import command
 from mlflow import MlflowClient
@@ -15,15 +16,15 @@ from services import BIN, free_port, stop_group, wait_until_healthy
 
 from conftest import sweeplab_process as sweeplab
 
+# Every test here starts programs (sweeplab, servers, clusters): the end-to-end tier.
+pytestmark = pytest.mark.process
+
 # Each process spins until the same instant, then opens the store: without sweeplab's lock,
 # two of them fail in almost every round (`table experiments already exists`, ...), and
 # some rounds leave the file broken for good.
 _OPEN_AT = """
 import sys, time
 from sweeplab import store
-
-# Every test here starts programs (sweeplab, servers, clusters): the end-to-end tier.
-pytestmark = pytest.mark.process
 time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
 store.open_sqlite(sys.argv[1])
 """
