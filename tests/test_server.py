@@ -11,6 +11,7 @@ from mlflow import MlflowClient
 from services import free_port
 
 from conftest import BIN
+from conftest import sweeplab as sweeplab_here
 from conftest import sweeplab_process as sweeplab
 from sweeplab.sources.apple_sales import apple_sales
 
@@ -58,7 +59,9 @@ def test_console_script_logs_to_the_server(mlflow_server, tmp_path):
 def test_unreachable_server_fails_fast_naming_uri_and_fix(tmp_path):
     uri = f"http://127.0.0.1:{free_port()}"
     started = time.monotonic()
-    done = sweeplab("tracking=server", f"tracking.uri={uri}", cwd=tmp_path, timeout=60)
+    # In this process: the bound is on sweeplab's own wait for the server (MLflow alone would
+    # retry for minutes), not on a new interpreter's imports, which a busy machine stretches.
+    done = sweeplab_here("tracking=server", f"tracking.uri={uri}", cwd=tmp_path)
     elapsed = time.monotonic() - started
     assert done.returncode == 2
     assert uri in done.stderr
