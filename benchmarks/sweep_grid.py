@@ -24,9 +24,9 @@ from mlflow import MlflowClient
 from single_run import timed  # benchmarks/ is on sys.path when a script here runs
 from sklearn.ensemble import RandomForestRegressor
 
-from sweeplab import train
-from sweeplab.sources.apple_sales import NOT_FEATURES, TARGET, apple_sales
-from sweeplab.sources.base import describe
+from sweeplab.data.apple_sales import NOT_FEATURES, TARGET, apple_sales
+from sweeplab.data.base import describe
+from sweeplab.model import train
 
 BIN = Path(sys.executable).parent
 GRID = {"max_depth": (3, 6, 9), "n_estimators": (50, 100, 200)}

@@ -52,7 +52,7 @@ LOOP = textwrap.dedent(
     from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
     from sklearn.model_selection import train_test_split
 
-    from sweeplab.sources.apple_sales import NOT_FEATURES, TARGET, apple_sales
+    from sweeplab.data.apple_sales import NOT_FEATURES, TARGET, apple_sales
 
     jobs = int(sys.argv[1])
     mlflow.set_tracking_uri(sys.argv[2])

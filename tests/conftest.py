@@ -20,7 +20,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 from services import BIN, free_port, start_server, stop_group
 
-from sweeplab.config import register_configs
+from sweeplab.config.schema import register_configs
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -55,7 +55,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Launch from an empty tmp dir, so the local store is tmp_path/outputs/mlflow.db."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    # sweeplab.tracking.connect sets MLflow's request settings in os.environ, as it should
+    # sweeplab.tracking.log.connect sets MLflow's request settings in os.environ, as it should
     # for the process it runs in; a test's runs must not leave them to the next test.
     before = dict(os.environ)
     yield tmp_path
@@ -91,14 +91,15 @@ def sweeplab(
     """Run `sweeplab` with these arguments in this process, and capture what it prints.
 
     What its console script does but for the tracking process (runs are logged from this
-    process instead; tests/test_tracker.py covers that process): sweeplab.run.cli, with
+    process instead; tests/test_tracker.py covers that process): sweeplab.app.cli, with
     ``cwd`` as the launch directory and ``env`` added to the environment. Its exit code is
     the CompletedProcess's returncode. ``timeout`` is for sweeplab_process's signature alone.
     For what only a process can show (signals, a clean interpreter, the tracking process,
     PYTHONPATH), use sweeplab_process.
     """
-    from sweeplab import process, run
-    from sweeplab.sweep import Sweep
+    from sweeplab import app
+    from sweeplab.sweep.parent import Sweep
+    from sweeplab.util import process
 
     saved_env, saved_cwd, saved_argv = dict(os.environ), os.getcwd(), sys.argv
     saved_term = signal.getsignal(signal.SIGTERM)
@@ -114,7 +115,7 @@ def sweeplab(
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             process.configure()
             try:
-                run.cli()
+                app.cli()
             except SystemExit as e:
                 code = e.code if isinstance(e.code, int) else int(e.code is not None)
     finally:

@@ -9,10 +9,11 @@ from mlflow import MlflowClient
 from omegaconf import OmegaConf
 
 from conftest import sweeplab, sweeplab_process
-from sweeplab import allow, plan
-from sweeplab.allow import TargetRefused
-from sweeplab.errors import UserError
-from sweeplab.runner import execute
+from sweeplab.run import plan
+from sweeplab.run.runner import execute
+from sweeplab.util import allow
+from sweeplab.util.allow import TargetRefused
+from sweeplab.util.errors import UserError
 
 # A callback that copies a file: Hydra's own blocklist lets it through.
 COPYING_CALLBACK = """# @package _global_

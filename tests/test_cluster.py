@@ -39,8 +39,9 @@ from services import (
 
 from conftest import BIN
 from conftest import sweeplab_process as sweeplab
-from sweeplab import cluster, tracking
-from sweeplab.config import register_configs
+from sweeplab.config.schema import register_configs
+from sweeplab.sweep import cluster
+from sweeplab.tracking import log
 
 # Every test here starts programs (sweeplab, servers, clusters): the end-to-end tier.
 pytestmark = pytest.mark.process
@@ -294,7 +295,7 @@ def test_an_optuna_study_on_ray_keeps_its_trials_in_postgresql(
 
 
 def test_registration_and_its_lock_on_the_postgresql_server(pg_server, tmp_path):
-    from sweeplab import registry
+    from sweeplab.registry import champion as registry
 
     env = {"MLFLOW_TRACKING_URI": pg_server["uri"]}
     common = ("tracking=server", "experiment.name=pg_registry", "sweep.register=pg_demand",
@@ -547,8 +548,8 @@ def log_the_same_data_at_once(experiment_id: str, runs: int = 8) -> tuple[list[s
             run_ids.append(run.info.run_id)
             together.wait()
             try:
-                made = [tracking.dataset(frame, "apple_sales", "y")]
-                tracking.log_datasets(MlflowClient(), run.info.run_id, made, ["training"])
+                made = [log.dataset(frame, "apple_sales", "y")]
+                log.log_datasets(MlflowClient(), run.info.run_id, made, ["training"])
             except Exception as e:
                 errors.append(str(e))
 

@@ -6,9 +6,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from sweeplab import compose
+from sweeplab.sweep import compose
 
-# As the sweep callback leaves them for every job (sweeplab.sweep.start).
+# As the sweep callback leaves them for every job (sweeplab.sweep.parent.start).
 CALLBACK_OVERRIDES = [
     "++hydra.job.env_set.SWEEPLAB_PARENT_RUN_ID='0123'",
     "++hydra.job.env_set.SWEEPLAB_OPTUNA_TRIAL=''",

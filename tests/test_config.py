@@ -6,10 +6,10 @@ import pytest
 from hydra.errors import ConfigCompositionException, MissingConfigException
 
 import tutorial_lab2
-from sweeplab import config
-from sweeplab.config import ConfigError, validate
+from sweeplab.config.schema import ConfigError, validate
+from sweeplab.model import estimators
 
-CONF = Path(config.__file__).parents[2] / "conf"
+CONF = Path(estimators.__file__).parents[1] / "conf"
 
 
 def options(group: str) -> list[str]:
@@ -43,7 +43,7 @@ def test_default_config_is_the_tutorial(compose_cfg, isolated):
         "split_seed": 42,
     }
     assert cfg.model._target_ == "sklearn.ensemble.RandomForestRegressor"
-    assert config.hyperparameters(cfg.model) == tutorial_lab2.PARAMS
+    assert estimators.hyperparameters(cfg.model) == tutorial_lab2.PARAMS
 
 
 @pytest.mark.parametrize("group", ["tracking", "experiment", "dataset"])

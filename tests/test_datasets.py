@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import tutorial_lab2
-from sweeplab.sources.apple_sales import apple_sales
+from sweeplab.data.apple_sales import apple_sales
 
 
 def tutorial_frame(monkeypatch: pytest.MonkeyPatch, now: dt.datetime, **kwargs) -> pd.DataFrame:

@@ -10,11 +10,12 @@ import pytest
 from mlflow import MlflowClient
 
 from conftest import need_extra, sweeplab
-from sweeplab import config, estimators, plan
-from sweeplab.runner import execute
-from sweeplab.tasks import TASKS
+from sweeplab.model import estimators
+from sweeplab.model.tasks import TASKS
+from sweeplab.run import plan
+from sweeplab.run.runner import execute
 
-CONF = Path(config.__file__).parents[2] / "conf"
+CONF = Path(estimators.__file__).parents[1] / "conf"
 MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
 
 
@@ -35,14 +36,14 @@ def test_every_shipped_model_builds_for_each_task_it_names(compose_cfg, option):
     for task in declared_tasks(cfg):
         estimator, target = estimators.build(cfg.model, TASKS[task], [])
         assert f"{type(estimator).__module__.split('.')[0]}" == target.split(".")[0]
-        hyperparameters = config.hyperparameters(cfg.model)
+        hyperparameters = estimators.hyperparameters(cfg.model)
         assert {k: estimator.get_params()[k] for k in hyperparameters} == hyperparameters
 
 
 def test_random_forest_keeps_the_tutorials_seven_parameters(compose_cfg):
     import tutorial_lab2
 
-    assert config.hyperparameters(compose_cfg().model) == tutorial_lab2.PARAMS
+    assert estimators.hyperparameters(compose_cfg().model) == tutorial_lab2.PARAMS
 
 
 @pytest.mark.parametrize(
@@ -111,7 +112,7 @@ def test_a_users_lightgbm_config_logs_through_mlflows_lightgbm_flavor(tmp_path):
 
     # A fresh Python loads it and predicts on raw rows.
     code = (
-        "import mlflow, sys; from sweeplab.sources.apple_sales import apple_sales; "
+        "import mlflow, sys; from sweeplab.data.apple_sales import apple_sales; "
         "X = apple_sales(n_rows=5000, end_date='2023-11-01').drop(columns=['date', 'demand']); "
         "print(float(mlflow.pyfunc.load_model(sys.argv[1]).predict(X.tail(1))[0]))"
     )

@@ -18,8 +18,8 @@ from services import free_port, start_server, stop_group
 
 from conftest import BIN, start_sweeplab, wait_for_running
 from conftest import sweeplab_process as sweeplab
-from sweeplab import tracking
-from sweeplab.runner import execute
+from sweeplab.run.runner import execute
+from sweeplab.tracking import log
 
 # Every test here starts programs (sweeplab, servers, clusters): the end-to-end tier.
 pytestmark = pytest.mark.process
@@ -309,7 +309,7 @@ def test_params_past_mlflows_limits_are_batched_kept_whole_and_renamed(isolated,
     many = {f"p{i:03d}": i for i in range(250)}  # MLflow takes 100 per batch
     long_value = "x" * 7000  # MLflow refuses values over 6,000 characters
     with mlflow.start_run() as run:
-        tracking.log_params(
+        log.log_params(
             MlflowClient(),
             run.info.run_id,
             {**many, "notes": long_value, "lr@stage(1)": 0.1, "../up": 1},
@@ -375,7 +375,7 @@ def test_credentials_never_reach_params_tags_artifacts_console_or_hydra_files(tm
 
 
 def test_the_documented_server_binds_loopback_with_security_middleware_on():
-    from sweeplab.cli import server_command
+    from sweeplab.cli.tools import server_command
 
     command = server_command("127.0.0.1", 8080, 2)
     assert command[command.index("--host") + 1] == "127.0.0.1"
@@ -413,7 +413,7 @@ def test_the_server_command_refuses_a_port_in_use(tmp_path):
 
 
 def test_masking_a_secret_key_stays_on_its_own_line():
-    from sweeplab.redact import scrub_text
+    from sweeplab.util.redact import scrub_text
 
     # A YAML mapping under a secret-named key: its first child is not the key's value.
     assert scrub_text("credentials:\n  user: bob\napi_token: x\n") == (

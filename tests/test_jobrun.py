@@ -1,4 +1,4 @@
-"""A sweep job run by sweeplab.jobrun behaves as under Hydra's own run_job, copies aside."""
+"""A sweep job run by sweeplab.sweep.jobrun behaves as under Hydra's own run_job, copies aside."""
 
 import os
 from pathlib import Path
@@ -12,7 +12,7 @@ from hydra.types import HydraContext
 from omegaconf import DictConfig, OmegaConf, open_dict
 from test_compose import master
 
-from sweeplab import jobrun
+from sweeplab.sweep import jobrun
 
 
 class Seen:

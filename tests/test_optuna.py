@@ -10,7 +10,7 @@ import yaml
 from test_sweep import parent_csv, store, sweep_runs
 
 from conftest import BIN, need_extra, sweeplab, sweeplab_process
-from sweeplab.redact import redact_uri
+from sweeplab.util.redact import redact_uri
 
 TRIAL_TAG = "sweeplab.optuna.trial"
 # Ridge fits in milliseconds: a trial costs what sweeplab and Optuna add to it.
@@ -422,7 +422,7 @@ def test_with_hydras_own_plugin_installed_too_optuna_is_refused_in_one_line(
 def _space(*arguments: str, params: dict[str, str] | None = None):
     from omegaconf import OmegaConf
 
-    from sweeplab.optuna_search import search_space
+    from sweeplab.sweep.optuna_search import search_space
 
     cfg = OmegaConf.create({"hydra": {"sweeper": {"params": params}}})
     return search_space(cfg, list(arguments))
@@ -483,7 +483,7 @@ def test_params_from_a_config_and_the_command_line_merge_with_the_command_line_w
     ],
 )  # fmt: skip
 def test_a_search_space_optuna_cannot_take_is_refused_naming_the_key(argument, message):
-    from sweeplab.checks import ConfigError
+    from sweeplab.util.checks import ConfigError
 
     with pytest.raises(ConfigError, match=r".*") as refused:
         _space(argument)
@@ -494,8 +494,8 @@ def test_a_search_space_optuna_cannot_take_is_refused_naming_the_key(argument, m
 def test_without_optuna_installed_the_sweeper_says_which_extra(monkeypatch):
     import sys
 
-    from sweeplab.errors import UserError
-    from sweeplab.optuna_search import require_optuna
+    from sweeplab.sweep.optuna_search import require_optuna
+    from sweeplab.util.errors import UserError
 
     monkeypatch.setitem(sys.modules, "optuna", None)  # what `import optuna` sees when absent
     with pytest.raises(UserError, match=r"pip install 'sweeplab\[optuna\]'"):

@@ -11,9 +11,10 @@ import pytest
 from mlflow import MlflowClient
 
 from conftest import sweeplab
-from sweeplab import plan, train
-from sweeplab.checks import ConfigError
-from sweeplab.runner import execute
+from sweeplab.model import train
+from sweeplab.run import plan
+from sweeplab.run.runner import execute
+from sweeplab.util.checks import ConfigError
 
 
 def sales(rows: int = 300, seed: int = 0) -> pd.DataFrame:
@@ -264,7 +265,7 @@ def test_the_file_is_read_once_per_run_digest_included(compose_cfg, sales_csv):
 
 
 def test_logged_datasets_have_the_schema_mlflow_would_infer(sales_csv):
-    from sweeplab.tracking import dataset_schema
+    from sweeplab.tracking.log import dataset_schema
 
     frame = pd.read_csv(sales_csv)
     frame.loc[7, "store"] = None

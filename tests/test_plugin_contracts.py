@@ -27,7 +27,7 @@ def _version_base_unset(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # Hydra 1.3 warns that it checks each of sweeplab's options against its own of the same name:
-# expected, as sweeplab's own entry points say (sweeplab.quiet).
+# expected, as sweeplab's own entry points say (sweeplab.util.quiet).
 pytestmark = pytest.mark.filterwarnings(
     r"ignore:\s*'hydra/(launcher|sweeper)/(basic|joblib)' is validated:UserWarning"
 )

@@ -11,8 +11,9 @@ import pytest
 from mlflow import MlflowClient
 
 from conftest import BIN, sweeplab
-from sweeplab import registry
-from sweeplab.sources.apple_sales import NOT_FEATURES, TARGET, apple_sales
+from sweeplab.data.apple_sales import NOT_FEATURES, TARGET, apple_sales
+from sweeplab.registry import champion as registry
+from sweeplab.tracking.tags import LOCK_TAG
 
 RIDGE = ("model=ridge",)
 
@@ -157,8 +158,8 @@ def test_predict_scores_a_csv_with_the_champion_as_its_run_scored(history, tmp_p
     client = store(root)
     best = client.get_run(client.get_model_version_by_alias("apple_demand", "champion").run_id)
     # The run's own data and split: scoring its validation rows must give its logged rmse.
-    from sweeplab import train
-    from sweeplab.sources.base import describe
+    from sweeplab.data.base import describe
+    from sweeplab.model import train
 
     frame = apple_sales(n_rows=5000, base_demand=1000, seed=9999, end_date="2023-11-01")
     data = describe(frame, target=TARGET, drop=NOT_FEATURES, task="regression",
@@ -298,12 +299,12 @@ def test_two_promotions_at_once_leave_the_better_version_champion(where, mlflow_
 
 def test_a_lock_left_by_a_dead_process_is_broken(tmp_path, monkeypatch):
     client = MlflowClient(f"sqlite:///{tmp_path}/lock.db")
-    client.create_registered_model("m" + registry.LOCK_SUFFIX, tags={registry.LOCK_TAG: "dead:1"})
+    client.create_registered_model("m" + registry.LOCK_SUFFIX, tags={LOCK_TAG: "dead:1"})
     monkeypatch.setattr(registry, "STALE_LOCK_SECONDS", 0.5)
     started = time.monotonic()
     with registry._Lock(client, "m"):
         held = client.get_registered_model("m" + registry.LOCK_SUFFIX)
-        assert held.tags[registry.LOCK_TAG] != "dead:1"
+        assert held.tags[LOCK_TAG] != "dead:1"
     assert time.monotonic() - started < 10
     assert not client.search_registered_models()
 

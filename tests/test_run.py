@@ -14,12 +14,14 @@ from mlflow import MlflowClient
 
 import sweeplab
 import tutorial_lab2
-from sweeplab import plan, tracking, train
-from sweeplab.config import ConfigError
-from sweeplab.errors import RunFailed
-from sweeplab.runner import execute
-from sweeplab.sources.apple_sales import apple_sales
-from sweeplab.tracking import TrackingError
+from sweeplab.config.schema import ConfigError
+from sweeplab.data.apple_sales import apple_sales
+from sweeplab.model import train
+from sweeplab.run import plan
+from sweeplab.run.runner import execute
+from sweeplab.tracking import log
+from sweeplab.tracking.log import TrackingError
+from sweeplab.util.errors import RunFailed
 
 
 def tutorial_metrics() -> dict[str, float]:
@@ -34,7 +36,7 @@ def default_run(tmp_path_factory):
     """One default run, shared by the read-back tests below (a fit costs seconds)."""
     from hydra import compose, initialize_config_module
 
-    from sweeplab.config import register_configs
+    from sweeplab.config.schema import register_configs
 
     root = tmp_path_factory.mktemp("default_run")
     register_configs()
@@ -232,7 +234,7 @@ def test_a_run_whose_model_cannot_be_logged_is_failed_with_its_params(compose_cf
     def broken_log_model(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(tracking, "log_model", broken_log_model)
+    monkeypatch.setattr(log, "log_model", broken_log_model)
     with pytest.raises(RunFailed, match="OSError: disk full") as failure:
         execute(compose_cfg("model=ridge"), [])
     run = MlflowClient(mlflow.get_tracking_uri()).get_run(failure.value.run_id)

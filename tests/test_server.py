@@ -13,7 +13,7 @@ from services import free_port
 from conftest import BIN
 from conftest import sweeplab as sweeplab_here
 from conftest import sweeplab_process as sweeplab
-from sweeplab.sources.apple_sales import apple_sales
+from sweeplab.data.apple_sales import apple_sales
 
 # Every test here starts programs (sweeplab, servers, clusters): the end-to-end tier.
 pytestmark = pytest.mark.process

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.process
 # some rounds leave the file broken for good.
 _OPEN_AT = """
 import sys, time
-from sweeplab import store
+from sweeplab.tracking import store
 time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
 store.open_sqlite(sys.argv[1])
 """

@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Run
 
 from conftest import BIN, sweeplab, sweeplab_process
-from sweeplab.compare import Row, compare, swept_params
+from sweeplab.compare.results import Row, compare, swept_params
 
 # Small forests keep each job well under a second.
 GRID = ("model.max_depth=3,6", "model.n_estimators=20,40")
@@ -256,7 +256,7 @@ def test_joblib_workers_are_started_and_importing_before_the_first_job():
     from joblib import Parallel, delayed
 
     from hydra_plugins.sweeplab_joblib_launcher.joblib_launcher import JoblibLauncher
-    from sweeplab.joblib_pool import settings_of, warmed
+    from sweeplab.sweep.joblib_pool import settings_of, warmed
 
     launcher = JoblibLauncher(n_jobs=2)
     launcher.setup(hydra_context=None, task_function=None, config=None)
@@ -415,7 +415,7 @@ def test_runs_on_different_data_are_ranked_within_their_own_data():
 def test_a_metric_column_has_one_precision(values, shown):
     import pandas as pd
 
-    from sweeplab.compare import column_format
+    from sweeplab.compare.results import column_format
 
     spec = column_format(pd.Series(values))
     assert [format(v, spec) for v in values] == shown
@@ -423,7 +423,7 @@ def test_a_metric_column_has_one_precision(values, shown):
 
 def test_categorical_and_missing_params_plot_as_they_are(tmp_path):
     """A sweep over models: `model` is categorical, `max_depth` is missing for ridge."""
-    from sweeplab.compare import plot
+    from sweeplab.compare.results import plot
 
     rows = [
         Row("FINISHED", "r", 0, {"model": "ridge"}, {"rmse": 124.3}),
@@ -467,7 +467,7 @@ def _many_jobs(count: int, seeds: int = 1) -> list[Row]:
 
 
 def test_a_big_sweeps_leaderboard_shows_the_best_rows_and_counts_the_rest():
-    from sweeplab.compare import leaderboard
+    from sweeplab.compare.results import leaderboard
 
     comparison = compare(_many_jobs(1000), "rmse", "minimize")
     text = leaderboard(comparison, limit=25).splitlines()
@@ -481,7 +481,7 @@ def test_a_big_sweeps_plots_label_a_readable_number_of_ticks(tmp_path):
     """1,000 values of alpha on a number line; a 100x2 heatmap without text in its cells."""
     import matplotlib.pyplot as plt
 
-    from sweeplab.compare import plot
+    from sweeplab.compare.results import plot
 
     comparison = compare(_many_jobs(100, seeds=2), "rmse", "minimize")
     drawn = {}

@@ -13,9 +13,9 @@ from test_faults import children_running
 
 from blocking import waiting_model
 from conftest import BIN, start_sweeplab, wait_for_running
-from sweeplab import tracker
-from sweeplab.checks import ConfigError
-from sweeplab.errors import RunFailed, error_summary
+from sweeplab.tracking import tracker
+from sweeplab.util.checks import ConfigError
+from sweeplab.util.errors import RunFailed, error_summary
 
 # Every test here starts programs (sweeplab, servers, clusters): the end-to-end tier.
 pytestmark = pytest.mark.process
@@ -95,7 +95,7 @@ def test_the_tracking_process_killed_mid_run_loses_nothing(tmp_path):
     run = start_sweeplab(*args, cwd=tmp_path, env=env)
     try:
         wait_for_running(tmp_path / "outputs" / "mlflow.db", 1)
-        (helper,) = children_running(run.pid, "sweeplab.tracker")
+        (helper,) = children_running(run.pid, "sweeplab.tracking.tracker")
         os.kill(helper, signal.SIGKILL)
         release.touch()  # the fit ends only now, with its tracking process gone
         out, err = run.communicate(timeout=120)
@@ -119,7 +119,7 @@ def test_the_tracking_process_ends_with_the_run(tmp_path):
     deadline = time.monotonic() + 30
     helpers: list[int] = []
     while not helpers and time.monotonic() < deadline:
-        helpers = children_running(run.pid, "sweeplab.tracker")
+        helpers = children_running(run.pid, "sweeplab.tracking.tracker")
     run.communicate(timeout=120)
     assert run.returncode == 0
     assert helpers, "no tracking process was started"

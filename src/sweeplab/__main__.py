@@ -1,13 +1,14 @@
-"""`sweeplab` and `python -m sweeplab`: start the tracking process, then run (sweeplab.run).
+"""`sweeplab` and `python -m sweeplab`: start the tracking process, then run (sweeplab.app).
 
-The tracking process (sweeplab.tracker) starts before this process imports anything heavy,
+The tracking process (sweeplab.tracking.tracker) starts before this process imports anything heavy,
 so that its imports (MLflow, skops) overlap these (Hydra, scikit-learn, pandas) from the start.
 """
 
 import sys
 
-from sweeplab import process, tracker
-from sweeplab.errors import EXIT_INTERRUPTED, EXIT_TERMINATED
+from sweeplab.tracking import tracker
+from sweeplab.util import process
+from sweeplab.util.errors import EXIT_INTERRUPTED, EXIT_TERMINATED
 
 
 def main() -> None:
@@ -17,7 +18,7 @@ def main() -> None:
         tracker.start(models=tracker.trains_here(sys.argv[1:]))
     finish = True
     try:
-        from sweeplab.run import cli
+        from sweeplab.app import cli
 
         cli()
     except KeyboardInterrupt:  # before cli() handles it (importing, composing): no run yet

@@ -1,7 +1,7 @@
 """``hydra/launcher=basic`` in sweeplab (its default): Hydra's basic launcher, copying less.
 
 The same jobs, one after another in this process, with the same logging and folders as
-Hydra's own; each runs through sweeplab.jobrun.run_job, Hydra's ``run_job`` without its
+Hydra's own; each runs through sweeplab.sweep.jobrun.run_job, Hydra's ``run_job`` without its
 copies of the whole config (~30 ms a job). The option that names it is a YAML file in sweeplab's
 own config folder (sweeplab/conf/hydra/launcher/basic.yaml): other Hydra apps keep Hydra's.
 """
@@ -16,14 +16,14 @@ from omegaconf import open_dict
 
 
 class BasicLauncher(HydraBasic):
-    """Hydra's BasicLauncher, with sweeplab.jobrun.run_job for each job."""
+    """Hydra's BasicLauncher, with sweeplab.sweep.jobrun.run_job for each job."""
 
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
     ) -> Sequence[JobReturn]:
         """Run the jobs one by one in this process; return one JobReturn per job, in order."""
         # Hydra's BasicLauncher.launch, line for line, but for the run_job it calls.
-        from sweeplab.jobrun import run_job  # the implementation: imported when jobs run
+        from sweeplab.sweep.jobrun import run_job  # the implementation: imported when jobs run
 
         setup_globals()
         assert self.hydra_context is not None

@@ -3,8 +3,8 @@
 Hydra's BasicSweeper composes every job of a batch before launching the first
 (``validate_batch_is_legal``), and the launcher composes each again: 1,000 jobs waited 79 s
 for their first. sweeplab's sweep callback has already checked, more cheaply, that every job
-composes (sweeplab.sweep.check_jobs_compose), so this sweeper skips Hydra's check, and its
-launcher composes jobs from templates (sweeplab.compose). Settings and behaviour are otherwise
+composes (sweeplab.sweep.parent.check_jobs_compose), so this sweeper skips Hydra's check, and its
+launcher composes jobs from templates (sweeplab.sweep.compose). Settings and behaviour are otherwise
 Hydra's: ``max_batch_size``, ``params``, the same jobs in the same order, except that a null
 ``max_batch_size`` launches DEFAULT_BATCH jobs at a time. The option that names it is a YAML
 file in sweeplab's own config folder (sweeplab/conf/hydra/sweeper/basic.yaml): other Hydra apps
@@ -35,8 +35,8 @@ class GridSweeper(BasicSweeper):
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
-        """Hydra's setup, with a launcher that composes jobs through sweeplab.compose."""
-        from sweeplab import compose  # the implementation: imported when a sweep starts
+        """Hydra's setup, with a launcher that composes jobs through sweeplab.sweep.compose."""
+        from sweeplab.sweep import compose
 
         super().setup(
             hydra_context=compose.fast(hydra_context), task_function=task_function, config=config
@@ -66,7 +66,7 @@ class GridSweeper(BasicSweeper):
 
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
         """Check the batch composes, unless sweeplab's sweep callback has checked every job."""
-        from sweeplab.sweep import Sweep
+        from sweeplab.sweep.parent import Sweep
 
         if Sweep.current is None or not Sweep.current.jobs_checked:  # callback removed
             super().validate_batch_is_legal(batch)

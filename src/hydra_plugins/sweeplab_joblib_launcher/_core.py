@@ -1,8 +1,8 @@
 """sweeplab's joblib launcher at work: imported by its launch, never by Hydra's plugin scan.
 
 The same jobs with the same joblib settings as Hydra's joblib launcher, through the steps of
-Hydra's ``execute_job`` (with sweeplab.jobrun's ``run_job``); when the pool breaks, each job
-that was running is recorded FAILED with why (sweeplab.job.lost), and a new pool takes the
+Hydra's ``execute_job`` (with sweeplab.sweep.jobrun's ``run_job``); when the pool breaks, each job
+that was running is recorded FAILED with why (sweeplab.sweep.job.lost), and a new pool takes the
 jobs that had not started.
 """
 
@@ -20,9 +20,10 @@ from joblib import Parallel, delayed
 from joblib.externals.loky.process_executor import TerminatedWorkerError
 from omegaconf import open_dict
 
-from sweeplab import job, process
-from sweeplab.joblib_pool import settings_of, warmed
-from sweeplab.jobrun import run_job
+from sweeplab.sweep import job
+from sweeplab.sweep.joblib_pool import settings_of, warmed
+from sweeplab.sweep.jobrun import run_job
+from sweeplab.util import process
 
 log = logging.getLogger("hydra_plugins.sweeplab_joblib_launcher.joblib_launcher")
 
@@ -132,7 +133,7 @@ def execute_job(
 
     Hydra's singleton state leaves the plugin registry out, so each job would search the
     installed plugins again (~13 ms a job); the worker's installed plugins do not change
-    between its jobs, so it keeps them. And the job runs with sweeplab.jobrun.run_job, which
+    between its jobs, so it keeps them. And the job runs with sweeplab.sweep.jobrun.run_job, which
     sets Hydra's view of the job's config itself (Hydra's execute_job sets it once more first).
     """
     from hydra.core.plugins import Plugins

@@ -22,7 +22,7 @@ class JoblibLauncher(HydraJoblib):  # type: ignore[misc]  # untyped plugin
 
     def setup(self, *, hydra_context: Any, task_function: Any, config: Any) -> None:
         """Keep Hydra's context, and have the workers start importing (unless they are)."""
-        from sweeplab import joblib_pool  # the implementation: imported when a sweep starts
+        from sweeplab.sweep import joblib_pool
 
         super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
         joblib_pool.warm_up(self.joblib)

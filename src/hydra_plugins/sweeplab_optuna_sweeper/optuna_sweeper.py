@@ -4,7 +4,7 @@ Hydra's own hydra-optuna-sweeper 1.3 needs optuna<3, whose RDB storage fails on 
 MLflow needs. This plugin keeps that plugin's config surface (``sampler``, ``storage``,
 ``study_name``, ``n_trials``, ``n_jobs``, ``max_failure_rate``, ``params``,
 ``custom_search_space``), so moving to it once Hydra 1.4 is final is a config change. Its
-settings are sweeplab.optuna_conf's; the option that names this class is a YAML file in
+settings are sweeplab.config.optuna_conf's; the option that names this class is a YAML file in
 sweeplab's own config folder, so other Hydra apps never see it. Hydra's plugin scan imports
 this module in every Hydra app: it imports sweeplab and Optuna only inside the methods.
 """
@@ -32,10 +32,10 @@ class OptunaSweeper(Sweeper):
     ) -> None:
         """Keep the config and build the launcher the trials run on.
 
-        The launcher composes each trial from a template (sweeplab.compose): trials differ
+        The launcher composes each trial from a template (sweeplab.sweep.compose): trials differ
         only in the values Optuna picked.
         """
-        from sweeplab import compose  # the implementation: imported when a sweep uses it
+        from sweeplab.sweep import compose
 
         self.config = config
         self.hydra_context = hydra_context
@@ -44,13 +44,13 @@ class OptunaSweeper(Sweeper):
         )
 
     def sweep(self, arguments: list[str]) -> None:
-        """Run the study's remaining trials (see sweeplab.optuna_search.run).
+        """Run the study's remaining trials (see sweeplab.sweep.optuna_search.run).
 
         ``arguments`` are the command line's overrides, from which the sweep's callback has
-        planned the search already (sweeplab.sweep.start).
+        planned the search already (sweeplab.sweep.parent.start).
         """
-        from sweeplab import optuna_search  # imports Optuna: only when a sweep uses it
-        from sweeplab.sweep import Sweep
+        from sweeplab.sweep import optuna_search
+        from sweeplab.sweep.parent import Sweep
 
         assert self.config is not None and self.launcher is not None
         optuna_search.run(self.config, self.launcher, Sweep.current)

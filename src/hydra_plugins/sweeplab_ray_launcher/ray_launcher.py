@@ -5,7 +5,7 @@ died (Ray's WorkerCrashedError: a SIGKILL, the out-of-memory killer) raises out 
 leaving its run RUNNING and the results of the jobs after it unread. This launcher submits
 the jobs exactly as the official one does (its own ``launch_job_on_ray``, the same
 ``hydra.launcher.ray`` settings), then records a job whose worker died as FAILED, saying why
-(sweeplab.job.lost), and goes on reading the others. sweeplab's ray.yaml sets
+(sweeplab.sweep.job.lost), and goes on reading the others. sweeplab's ray.yaml sets
 ``max_retries: 0``: Ray would otherwise run such a job again, as a second run.
 
 Ray is imported only when a sweep launches: Hydra's plugin scan imports this module even
@@ -65,7 +65,7 @@ class RayLauncher(Launcher):
         import ray
         from hydra_plugins.hydra_ray_launcher._launcher_util import launch_job_on_ray, start_ray
 
-        from sweeplab import job
+        from sweeplab.sweep import job
 
         setup_globals()
         assert self.config is not None and self.hydra_context is not None
@@ -76,7 +76,7 @@ class RayLauncher(Launcher):
         log.info(
             f"Ray Launcher is launching {len(job_overrides)} jobs, sweep output dir: {sweep_dir}"
         )
-        # sweeplab.cluster has joined the cluster already (without the official launcher's
+        # sweeplab.sweep.cluster has joined the cluster already (without the official launcher's
         # object_store_memory, which Ray refuses when joining one); this is a no-op then.
         start_ray(self.ray_cfg.init)
         submitted = []

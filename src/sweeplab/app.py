@@ -1,0 +1,132 @@
+"""Entrypoint: compose the config, then run it once, or once per job of a multirun."""
+
+import gc
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from sweeplab import __version__
+from sweeplab.config import helptext, preflight, schema
+from sweeplab.config.schema import Promote
+from sweeplab.registry import champion
+from sweeplab.run.runner import execute, exit_on_sigterm, summary
+from sweeplab.sweep import job, parent
+from sweeplab.tracking import tracker
+from sweeplab.util import process
+from sweeplab.util.errors import (
+    EXIT_INTERRUPTED,
+    TRACEBACK_ARTIFACT,
+    RunFailed,
+    UserError,
+    error_summary,
+    interruption,
+)
+from sweeplab.util.redact import ScrubbedStream, scrub_files, scrub_hydra_logs, scrub_text
+
+schema.register_configs()
+
+
+@hydra.main(version_base="1.3", config_path="pkg://sweeplab.conf", config_name="config")
+def main(cfg: DictConfig) -> float:
+    """Run once from the composed config and return ``sweep.metric`` for optimising sweepers."""
+    process.configure()  # a launcher's worker enters sweeplab here (idempotent)
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.output_subdir is not None:
+        # Hydra has just written the config and overrides there, secrets included.
+        scrub_files(Path(hydra_cfg.runtime.output_dir, hydra_cfg.output_subdir))
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        return job.run_job(cfg)
+    try:
+        result = execute(cfg, hydra_cfg.overrides.task)
+    except UserError as e:
+        print(f"sweeplab: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except RunFailed as e:
+        print(
+            f"sweeplab: error: run {e.run_id} FAILED: {e} "
+            f"(traceback in its artifact {TRACEBACK_ARTIFACT})",
+            file=sys.stderr,
+        )
+        sys.exit(1)
+    print(summary(result))
+    if cfg.sweep.register:
+        # The run is logged either way; a registry that refuses is this command's failure.
+        try:
+            shown = [scrub_text(o) for o in hydra_cfg.overrides.task]
+            lines = tracker.call(
+                champion.register_run, result, shown, name=str(cfg.sweep.register),
+                alias=str(cfg.sweep.alias), always=cfg.sweep.promote == Promote.always,
+            )  # fmt: skip
+            print("\n".join(lines))
+        except Exception as e:
+            print(f"sweeplab: error: run {result.run_id} is logged, but registering its model "
+                  f"failed: {error_summary(e)}", file=sys.stderr)  # fmt: skip
+            sys.exit(1)
+    return result.metrics.get(result.metric, float("nan"))
+
+
+# Hydra's flags that print the config instead of running it.
+_PRINTS_CONFIG = {"--cfg", "-c", "--info", "-i"}
+
+
+def cli() -> None:
+    """Console entry point (`sweeplab`, `python -m sweeplab`): run, then exit promptly."""
+    if "--version" in sys.argv[1:]:
+        # Hydra's own --version names only Hydra.
+        versions = {name: metadata.version(name) for name in ("hydra-core", "mlflow")}
+        print(f"sweeplab {__version__} (hydra-core {versions['hydra-core']}, "
+              f"mlflow {versions['mlflow']})")  # fmt: skip
+        return
+    if {"--help", "-h"}.intersection(sys.argv[1:]):
+        # Hydra's own --help lists neither launchers nor sweepers, nor resolved values.
+        try:
+            print(helptext.text(sys.argv[1:]))
+        except UserError as e:  # a bad override or config file: the same one line as a run's
+            print(f"sweeplab: error: {e}", file=sys.stderr)
+            sys.exit(2)
+        return
+    exit_on_sigterm()
+    scrub_hydra_logs()
+    if _PRINTS_CONFIG.intersection(arg.split("=")[0] for arg in sys.argv[1:]):
+        # Hydra prints the config itself, tracking.uri included.
+        sys.stdout = ScrubbedStream(sys.stdout)
+    try:
+        # Hydra reports a typo or a wrong type in several lines and a hint about tracebacks;
+        # composing once first turns those into one line, as for every other bad value.
+        preflight.check(sys.argv[1:])
+    except UserError as e:
+        print(f"sweeplab: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    try:
+        main()
+    except KeyboardInterrupt as e:
+        parent.end_open_parent("KILLED", str(interruption(e)))
+        print("\nsweeplab: interrupted; the run(s) in progress are marked KILLED", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
+    except SystemExit as e:
+        # SIGTERM arrives as SystemExit(143); Hydra's own errors exit through here too.
+        if why := interruption(e):
+            parent.end_open_parent("KILLED", why)
+            print("sweeplab: terminated; the run(s) in progress are marked KILLED", file=sys.stderr)
+        else:
+            parent.end_open_parent("FAILED", f"the sweep stopped (exit {e.code})")
+        raise
+    except BaseException as e:
+        parent.end_open_parent("FAILED", f"the sweep stopped: {type(e).__name__}: {e}")
+        raise
+    finally:
+        # MLflow, scikit-learn and SQLAlchemy leave ~3,000 modules loaded; a garbage
+        # collector that still tracks their objects makes interpreter teardown take ~0.9 s.
+        # Frozen objects are skipped; exit handlers still run and flush everything.
+        gc.freeze()
+    if parent.failed():
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    cli()

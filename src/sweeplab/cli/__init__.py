@@ -1,0 +1,1 @@
+"""`sweeplab-tools`: the commands besides a run."""

@@ -1,0 +1,1 @@
+"""What a user writes: the composed config's schemas, its checks, and --help."""

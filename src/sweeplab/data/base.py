@@ -1,0 +1,190 @@
+"""What every data source shares: the split settings, the loaded data, and the source record."""
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from omegaconf import DictConfig
+
+from sweeplab.util.checks import Check, ConfigError, between, numpy_seed
+from sweeplab.util.errors import warn
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass
+class DatasetConfig:
+    """Base of every dataset schema: how rows are split into training and validation."""
+
+    # Share of rows held out for validation.
+    test_size: float = 0.2
+    # Seed of the train/validation split.
+    split_seed: int = 42
+
+    CHECKS: ClassVar[dict[str, Check]] = {"test_size": between(0, 1), "split_seed": numpy_seed()}
+
+
+@dataclass(frozen=True)
+class Data:
+    """A dataset loaded once: its rows, which column is predicted, and what it is."""
+
+    frame: "pd.DataFrame"
+    target: str
+    # Feature columns, in the file's order; those to one-hot encode are in ``categorical``.
+    features: list[str]
+    categorical: list[str]
+    task: str
+    # The dataset's name in MLflow, and where it came from (a file path; None when generated).
+    name: str
+    source: str | None
+    # sha256 of the content trained on (a file's bytes), so a changed file changes the run's
+    # config fingerprint.
+    digest: str
+
+
+@dataclass(frozen=True)
+class Source:
+    """One data source: its config schema, its checks and how to load it."""
+
+    # `dataset=<option>` files extend `/<name>_dataset_schema`.
+    name: str
+    schema: type[DatasetConfig]
+    # Reads the data (once) and describes it; raises UserError for data that cannot be used.
+    load: Callable[[DictConfig], Data]
+    # The task, as cheaply as the source can tell it (a sweep's parent needs it, not the data).
+    task: Callable[[DictConfig], str]
+    # Checks across fields, run after each field's own CHECKS.
+    check: Callable[[DictConfig], None] = lambda cfg: None
+    # Rewrites values with several spellings into one (in place), before they are logged.
+    normalize: Callable[[DictConfig], None] = lambda cfg: None
+    # Keys that say where the data is rather than what it is: the fingerprint uses the
+    # content digest instead.
+    locators: tuple[str, ...] = ()
+
+
+# Most distinct values a text feature column may have (each becomes a one-hot column).
+MAX_CATEGORIES = 1000
+
+
+def frame_digest(frame: "pd.DataFrame") -> str:
+    """sha256 of a DataFrame's values, index, column names and types."""
+    import pandas as pd
+
+    hashed = pd.util.hash_pandas_object(frame, index=True).to_numpy()
+    header = repr([(str(c), str(t)) for c, t in frame.dtypes.items()]).encode()
+    return hashlib.sha256(header + hashed.tobytes()).hexdigest()
+
+
+def is_numeric_target(values: "pd.Series") -> bool:
+    """Numbers (not booleans) are regressed; strings, categories and booleans are classified."""
+    import pandas as pd
+
+    return bool(pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values))
+
+
+def _holds_dates(values: "pd.Series") -> bool:
+    """Whether a text column holds dates or times (as CSV files write them)."""
+    import pandas as pd
+
+    sample = values.dropna().head(50)
+    if sample.empty or not all(isinstance(v, str) for v in sample):
+        return False
+    if not sample.str.contains(r"\d[-/:]\d", regex=True).all():
+        return False
+    parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
+    return bool(parsed.notna().all())
+
+
+def describe(
+    frame: "pd.DataFrame",
+    *,
+    target: str,
+    drop: Sequence[str],
+    task: str,
+    name: str,
+    source: str | None,
+    digest: str,
+    where: str,
+) -> Data:
+    """Check a loaded table's columns and sort them into target and features.
+
+    ``where`` names the data in messages (``dataset.path='sales.csv'``). Rows whose target is
+    missing are dropped with a warning; ``task`` may be ``auto``.
+    """
+    import pandas as pd
+
+    columns = [str(c) for c in frame.columns]
+    frame.columns = pd.Index(columns)
+    if target not in columns:
+        raise ConfigError(
+            "dataset.target", target, f"not a column of {where}: columns are {columns}"
+        )
+    missing = [c for c in drop if c not in columns]
+    if missing:
+        raise ConfigError(
+            "dataset.drop", list(drop), f"{missing} not column(s) of {where}: columns are {columns}"
+        )
+    if target in drop:
+        raise ConfigError("dataset.drop", list(drop), f"holds the target {target!r}")
+    features = [c for c in columns if c != target and c not in drop]
+    if not features:
+        raise ConfigError("dataset.drop", list(drop), f"leaves no feature columns in {where}")
+    unknown_target = int(frame[target].isna().sum())
+    if unknown_target == len(frame):
+        raise ConfigError("dataset.target", target, f"has no values in {where}")
+    if unknown_target:
+        warn(f"{unknown_target} of {len(frame)} rows of {where} have no {target!r}: left out")
+        frame = frame[frame[target].notna()].reset_index(drop=True)
+    categorical, unusable = [], []
+    for column in features:
+        values = frame[column]
+        if pd.api.types.is_bool_dtype(values) or isinstance(values.dtype, pd.CategoricalDtype):
+            categorical.append(column)
+        elif pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_complex_dtype(values):
+            continue
+        elif (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)) and (
+            not _holds_dates(values)
+        ):
+            categorical.append(column)
+        else:
+            unusable.append(column)
+    # Each distinct value becomes a column of the model's (dense) input: ids or free text
+    # would make it as wide as the data is long.
+    wide = {c: n for c in categorical if (n := int(frame[c].nunique())) > MAX_CATEGORIES}
+    if wide:
+        raise ConfigError(
+            "dataset.drop", list(drop), f"text column(s) {list(wide)} of {where} have "
+            f"{', '.join(f'{n:,}' for n in wide.values())} distinct values, more than the "
+            f"{MAX_CATEGORIES:,} sweeplab one-hot encodes: leave them out with "
+            f"dataset.drop=[{','.join([*drop, *wide])}], or encode them in the file",
+        )  # fmt: skip
+    if unusable:
+        kept = [*drop, *unusable]
+        raise ConfigError(
+            "dataset.drop", list(drop), f"column(s) {unusable} of {where} hold dates, times or "
+            f"other values that cannot be features: leave them out with "
+            f"dataset.drop=[{','.join(kept)}]",
+        )  # fmt: skip
+    if task == "auto":
+        task = "regression" if is_numeric_target(frame[target]) else "classification"
+    return Data(
+        frame=frame[[*features, target]],
+        target=target,
+        features=features,
+        categorical=categorical,
+        task=task,
+        name=name,
+        source=source,
+        digest=digest,
+    )
+
+
+def resolved_items(node: DictConfig) -> dict[str, Any]:
+    """A dataset node's values as plain Python (lists as lists)."""
+    from omegaconf import OmegaConf
+
+    plain = OmegaConf.to_container(node, resolve=True, enum_to_str=True)
+    assert isinstance(plain, dict)
+    return {str(k): v for k, v in plain.items()}

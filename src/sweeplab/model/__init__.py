@@ -1,0 +1,1 @@
+"""What is trained and scored: tasks and their metrics, estimators, the split and fit."""

@@ -1,0 +1,300 @@
+"""Model configs to estimators: any allowed class a `_target_` names, checked before it trains.
+
+A model config is data: `_target_` names an estimator class (or one class per task) and every
+other key but `name` is a hyperparameter. Nothing is imported until the allow-list
+(sweeplab.util.allow) accepts the class. Libraries that MLflow has a flavor for are logged
+through it (one ``Library`` record each); everything else through scikit-learn's flavor with skops.
+"""
+
+import contextlib
+import importlib.metadata
+import inspect
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from sweeplab.model.tasks import Task
+from sweeplab.util import allow, env
+from sweeplab.util.checks import ConfigError
+from sweeplab.util.errors import UserError, warn
+
+
+@dataclass(frozen=True)
+class Library:
+    """How MLflow logs a model of one library when the model is that library's estimator alone."""
+
+    # The MLflow flavor module, and the name of its log_model's model argument.
+    flavor: str
+    model_argument: str
+
+
+# Models inside a scikit-learn Pipeline (one-hot encoding) go through mlflow.sklearn instead.
+LIBRARIES = {
+    "lightgbm": Library("mlflow.lightgbm", "lgb_model"),
+    "xgboost": Library("mlflow.xgboost", "xgb_model"),
+}
+
+
+def target_for(model: DictConfig, task: str) -> str:
+    """The class a model config names for ``task`` (``_target_`` may map tasks to classes)."""
+    target = model._target_
+    if isinstance(target, DictConfig):
+        if task not in target:
+            raise ConfigError(
+                "model._target_",
+                OmegaConf.to_container(target),
+                f"names no class for the dataset's task, {task}: give `{task}: package.Class`",
+            )
+        return str(target[task])
+    return str(target)
+
+
+def display_name(model: DictConfig, target: str) -> str:
+    """The model's label in run names and the `model` param: its `name`, else its class."""
+    return str(model.get("name") or target.rsplit(".", 1)[-1])
+
+
+def _first_target(model: DictConfig) -> str | None:
+    """The class ``_target_`` names, or the first of its per-task classes."""
+    target = model.get("_target_")
+    return None if target is None else next(allow.model_targets(target), None)
+
+
+def model_label(model: DictConfig) -> str:
+    """The model's label before its task is known: its `name`, else its (first) class."""
+    return display_name(model, _first_target(model) or "model")
+
+
+def _parameter_names(cls: type) -> tuple[list[str], bool]:
+    """The estimator's own parameter names, and whether it takes others by keyword too."""
+    signature = inspect.signature(cls)
+    takes_more = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+    try:
+        names = sorted(cls().get_params(deep=False))
+    except Exception:  # a constructor with required arguments
+        names = sorted(
+            n for n, p in signature.parameters.items()
+            if n != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+        )  # fmt: skip
+    return names, takes_more
+
+
+def parameters_of(model: DictConfig) -> tuple[str, list[str]]:
+    """The (first) class a model config names and that class's parameter names."""
+    target = _first_target(model)
+    if target is None:
+        raise KeyError("model._target_")
+    cls = allow.load_estimator_class(target, "model._target_")
+    return target, _parameter_names(cls)[0]
+
+
+def _built(value: Any, key: str) -> Any:
+    """A hyperparameter's value, with nested ``{_target_: ...}`` estimators built."""
+    if isinstance(value, dict) and "_target_" in value:
+        cls = allow.load_estimator_class(str(value["_target_"]), f"{key}._target_")
+        params = {k: _built(v, f"{key}.{k}") for k, v in value.items() if k != "_target_"}
+        return _construct(cls, params, key, str(value["_target_"]))
+    if isinstance(value, list):
+        return [_built(v, f"{key}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def _construct(cls: type, params: dict[str, Any], prefix: str, target: str) -> Any:
+    names, takes_more = _parameter_names(cls)
+    unknown = [k for k in params if k not in names]
+    if unknown and not takes_more:
+        key = unknown[0]
+        raise ConfigError(
+            f"{prefix}.{key}",
+            params[key],
+            f"unknown hyperparameter of {target}: its parameters are {names}",
+        )
+    try:
+        estimator = cls(**params)
+    except TypeError as e:
+        raise UserError(f"{prefix}: {cls.__name__} refuses its hyperparameters: {e}") from None
+    _validate_values(estimator, prefix)
+    return estimator
+
+
+_INVALID = re.compile(r"The '(?P<key>[^']+)' parameter of \w+ (?P<rule>must be .*?)\. Got ")
+
+
+def _validate_values(estimator: Any, prefix: str) -> None:
+    """scikit-learn's own check of the hyperparameters, where the estimator has one."""
+    validate = getattr(estimator, "_validate_params", None)
+    # LightGBM and XGBoost inherit the method from BaseEstimator but declare no constraints.
+    if validate is None or not hasattr(type(estimator), "_parameter_constraints"):
+        return
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    try:
+        validate()
+    except InvalidParameterError as e:
+        found = _INVALID.search(str(e))
+        if found is None:
+            raise UserError(f"{prefix}: {e}") from None
+        key = found["key"]
+        raise ConfigError(
+            f"{prefix}.{key}", estimator.get_params(deep=False).get(key), found["rule"]
+        ) from None
+
+
+def build(model: DictConfig, task: Task, categorical: list[str]) -> tuple[Any, str]:
+    """An unfitted estimator for ``task`` with the config's hyperparameters, and its class name.
+
+    Non-numeric feature columns (``categorical``) are one-hot encoded in a Pipeline in front
+    of it, so the model takes the data's raw rows.
+    """
+    target = target_for(model, task.name)
+    cls = allow.load_estimator_class(target, "model._target_")
+    params = {k: _built(v, f"model.{k}") for k, v in hyperparameters(model).items()}
+    estimator = _construct(cls, params, "model", target)
+    if task.other(estimator):
+        other = "classifier" if task.kind == "regressor" else "regressor"
+        raise ConfigError(
+            "model",
+            display_name(model, target),
+            f"{target} is a {other}, and the dataset's task is {task.name}: pick a {task.kind}",
+        )
+    if not categorical:
+        return estimator, target
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    encode = ColumnTransformer(
+        [("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical)],
+        remainder="passthrough",
+        verbose_feature_names_out=False,
+    )
+    return Pipeline([("encode", encode), ("model", estimator)]), target
+
+
+def accepts_missing(estimator: Any) -> bool:
+    """Whether the estimator says it takes NaN inputs (scikit-learn's allow_nan tag)."""
+    from sklearn.utils import get_tags
+
+    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    try:
+        return bool(get_tags(final).input_tags.allow_nan)
+    except Exception:  # an estimator without tags: let it try
+        return True
+
+
+def _objects(model: Any) -> Iterator[Any]:
+    """The model and every estimator inside it (pipeline steps, nested estimators)."""
+    yield model
+    get_params = getattr(model, "get_params", None)
+    if get_params is None:
+        return
+    try:
+        params = get_params(deep=True)
+    except Exception:
+        return
+    for value in params.values():
+        if hasattr(value, "get_params") and not isinstance(value, type):
+            yield value
+
+
+def library_of(model: Any) -> Library | None:
+    """The MLflow flavor to log ``model`` with, when it is one flavored library's estimator."""
+    return _library_in(type(model).__module__)
+
+
+def _library_in(module: str) -> Library | None:
+    return LIBRARIES.get(module.split(".")[0])
+
+
+def load_serializer(module: str) -> None:
+    """Import skops now if a model of ``module`` is saved with it (not a flavored library's).
+
+    skops's import looks up numpy's and scipy's ufuncs in every loaded module: before MLflow's
+    ~1,300 modules are loaded it takes ~0.3 s, after them ~0.55 s.
+    """
+    if _library_in(module) is None:
+        import skops.io  # noqa: F401
+
+
+def import_early(model: DictConfig) -> None:
+    """Import the class ``model`` names now, if the allow-list lets it; errors are the jobs' to
+    report (a sweep imports it while its tracking process starts, instead of in its first job).
+    """
+    target = _first_target(model)
+    if target is not None and allow.is_estimator_target(target):
+        with contextlib.suppress(Exception):
+            allow.load_estimator_class(target, "model._target_")
+
+
+def first_module(model: DictConfig) -> str:
+    """The module of the class a model config names (the first, if it names one a task)."""
+    return (_first_target(model) or "").rpartition(".")[0]
+
+
+@cache
+def _distributions() -> dict[str, list[str]]:
+    return dict(importlib.metadata.packages_distributions())
+
+
+_unpinned: set[str] = set()
+
+
+def requirements(model: Any, base: list[str]) -> list[str]:
+    """``base`` plus each other library the model's classes come from, pinned as installed."""
+    pinned = {re.split(r"[=<>!~ ]", r, maxsplit=1)[0].lower(): r for r in base}
+    modules = {type(o).__module__.split(".")[0] for o in _objects(model)}
+    for module in sorted(modules - {"sklearn", "builtins"}):
+        names = _distributions().get(module)
+        if not names:
+            if module not in _unpinned:
+                _unpinned.add(module)
+                warn(f"{module} is not an installed distribution: the logged model's "
+                      "requirements cannot name it")  # fmt: skip
+            continue
+        name = names[0]
+        if name.lower() not in pinned:
+            pinned[name.lower()] = f"{name}=={importlib.metadata.version(name)}"
+    return list(pinned.values())
+
+
+def _structure(model: Any) -> tuple[str, ...]:
+    return tuple(f"{type(o).__module__}.{type(o).__qualname__}" for o in _objects(model))
+
+
+_trusted: dict[tuple[str, ...], list[str]] = {}
+
+
+def skops_trusted_types(model: Any) -> list[str]:
+    """The types skops must be told to trust to load ``model`` back; all from allowed modules.
+
+    Found by serialising the model once; the answer is kept per model structure (a sweep's
+    jobs share it).
+    """
+    structure = _structure(model)
+    if structure not in _trusted:
+        import skops.io
+
+        needed = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+        refused = [t for t in needed if not allow.is_trusted_type(t)]
+        if refused:
+            raise UserError(
+                f"the model holds objects of type(s) {refused}, which sweeplab does not let skops "
+                f"load: allow their modules with {env.ALLOW_TARGETS.name}=<module prefix>"
+            )
+        _trusted[structure] = sorted(needed)
+    return _trusted[structure]
+
+
+# Keys of a model config that are sweeplab's, not the estimator's.
+MODEL_KEYS = ("_target_", "name")
+
+
+def hyperparameters(model: DictConfig) -> dict[str, Any]:
+    """The estimator's keyword arguments: every model field but sweeplab's own."""
+    plain = OmegaConf.to_container(model, resolve=True)
+    assert isinstance(plain, dict)
+    return {str(k): v for k, v in plain.items() if k not in MODEL_KEYS}

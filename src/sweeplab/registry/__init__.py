@@ -1,0 +1,1 @@
+"""The registered champion: versions, the decision to promote, the lock."""

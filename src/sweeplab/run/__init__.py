@@ -1,0 +1,1 @@
+"""One run: plan it from the config, train it, record it."""

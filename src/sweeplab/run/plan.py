@@ -1,0 +1,236 @@
+"""The first step of a run: from a composed config to everything it will do, before MLflow.
+
+``make`` validates the config, checks every ``_target_`` against the allow-list, reads the data
+once, splits it, builds the unfitted estimator and names the run. Everything wrong with the
+input fails here, as one line, before any store is touched.
+"""
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from sweeplab.config import schema
+from sweeplab.data import Data, Source, source_of
+from sweeplab.data.base import resolved_items
+from sweeplab.model import estimators
+from sweeplab.model.tasks import DIRECTIONS, TASKS, Task
+from sweeplab.model.train import Split, split
+from sweeplab.tracking.tags import DATA_DIGEST_TAG, ESTIMATOR_TAG, FINGERPRINT_TAG, TASK_TAG
+from sweeplab.util import allow, env
+from sweeplab.util.checks import ConfigError
+from sweeplab.util.recent import Recent
+from sweeplab.util.redact import scrub_text
+
+# Overrides that say where to log rather than what to train stay out of run names.
+_NOT_IN_RUN_NAME = ("tracking", "experiment", "run_name", "sweep", "hydra", "model=", "+model=")
+
+# What MLflow refuses in a logged model's name (mlflow.utils.validation), and a length the
+# name column of every backend store holds.
+_NOT_IN_MODEL_NAME = re.compile(r"[/:.%\"']")
+_MAX_MODEL_NAME = 200
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one run trains, on what, how it is scored, and how it is named."""
+
+    cfg: DictConfig
+    overrides: list[str]
+    source: Source
+    data: Data
+    split: Split
+    task: Task
+    # The metric a sweep ranks by (and the entrypoint returns), and its direction.
+    metric: str
+    direction: str
+    # Unfitted; a Pipeline when some features are one-hot encoded.
+    estimator: Any
+    # The estimator's class, as the config's `_target_` names it.
+    target: str
+    model_name: str
+    params: dict[str, Any]
+    fingerprint: str
+    run_name: str
+    # The logged model's name: its kind and what sets this run apart.
+    logged_model_name: str
+
+    def tags(self) -> dict[str, str]:
+        """Tags that say what the run is: fingerprint, task, estimator class, data digest."""
+        return {
+            FINGERPRINT_TAG: self.fingerprint,
+            TASK_TAG: self.task.name,
+            ESTIMATOR_TAG: self.target,
+            DATA_DIGEST_TAG: self.data.digest[:16],
+        }
+
+
+def shown_overrides(overrides: Sequence[str]) -> list[str]:
+    """The overrides that change what is trained, ``model.`` prefixes dropped."""
+    return [
+        o.removeprefix("+").removeprefix("model.")
+        for o in overrides
+        if not o.startswith(_NOT_IN_RUN_NAME)
+    ]
+
+
+def named(label: str, overrides: Sequence[str]) -> str:
+    """``label`` followed by the overrides that changed what is trained (secrets masked)."""
+    return " ".join([label, *shown_overrides([scrub_text(o) for o in overrides])])
+
+
+def distinguishing(overrides: Sequence[str], swept: Sequence[str]) -> list[tuple[str, str]]:
+    """``(key, shown)`` for each of a job's overrides of a ``swept`` key, in the job's order.
+
+    A swept model shows as its name (``ridge``), any other key as ``max_depth=3``.
+    """
+    shown = []
+    for line in overrides:
+        key, sep, value = scrub_text(line).lstrip("+~").partition("=")
+        if sep and key in swept:
+            shown.append(
+                (key, value if key == "model" else f"{key.removeprefix('model.')}={value}")
+            )
+    return shown
+
+
+def names(model_name: str, overrides: Sequence[str], swept: Sequence[str]) -> tuple[str, str]:
+    """A run's name and its logged model's, each with what sets the run apart.
+
+    In a sweep (``swept`` keys given) the run's name is only its values of the swept keys,
+    so that the UI's narrow name column tells the jobs apart; the model's name always starts
+    with the model's kind. MLflow refuses ``/ : . % " '`` in a model's name: they become ``_``.
+    """
+    own = named(model_name, overrides)
+    parts = distinguishing(overrides, swept) if swept else []
+    run_name = " ".join(shown for _, shown in parts) or own
+    model = " ".join([model_name, *(shown for key, shown in parts if key != "model")])
+    return run_name, _NOT_IN_MODEL_NAME.sub("_", model if parts else own)[:_MAX_MODEL_NAME]
+
+
+def default_run_name(cfg: DictConfig, overrides: Sequence[str]) -> str:
+    """The model's name followed by the overrides that changed what is trained."""
+    return named(estimators.model_label(cfg.model), overrides)
+
+
+def ranking(sweep: DictConfig, task: Task | None) -> tuple[str, str]:
+    """The metric and direction that rank runs of ``task``: the config's, else the task's own.
+
+    With no task (a sweeper that picks each job's data), sweep.metric must be set.
+    """
+    if task is None:
+        assert sweep.metric is not None
+        metric = str(sweep.metric.value)
+    else:
+        metric = sweep.metric.value if sweep.metric is not None else task.default_metric
+    if task is not None and metric not in task.metrics:
+        raise ConfigError(
+            "sweep.metric", metric, f"the dataset's task, {task.name}, has {list(task.metrics)}"
+        )
+    direction = sweep.direction.value if sweep.direction is not None else DIRECTIONS[metric]
+    return metric, direction
+
+
+def fingerprint(cfg: DictConfig, source: Source, data: Data) -> str:
+    """A stable hash of what decides a run's result: the data's content and the config.
+
+    Where the data is (a file's path) is left out: the content digest stands for it, so a
+    changed file changes the fingerprint and a moved one does not.
+    """
+    dataset = {k: v for k, v in resolved_items(cfg.dataset).items() if k not in source.locators}
+    decisive = {
+        "dataset": dataset,
+        "data": data.digest,
+        "model": OmegaConf.to_container(cfg.model, resolve=True),
+    }
+    return hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def task_of(cfg: DictConfig) -> Task:
+    """The task of the config's dataset, as cheaply as its source can tell."""
+    schema.validate(cfg)
+    source = source_of(cfg.dataset)
+    assert source is not None  # validate() refuses datasets without a source
+    return TASKS[source.task(schema.with_normalized_dataset(cfg).dataset)]
+
+
+# The last two datasets (and their splits) this process read, by what decides them. A
+# sweep's jobs in one process mostly train on the same data: generating or reading it, hashing
+# it and splitting it again for each job cost more than a small fit. Two, so that a sweep over
+# two datasets does not read each for every job.
+_recent_data: Recent[Data] = Recent(2)
+_recent_splits: Recent[Split] = Recent(2)
+
+
+def _data_key(dataset: DictConfig, source: Source) -> str:
+    """What decides the data: the dataset's settings and, for a file, its size and mtime."""
+    items = resolved_items(dataset)
+    files: dict[str, list[int] | None] = {}
+    for locator in source.locators:
+        try:
+            stat = os.stat(str(items[locator]))
+            files[locator] = [stat.st_size, stat.st_mtime_ns]
+        except (KeyError, OSError, TypeError):
+            files[locator] = None  # the source's own load says what is wrong
+    return json.dumps([source.name, items, files], sort_keys=True, default=str)
+
+
+def make(cfg: DictConfig, overrides: Sequence[str] = ()) -> Plan:
+    """Validate ``cfg``, read its data and build its estimator; raise UserError on bad input."""
+    schema.validate(cfg)
+    allow.check_config(cfg)
+    cfg = schema.with_normalized_dataset(cfg)
+    source = source_of(cfg.dataset)
+    assert source is not None  # validate() refuses datasets without a source
+    key = _data_key(cfg.dataset, source)
+    data = _recent_data.get(key, lambda: source.load(cfg.dataset))
+    task = TASKS[data.task]
+    metric, direction = ranking(cfg.sweep, task)
+    estimator, target = estimators.build(cfg.model, task, data.categorical)
+    if metric in ("log_loss", "roc_auc") and not hasattr(estimator, "predict_proba"):
+        raise ConfigError(
+            "sweep.metric", metric, f"{target} gives no class probabilities (predict_proba)"
+        )
+    # One-hot encoding gives missing text values a column of their own; numbers stay NaN.
+    gaps = [c for c in data.features if c not in data.categorical and data.frame[c].isna().any()]
+    if gaps and not estimators.accepts_missing(estimator):
+        raise ConfigError(
+            "model", estimators.display_name(cfg.model, target),
+            f"{target} does not take missing values, and column(s) {gaps} of {data.name} have "
+            "some: pick a model that does (hist_gradient_boosting, lightgbm, xgboost, the "
+            "forests), fill them in the file, or leave the columns out with dataset.drop",
+        )  # fmt: skip
+    rows = _recent_splits.get(
+        key,
+        lambda: split(data, cfg.dataset.test_size, cfg.dataset.split_seed, stratify=task.stratify),
+    )
+    name = estimators.display_name(cfg.model, target)
+    swept = [key for key in env.SWEPT_KEYS.get().split(",") if key]
+    run_name, logged_model_name = names(name, overrides, swept)
+    params = {
+        **estimators.hyperparameters(cfg.model),
+        "model": name,
+        **{f"dataset.{k}": v for k, v in resolved_items(cfg.dataset).items()},
+    }
+    return Plan(
+        cfg=cfg,
+        overrides=list(overrides),
+        source=source,
+        data=data,
+        split=rows,
+        task=task,
+        metric=metric,
+        direction=direction,
+        estimator=estimator,
+        target=target,
+        model_name=name,
+        params=params,
+        fingerprint=fingerprint(cfg, source, data),
+        run_name=cfg.run_name or run_name,
+        logged_model_name=logged_model_name,
+    )

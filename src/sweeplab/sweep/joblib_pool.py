@@ -1,0 +1,69 @@
+"""The pool of joblib workers a ``hydra/launcher=joblib`` sweep runs on: started early, ended fast.
+
+sweeplab's joblib launcher (hydra_plugins.sweeplab_joblib_launcher) runs the jobs on this pool;
+the sweep (sweeplab.sweep) starts it as it starts and ends it when it is over.
+"""
+
+import logging
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def settings_of(joblib: dict[str, Any]) -> dict[str, Any]:
+    """joblib.Parallel's arguments, as Hydra's launcher makes them from its config."""
+    from hydra_plugins.hydra_joblib_launcher import _core  # imports joblib: only when used
+
+    settings: dict[str, Any] = {**joblib, "backend": "loky"}
+    _core.process_joblib_cfg(settings)
+    return settings
+
+
+# The warm-up under way (warm_up), until a launch waits for it.
+_warming: Any = None
+
+
+def warm_up(joblib: dict[str, Any]) -> None:
+    """Start the pool's workers now, importing what a job needs; once per sweep.
+
+    Each worker spends ~2.5 s importing scikit-learn, MLflow and skops before its first job.
+    The sweep starts them as it starts (sweeplab.sweep), so that this overlaps its own start
+    (its store, its parent run, composing its jobs) instead of following it. joblib keeps the
+    pool for the launch, which asks for one with the same settings.
+    """
+    global _warming
+    from joblib import Parallel, delayed, effective_n_jobs  # ~0.1 s: only for joblib sweeps
+
+    from sweeplab.run import runner
+
+    if _warming is None:
+        settings = settings_of(joblib)
+        workers = effective_n_jobs(settings.get("n_jobs"))
+        _warming = Parallel(**settings, return_as="generator_unordered")(
+            delayed(runner.preload)() for _ in range(workers)
+        )
+
+
+def warmed() -> None:
+    """Wait for the warm-up to end (a failed one only means cold workers)."""
+    global _warming
+    warming, _warming = _warming, None
+    if warming is not None:
+        try:
+            for _ in warming:
+                pass
+        except Exception as e:  # the jobs will meet and report the same problem
+            log.debug(f"warming the joblib workers failed: {e!r}")
+
+
+def stop_workers() -> None:
+    """End the pool's workers now, without waiting for them: the sweep is over.
+
+    At exit joblib would wait for each idle worker to tear MLflow and scikit-learn down
+    (~1 s). loky keeps the pool under a private name; without it, that wait stays.
+    """
+    from joblib.externals.loky import reusable_executor  # only for joblib sweeps
+
+    executor = getattr(reusable_executor, "_executor", None)
+    if executor is not None:
+        executor.shutdown(wait=False, kill_workers=True)

@@ -1,0 +1,685 @@
+"""Multiruns: a parent run before the first job, jobs nested under it, a comparison at the end."""
+
+import contextlib
+import json
+import os
+import sys
+import threading
+import traceback
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import OverrideType
+from hydra.errors import HydraException
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf, read_write
+
+from sweeplab.config import schema
+from sweeplab.config.preflight import describe, explain_model_key
+from sweeplab.config.schema import ConfigError, Promote
+from sweeplab.model import estimators
+from sweeplab.run.plan import default_run_name, shown_overrides
+from sweeplab.run.runner import Recorder
+from sweeplab.tracking import tracker
+from sweeplab.tracking.entries import NewRun, Store
+from sweeplab.tracking.places import check_server, is_server
+from sweeplab.tracking.tags import (
+    ERROR_TAG,
+    OVERRIDES_TAG,
+    SAMPLER_TAG,
+    STORAGE_TAG,
+    STUDY_TAG,
+    SWEEP_DIRECTION_TAG,
+    SWEEP_METRIC_TAG,
+    SWEEP_TAG,
+)
+from sweeplab.util import env, plotting
+from sweeplab.util.errors import UserError, error_summary
+from sweeplab.util.launch import launch_dir
+from sweeplab.util.redact import redact_uri, scrub_files, scrub_text
+
+# Hydra hands these to every job through `hydra.job.env_set`, which travels with the job's
+# config to any launcher's workers (joblib processes, Ray nodes).
+PARENT_RUN_ENV = env.PARENT_RUN_ID.name
+JOBS_ENV = env.SWEEP_JOBS.name
+
+# The parent run and the comparison use one value of these for the whole sweep.
+_FIXED_IN_A_SWEEP = ("tracking", "experiment", "sweep")
+
+# Hydra's basic sweeper and sweeplab's (hydra/sweeper=basic): both expand the grid up front.
+_GRID_SWEEPERS = (
+    "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
+    "hydra_plugins.sweeplab_grid_sweeper.grid_sweeper.GridSweeper",
+)
+# Each job's outcome, written next to Hydra's files in the job's output directory.
+OUTCOME_FILE = "sweeplab_job.json"
+
+if TYPE_CHECKING:  # MLflow and pandas load only once a sweep needs them
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
+
+    from sweeplab.compare.results import Comparison
+    from sweeplab.sweep.optuna_search import Search
+
+
+@dataclass
+class Sweep:
+    """A multirun: its parent run, how its jobs are ranked, their outcome, and its cleanup.
+
+    ``start`` creates it (and its parent run) before the first job; ``finish`` ranks the
+    jobs and ends the parent; ``end`` ends an interrupted one with everything it left
+    RUNNING. ``Sweep.current`` is the one this process has open, for the entry point's
+    interrupt handling and for jobs that run in this process.
+    """
+
+    tracking_uri: str
+    experiment_id: str
+    experiment_name: str
+    parent_run_id: str
+    run_name: str
+    metric: str
+    direction: str
+    # The sweep's command-line overrides (model.max_depth=3,6,9 ...).
+    overrides: list[str]
+    # Hydra's output folder for the sweep; each job writes its outcome in a subfolder.
+    sweep_dir: str = ""
+    # Logs the runs of jobs that run in this process (Hydra's basic launcher) in the
+    # background; None when the jobs run in other processes.
+    recorder: Recorder | None = None
+    # How many jobs did not finish, once finish() has compared them.
+    failed_jobs: int = 0
+    # The Optuna study when sweeplab's Optuna sweeper picks the jobs (hydra/sweeper=optuna).
+    search: "Search | None" = None
+    # Lines the sweeper adds to the closing report.
+    notes: list[str] = field(default_factory=list)
+    # Outcomes of the jobs that ran in this process, by job number, as they are recorded.
+    outcomes: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # sweep.register / alias / promote: the registered model the best job's model joins.
+    register: str | None = None
+    alias: str = "champion"
+    always: bool = False
+    # Why registering the best model failed, once finish() has tried.
+    register_error: str = ""
+    # Whether start() checked that every job composes (so the grid sweeper need not).
+    jobs_checked: bool = False
+
+    current: ClassVar["Sweep | None"] = None
+    last: ClassVar["Sweep | None"] = None
+
+    def open(self) -> None:
+        """Make this the sweep the process has open."""
+        Sweep.current = Sweep.last = self
+
+    def job_outcome(self, job: int, output_dir: str) -> dict[str, Any] | None:
+        """A finished job's outcome as it recorded it (status, run id, value), once logged.
+
+        None when the job ran where this process cannot see its folder (another machine).
+        """
+        if self.recorder is not None:
+            self.recorder.drain()
+        if job in self.outcomes:
+            return self.outcomes[job]
+        path = Path(output_dir, OUTCOME_FILE)
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def finish(self) -> str:
+        """Rank the jobs, log the comparison to the parent run, end it; return the report."""
+        if self.recorder is not None:
+            self.recorder.drain()
+        # Hydra saved the sweep's config here after this sweep started, secrets included.
+        scrub_files(Path(self.sweep_dir))
+        # What the store does, the tracking process does: this one has its threads and study.
+        ended = tracker.call(_end_in_store, replace(self, recorder=None, search=None))
+        self.failed_jobs = ended.failed_jobs
+        self.notes.extend(ended.notes)
+        self.register_error = ended.register_error
+        Sweep.current = None
+        return report(self, ended.comparison)
+
+    def _register_best(self, client: "MlflowClient", comparison: "Comparison") -> list[str]:
+        """Register the best job's model and promote it; the report's lines on it."""
+        from sweeplab.registry import champion
+
+        assert self.register is not None
+        best = comparison.best
+        if best is None:
+            self.register_error = "no job finished"
+            return [f"registry nothing registered in {self.register!r}: no job finished"]
+        try:
+            lines = champion.register_and_promote(
+                client, self.register, str(best["run_id"]), alias=self.alias,
+                always=self.always, metric=self.metric, direction=self.direction,
+                parent_run_id=self.parent_run_id,
+                description=f"The best job of sweep {self.run_name!r} (parent run "
+                f"{self.parent_run_id}), ranked by {self.metric}: {' '.join(self.overrides)}",
+                noted_on=self.parent_run_id,
+            )  # fmt: skip
+        except Exception as e:  # the sweep's runs are logged; say what did not happen
+            self.register_error = error_summary(e)
+            return [f"registry could not register the best model in {self.register!r}: "
+                    f"{self.register_error}"]  # fmt: skip
+        return lines
+
+    def end(self, status: str, why: str) -> None:
+        """End the interrupted sweep: its queued and RUNNING children, then its parent."""
+        if self.recorder is not None:
+            self.recorder.abort(why)
+        if Sweep.current is not self:
+            return
+        Sweep.current = None
+        tracker.call(
+            _end_open_runs, self.tracking_uri, self.experiment_id, self.parent_run_id, status, why
+        )
+
+
+@dataclass(frozen=True)
+class Ended:
+    """What ending a sweep in its store found: the comparison, and what did not go well."""
+
+    comparison: "Comparison"
+    failed_jobs: int
+    notes: list[str]
+    register_error: str
+
+
+def _end_in_store(sweep: Sweep) -> Ended:
+    """Compare the sweep's jobs, log that to its parent, register the best, end the parent."""
+    from sweeplab.tracking import record
+
+    client = record.store_client(sweep.tracking_uri)
+    comparison = _compare_and_log(client, client.get_run(sweep.parent_run_id), sweep)
+    failed_jobs = len(comparison.failed())
+    notes = sweep._register_best(client, comparison) if sweep.register else []
+    client.set_terminated(sweep.parent_run_id, "FAILED" if failed_jobs else "FINISHED")
+    return Ended(comparison, failed_jobs, notes, sweep.register_error)
+
+
+def _end_open_runs(
+    tracking_uri: str, experiment_id: str, parent_run_id: str, status: str, why: str
+) -> None:
+    """End a sweep's RUNNING children and then its parent ``status``, tagged with ``why``."""
+    from sweeplab.compare.results import running_children
+    from sweeplab.tracking import record
+
+    client = record.store_client(tracking_uri)
+    # Workers killed with the sweep (joblib terminates them) could not end their own runs.
+    for run in running_children(client, experiment_id, parent_run_id):
+        client.set_tag(run.info.run_id, ERROR_TAG, why)
+        client.set_terminated(run.info.run_id, status)
+    client.set_tag(parent_run_id, ERROR_TAG, why)
+    client.set_terminated(parent_run_id, status)
+
+
+# sweeplab's joblib launcher (hydra/launcher=joblib), whose workers start with the sweep.
+JOBLIB_LAUNCHER = "hydra_plugins.sweeplab_joblib_launcher.joblib_launcher.JoblibLauncher"
+
+# Launchers that run the jobs one by one in the sweep's own process: sweeplab's (the
+# default) and Hydra's, which a config may still name by its target.
+_BASIC_LAUNCHERS = (
+    "hydra_plugins.sweeplab_basic_launcher.basic_launcher.BasicLauncher",
+    "hydra._internal.core_plugins.basic_launcher.BasicLauncher",
+)
+
+
+def failed() -> bool:
+    """Whether the last sweep in this process had jobs that did not finish, or did not
+    register its best model as asked."""
+    last = Sweep.last
+    return last is not None and bool(last.failed_jobs or last.register_error)
+
+
+def job_overrides(cfg: DictConfig) -> list[list[str]]:
+    """Each job's overrides, when Hydra's basic sweeper expands the sweep; else []."""
+    if cfg.hydra.sweeper.get("_target_") not in _GRID_SWEEPERS:
+        return []
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    params = cfg.hydra.sweeper.get("params") or {}
+    arguments = [f"{k}={v}" for k, v in params.items()] + list(cfg.hydra.overrides.task)
+    parsed = OverridesParser.create().parse_overrides(arguments)
+    return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+
+
+def job_label(cfg: DictConfig, overrides: list[str], *, name_model: bool = False) -> str:
+    """What a job (or a sweep) trains: ``max_depth=3 n_estimators=50``, ``model=ridge ...``.
+
+    ``name_model`` starts it with the model's name when the overrides do not pick one.
+    """
+    shown = shown_overrides(overrides)
+    picked = [o for o in overrides if o.lstrip("+").startswith("model=")]
+    if picked:
+        return " ".join([*picked, *shown])
+    if name_model:
+        return default_run_name(cfg, overrides)
+    return " ".join(shown) or "(defaults)"
+
+
+def swept_keys(cfg: DictConfig, jobs: list[list[str]]) -> list[str]:
+    """The keys whose values differ between the sweep's jobs, in the command line's order.
+
+    Without the job list (a sweeper that picks values as it goes), the keys it sweeps.
+    """
+    if not jobs:
+        params = cfg.hydra.sweeper.get("params") or {}
+        parsed = OverridesParser.create().parse_overrides(list(cfg.hydra.overrides.task))
+        return [*map(str, params), *(o.key_or_group for o in parsed if o.is_sweep_override())]
+    values: dict[str, set[str]] = {}
+    for overrides in jobs:
+        for line in overrides:
+            key, _, value = line.lstrip("+~").partition("=")
+            values.setdefault(key, set()).add(value)
+    return [key for key, seen in values.items() if len(seen) > 1]
+
+
+def sweep_name(
+    cfg: DictConfig, task: list[str], swept: list[str], jobs: int, unit: str = "job"
+) -> str:
+    """The parent run's name: what is swept, how many jobs, then what all of them share.
+
+    ``max_depth x n_estimators: 9 jobs of random_forest``: the UI's name column shows the
+    start, so the swept keys come first. An Optuna sweep counts ``trials``.
+    """
+    keys = " x ".join(k.removeprefix("model.") for k in swept) or "no swept values"
+    count = f"{jobs} {unit}{'s' * (jobs != 1)}" if jobs else f"{unit}s as the sweeper picks them"
+    shared = [o for o in task if o.lstrip("+~").partition("=")[0] not in swept]
+    of = "" if "model" in swept else f" of {job_label(cfg, shared, name_model=True)}"
+    return f"{keys}: {count}{of}"
+
+
+def check_overrides(cfg: DictConfig) -> None:
+    """Refuse sweeping a value the whole sweep shares (where to log, how to rank)."""
+    parsed = OverridesParser.create().parse_overrides(list(cfg.hydra.overrides.task))
+    for override in parsed:
+        if override.is_sweep_override() and override.key_or_group.startswith(_FIXED_IN_A_SWEEP):
+            raise ConfigError(
+                override.key_or_group,
+                str(override.input_line).partition("=")[2],
+                "cannot vary within one sweep: its parent run, comparison and registration use "
+                "one store, experiment, metric and registered model; run one sweep per value",
+            )
+
+
+def check_jobs_compose(cfg: DictConfig, jobs: list[list[str]]) -> None:
+    """Raise Hydra's own error now for a job whose overrides do not compose.
+
+    Hydra composes the jobs only after this callback; a typo found then would leave a parent
+    run with no children. Composing each job costs ~65 ms, so plain ``key=value`` overrides
+    are tried on a copy of the config instead, and only the rest (config groups, ``+key``)
+    or values the copy refuses are composed for real.
+    """
+    loader = GlobalHydra.instance().config_loader()
+    parser = OverridesParser.create()
+    groups = set(cfg.hydra.runtime.choices)
+    trial = cfg.copy()
+    tried: set[str] = set()
+    for overrides in jobs:
+        for line in overrides:
+            if line in tried:
+                continue
+            tried.add(line)
+            override = parser.parse_override(line)
+            plain = (
+                override.type == OverrideType.CHANGE
+                and override.package is None
+                and override.key_or_group not in groups
+                and not override.key_or_group.startswith("hydra")
+            )
+            try:
+                if not plain:
+                    raise ValueError(line)
+                OmegaConf.update(trial, override.key_or_group, override.value(), merge=True)
+            except Exception:
+                # Hydra's own composition has the final word.
+                _compose_job(loader, cfg, overrides)
+
+
+def _compose_job(loader: Any, cfg: DictConfig, overrides: list[str]) -> None:
+    """Compose one job as Hydra will; raise UserError naming what does not compose."""
+    try:
+        loader.load_sweep_config(cfg, overrides)
+    except HydraException as e:
+        message = explain_model_key(
+            describe(e, overrides), overrides, lambda others: loader.load_sweep_config(cfg, others)
+        )
+        raise UserError(message) from None
+
+
+def ranking(cfg: DictConfig, jobs: list[list[str]]) -> tuple[str, str]:
+    """The metric and direction that rank the sweep's jobs: sweep.*, else the task's own.
+
+    The task comes from the sweep's own dataset; when that is incomplete without the swept
+    values (a swept `dataset.path`), from the first job's.
+    """
+    from sweeplab.model.tasks import Task
+    from sweeplab.run import plan
+
+    task: Task | None
+    try:
+        task = plan.task_of(cfg)
+    except UserError:
+        if jobs:
+            first = GlobalHydra.instance().config_loader().load_sweep_config(cfg, jobs[0])
+            task = plan.task_of(first)
+        elif cfg.sweep.metric is None:
+            raise
+        else:  # the sweeper decides each job's data; the metric is the user's word
+            task = None
+    # A metric the task does not have would leave every job NOT_STARTED: refuse it now.
+    return plan.ranking(cfg.sweep, task)
+
+
+def _get_ready(cfg: DictConfig, in_process: bool) -> None:
+    """Start what the jobs will need while the sweep opens its store and makes its parent run:
+    their model's library, joblib's workers, the plots' matplotlib."""
+    remote = tracker.get().remote
+    if in_process and not remote:
+        # Before MLflow is imported, for the jobs this process runs (the primary config's model).
+        estimators.load_serializer(estimators.first_module(cfg.model))
+    elif in_process:
+        # The jobs train here: import their model (scikit-learn, ~1.3 s) while the tracking
+        # process imports MLflow for the parent run, instead of in the first job.
+        estimators.import_early(cfg.model)
+    if cfg.hydra.launcher.get("_target_") == JOBLIB_LAUNCHER:
+        # Its workers import what a job needs while this sweep opens its store.
+        from sweeplab.sweep import joblib_pool
+
+        settings = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
+        assert isinstance(settings, dict)
+        joblib_pool.warm_up({str(k): v for k, v in settings.items() if k != "_target_"})
+    if not remote:
+        # matplotlib takes ~0.35 s to import and is needed only for the plots at the end:
+        # load it while the jobs run (joblib workers leave this process idle; fits release
+        # the GIL). A tracking process draws the plots, and loads it (record.prepare).
+        loading = threading.Thread(target=plotting.load, name="sweeplab-plotting")
+        loading.daemon = True
+        loading.start()
+
+
+def start(cfg: DictConfig) -> Sweep:
+    """Create the store, the experiment and the parent run, and point the jobs at it."""
+    check_overrides(cfg)
+    schema.validate_destination(cfg)
+    from sweeplab.sweep import optuna_search
+
+    search = None
+    if optuna_search.uses_optuna(cfg):
+        optuna_search.require_optuna()
+        # The study's trials are not known yet: compose each value it may pick once instead.
+        space, fixed = optuna_search.search_space(cfg, list(cfg.hydra.overrides.task))
+        probes = optuna_search.probe_jobs(space, fixed)
+        check_jobs_compose(cfg, probes)
+        metric, direction = ranking(cfg, probes)
+        search = optuna_search.plan(cfg, space, fixed, metric, direction)
+        if search.remaining == 0:
+            print(
+                f"sweeplab: study {search.study.study_name!r} already has "
+                f"{search.done_before} trials (hydra.sweeper.n_trials={search.n_trials}): "
+                "nothing to run; raise hydra.sweeper.n_trials to run more",
+                flush=True,
+            )
+            sys.exit(0)
+        jobs: list[list[str]] = []
+        count = search.remaining
+        jobs_checked = False
+    else:
+        jobs = job_overrides(cfg)
+        check_jobs_compose(cfg, jobs)
+        jobs_checked = bool(jobs)
+        metric, direction = ranking(cfg, jobs)
+        count = len(jobs)
+
+    in_process = cfg.hydra.launcher.get("_target_") in _BASIC_LAUNCHERS
+    _get_ready(cfg, in_process)
+    from sweeplab.sweep import cluster
+    from sweeplab.tracking import record
+
+    # Workers started from this process (joblib, SLURM, Ray) log with MLflow's client
+    # settings from the config.
+    os.environ.update(env.mlflow_client(cfg.tracking))
+    uri = str(cfg.tracking.uri)
+    # A server is asked again for the parent run; a local store is kept open for it.
+    store = Store.of(cfg, keep=not is_server(uri))
+    # The first process to open a fresh sqlite file migrates its schema; doing it here,
+    # before any worker starts, keeps parallel workers from racing that migration.
+    check_server(cfg.tracking)
+    tracker.call(record.check_store, store)
+    if cluster.uses_ray(cfg):
+        cluster.connect(cfg.hydra.launcher, uri)
+    task = [scrub_text(o) for o in cfg.hydra.overrides.task]
+    swept = list(search.space) if search is not None else swept_keys(cfg, jobs)
+    name = cfg.run_name or sweep_name(cfg, task, swept, count, "trial" if search else "job")
+    tags = {
+        SWEEP_TAG: "true",
+        OVERRIDES_TAG: " ".join(task),
+        SWEEP_METRIC_TAG: metric,
+        SWEEP_DIRECTION_TAG: direction,
+        "sweeplab.sweep.dir": str(cfg.hydra.sweep.dir),
+    }
+    if search is not None:
+        tags[STUDY_TAG] = search.study.study_name
+        tags[STORAGE_TAG] = search.shown_storage
+        tags[SAMPLER_TAG] = search.sampler_name
+    parent = tracker.call(record.open_run, NewRun(store, name, tags, launch_dir()))
+    if tracker.get().remote:
+        # While the jobs run, the tracking process imports what it logs models (jobs run
+        # here) and draws the plots at the end with.
+        tracker.get().submit(record.prepare, models=in_process, plots=True)
+    sweep = Sweep(
+        tracking_uri=uri,
+        experiment_id=parent.experiment_id,
+        experiment_name=parent.experiment_name,
+        parent_run_id=parent.run_id,
+        run_name=name,
+        metric=metric,
+        direction=direction,
+        overrides=task,
+        sweep_dir=str(cfg.hydra.sweep.dir),
+        recorder=Recorder() if in_process else None,
+        search=search,
+        register=cfg.sweep.register,
+        alias=str(cfg.sweep.alias),
+        always=cfg.sweep.promote == Promote.always,
+        jobs_checked=jobs_checked,
+    )
+    sweep.open()
+    job_env = {PARENT_RUN_ENV: sweep.parent_run_id, env.SWEPT_KEYS.name: ",".join(swept)}
+    if count:
+        job_env[JOBS_ENV] = str(count)
+    with read_write(cfg.hydra.overrides):
+        # Quoted: Hydra's grammar would read an all-digit run id as a number.
+        cfg.hydra.overrides.hydra.extend(
+            [f"++hydra.job.env_set.{k}='{v}'" for k, v in job_env.items()]
+        )
+        if search is not None:
+            cfg.hydra.overrides.hydra.append(optuna_search.TRIAL_ENV_PLACEHOLDER)
+    # Hydra sets env_set in os.environ for each job and deletes it afterwards, while the
+    # recorder's thread may be inside an HTTP request that iterates os.environ (proxy
+    # lookup): a key deleted mid-iteration fails that request with KeyError. Set here,
+    # the keys exist before every job, so Hydra restores them instead of deleting them.
+    os.environ.update(job_env)
+    print(
+        f"sweep {name!r}: parent run {sweep.parent_run_id} in experiment {sweep.experiment_name!r}",
+        flush=True,
+    )
+    return sweep
+
+
+def _compare_and_log(client: "MlflowClient", parent: "Run", sweep: Sweep) -> "Comparison":
+    """Rank the sweep's jobs from the store and attach the comparison to its parent run."""
+    from sweeplab.compare import results
+
+    rows = results.rows_of_sweep(client, parent)
+    comparison = results.compare(rows, sweep.metric, sweep.direction, sweep.overrides)
+    results.log_to_parent(client, parent, comparison)
+    return comparison
+
+
+# Rows of the leaderboard a sweep prints; the comparison files on its parent hold them all.
+LEADERBOARD_ROWS = 25
+
+
+def report(sweep: Sweep, comparison: "Comparison") -> str:
+    """The sweep's closing summary: outcome, leaderboard, best run, failed jobs, where to look."""
+    import pandas as pd
+
+    from sweeplab.compare import results
+    from sweeplab.tracking.places import ui_hint
+
+    lines = [
+        "",
+        f"sweep {sweep.run_name!r} (parent run {sweep.parent_run_id}) in experiment "
+        f"{sweep.experiment_name!r}: {results.outcome(comparison.counts)}",
+        "",
+        results.leaderboard(comparison, limit=LEADERBOARD_ROWS),
+        "",
+    ]
+    if note := results.grouping_note(comparison):
+        lines.append(f"note     {note}")
+    if (best := comparison.best) is not None:
+        # Params the best run's model does not have (a sweep over models) stay out.
+        swept = " ".join(f"{p}={best[p]}" for p in comparison.swept if not pd.isna(best[p]))
+        lines.append(
+            f"best     job #{best['job']} {swept}: {sweep.metric} {best[sweep.metric]:.6g} "
+            f"(run {best['run_id']}; {sweep.direction})"
+        )
+    for _, row in comparison.failed().iterrows():
+        lines.append(
+            f"failed   job #{row['job']} {row['overrides']}: {row['status']} {row['note']}"
+        )
+    lines.extend(sweep.notes)
+    lines.append(
+        f"files    parent run artifacts {results.COMPARISON_DIR}/ (comparison.csv, .md, plots); "
+        f"again with `sweeplab-tools compare {sweep.parent_run_id} "
+        f"--tracking-uri {redact_uri(sweep.tracking_uri)}`"
+    )
+    lines.append(
+        f"view     {ui_hint(sweep.tracking_uri, sweep.experiment_id)}  (the sweep is the "
+        "parent row; expand it for the jobs)"
+    )
+    return "\n".join(lines)
+
+
+def end_open_parent(status: str, why: str) -> None:
+    """End this process's unfinished sweep, if any (see Sweep.end)."""
+    if Sweep.current is not None:
+        Sweep.current.end(status, why)
+
+
+class SweepCallback(Callback):
+    """Hydra callback (configured under hydra.callbacks) that brackets every multirun."""
+
+    def __init__(self) -> None:
+        self.sweep: Sweep | None = None
+
+    # Hydra turns an exception in a callback into a warning and carries on; a sweep
+    # without its parent run, or a comparison that silently failed, must stop it instead.
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """Create the parent run before Hydra launches any job."""
+        try:
+            self.sweep = start(config)
+        except UserError as e:
+            print(f"sweeplab: error: {e}", file=sys.stderr)
+            sys.exit(2)
+        except HydraException as e:
+            print(f"sweeplab: error: {describe(e, config.hydra.overrides.task)}", file=sys.stderr)
+            sys.exit(2)
+        except Exception:
+            traceback.print_exc()
+            print("sweeplab: error: could not start the sweep (above)", file=sys.stderr)
+            sys.exit(1)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        """Compare the jobs, log the comparison to the parent run and print the leaderboard."""
+        if self.sweep is None:
+            return
+        if config.hydra.launcher.get("_target_") == JOBLIB_LAUNCHER:
+            from sweeplab.sweep import joblib_pool
+
+            joblib_pool.stop_workers()
+        try:
+            print(self.sweep.finish(), flush=True)
+        except Exception as e:
+            self._report_without_store(self.sweep, e)
+            sys.exit(1)
+
+    @staticmethod
+    def _report_without_store(sweep: Sweep, error: Exception) -> None:
+        """Say what happened from the jobs' own files when the store cannot be read."""
+        parent = sweep.parent_run_id
+        # The store is what failed, most likely; the report below matters more.
+        with contextlib.suppress(Exception):
+            end_open_parent("FAILED", f"the comparison failed: {error_summary(error)}")
+        print(
+            f"sweeplab: error: the sweep's jobs ended, but the tracking store failed while "
+            f"comparing them ({error_summary(error)}).\n"
+            f"What each job recorded (from {sweep.sweep_dir}):\n{local_outcomes(sweep.sweep_dir)}\n"
+            "Jobs not FINISHED were not logged. Once the store is back, run the same command "
+            "with sweep.skip_finished=true to train only those; "
+            f"`sweeplab-tools mark-killed {sweep.experiment_name!r}` ends runs left RUNNING "
+            f"(this sweep's parent is {parent}).",
+            file=sys.stderr,
+        )
+
+
+def local_outcomes(sweep_dir: str) -> str:
+    """The jobs' outcomes as their own files record them, for when the store cannot tell."""
+    lines = []
+    for path in sorted(Path(sweep_dir).glob(f"*/{OUTCOME_FILE}"), key=lambda p: int(p.parent.name)):
+        job = json.loads(path.read_text())
+        run = f" run {job['run_id']}" if job["run_id"] else ""
+        error = f": {job['error']}" if job["error"] else ""
+        lines.append(
+            f"  job #{job['job']} {' '.join(job['overrides'])}: {job['status']}{run}{error}"
+        )
+    return "\n".join(lines) or "  (no job recorded an outcome)"
+
+
+def regenerate(
+    client: "MlflowClient",
+    parent_run_id: str,
+    out: Path | None,
+    metric: str | None = None,
+    direction: str | None = None,
+) -> str:
+    """Rebuild a sweep's comparison from the store and log it to its parent again.
+
+    ``metric`` and ``direction`` rank it differently from the sweep's own settings.
+    """
+    from sweeplab.compare import results
+
+    parent = client.get_run(parent_run_id)
+    tags = parent.data.tags
+    if tags.get(SWEEP_TAG) != "true":
+        raise UserError(f"run {parent_run_id} is not a sweep's parent run (no sweeplab.sweep tag)")
+    experiment = client.get_experiment(parent.info.experiment_id)
+    from sweeplab.model.tasks import DIRECTIONS
+
+    ranked_by = metric or tags.get(SWEEP_METRIC_TAG, "rmse")
+    # Another metric than the sweep's is ranked in its own sense unless told otherwise.
+    own_direction = (
+        tags.get(SWEEP_DIRECTION_TAG, "minimize")
+        if ranked_by == tags.get(SWEEP_METRIC_TAG)
+        else DIRECTIONS.get(ranked_by, "minimize")
+    )
+    sweep = Sweep(
+        tracking_uri=str(client.tracking_uri),
+        experiment_id=experiment.experiment_id,
+        experiment_name=experiment.name,
+        parent_run_id=parent_run_id,
+        run_name=str(parent.info.run_name),
+        metric=ranked_by,
+        direction=direction or own_direction,
+        overrides=tags.get(OVERRIDES_TAG, "").split(),
+    )
+    comparison = _compare_and_log(client, parent, sweep)
+    # The parent now says how it is ranked: its comparison, description and best run are
+    # this ranking's, and `compare <id>` without --metric repeats it.
+    client.set_tag(parent_run_id, SWEEP_METRIC_TAG, sweep.metric)
+    client.set_tag(parent_run_id, SWEEP_DIRECTION_TAG, sweep.direction)
+    if out is not None:
+        results.write(comparison, out)
+    return report(sweep, comparison)

@@ -1,0 +1,1 @@
+"""Talking to MLflow: connect, log a run, and the optional tracking process."""

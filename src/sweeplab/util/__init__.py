@@ -1,0 +1,1 @@
+"""Shared by every layer: errors, redaction, the allow-list, env variables, locks."""
