@@ -23,7 +23,7 @@ from omegaconf import open_dict
 from sweeplab.sweep import job
 from sweeplab.sweep.joblib_pool import settings_of, warmed
 from sweeplab.sweep.jobrun import run_job
-from sweeplab.util import process
+from sweeplab.util import hydra_internals, process
 
 log = logging.getLogger("hydra_plugins.sweeplab_joblib_launcher.joblib_launcher")
 
@@ -139,7 +139,7 @@ def execute_job(
     from hydra.core.plugins import Plugins
 
     process.configure()  # this worker's entry into sweeplab, before the job is composed
-    found = Singleton._instances.get(Plugins)
+    found = hydra_internals.known_instance(Plugins)
     if found is not None:
         instances = {**singleton_state["instances"], Plugins: found}
         singleton_state = {**singleton_state, "instances": instances}

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
+from sweeplab.util import hydra_internals
 from sweeplab.util.errors import UserError
 from sweeplab.util.redact import redact_secrets
 
@@ -42,14 +43,13 @@ def text(argv: Sequence[str]) -> str:
 
     Raises UserError, in the one line a run would print, when that config does not compose.
     """
-    from hydra._internal.utils import get_args_parser
     from hydra.core.object_type import ObjectType
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.types import RunMode
 
     from sweeplab.config.preflight import COMPOSE_ERRORS, compose_error, hydra_app
 
-    args = get_args_parser().parse_args(list(argv))
+    args = hydra_internals.args_parser().parse_args(list(argv))
     try:
         parsed = OverridesParser.create().parse_overrides(list(args.overrides))
     except COMPOSE_ERRORS as e:

@@ -14,11 +14,10 @@ from hydra.errors import HydraException, MissingConfigException, OverrideParseEx
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from sweeplab.config.schema import ConfigError
-from sweeplab.util import allow
+from sweeplab.util import allow, hydra_internals
 from sweeplab.util.errors import UserError
 
 if TYPE_CHECKING:
-    from hydra._internal.hydra import Hydra
     from hydra.core.override_parser.types import Override
 
 # Hydra's flags that print something other than the config: nothing to check for them.
@@ -105,10 +104,9 @@ def _check_config_dir(config_dir: str) -> None:
 
 def check(argv: Sequence[str]) -> None:
     """Raise UserError (one line) if ``argv``'s overrides would not compose; else return."""
-    from hydra._internal.utils import get_args_parser  # the parser @hydra.main itself uses
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    args = get_args_parser().parse_args(list(argv))
+    args = hydra_internals.args_parser().parse_args(list(argv))
     if args.multirun and (args.cfg or args.info):
         # Hydra says so with a traceback.
         raise UserError(
@@ -179,19 +177,17 @@ def compose_error(
 
 
 @contextlib.contextmanager
-def hydra_app(config_dir: str | None) -> "Iterator[Hydra]":
+def hydra_app(config_dir: str | None) -> "Iterator[hydra_internals.Hydra]":
     """Hydra as ``@hydra.main`` sets it up: sweeplab's configs, then ``--config-dir``'s.
 
     Hydra's compose API cannot look for the primary config (``--config-name``) in a
     ``hydra.searchpath`` entry, so this builds the search path the way Hydra's own
     command line does.
     """
-    from hydra._internal.hydra import Hydra
-    from hydra._internal.utils import create_automatic_config_search_path
     from hydra.core.config_search_path import SearchPathQuery
     from hydra.core.global_hydra import GlobalHydra
 
-    search_path = create_automatic_config_search_path(None, None, "pkg://sweeplab.conf")
+    search_path = hydra_internals.search_path("pkg://sweeplab.conf")
     if config_dir:
         # Where Hydra's --config-dir puts it: after sweeplab's, before the schemas.
         search_path.prepend(
@@ -201,7 +197,7 @@ def hydra_app(config_dir: str | None) -> "Iterator[Hydra]":
         )
     GlobalHydra.instance().clear()
     try:
-        yield Hydra.create_main_hydra2(task_name="sweeplab", config_search_path=search_path)
+        yield hydra_internals.main_hydra(search_path, task_name="sweeplab")
     finally:
         GlobalHydra.instance().clear()
 

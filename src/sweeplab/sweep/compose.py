@@ -12,7 +12,6 @@ tests/test_compose.py checks the result equals Hydra's own, node for node.
 import copy
 from typing import Any
 
-from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
 from hydra.core.config_loader import ConfigLoader
 from hydra.core.config_search_path import ConfigSearchPath
 from hydra.core.object_type import ObjectType
@@ -22,6 +21,7 @@ from hydra.plugins.config_source import ConfigSource
 from hydra.types import HydraContext, RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from sweeplab.util import hydra_internals
 from sweeplab.util.recent import Recent
 
 # Templates kept per process: one per distinct set of config-group choices (model=a,b,c: 3).
@@ -72,7 +72,7 @@ class JobComposer(ConfigLoader):
         # What Hydra's _load_configuration_impl does after composing, for these overrides: apply
         # them in order (the structural ones are config groups, applied by composing), then list
         # each under hydra.overrides and name the job's folder after them.
-        ConfigLoaderImpl._apply_overrides_to_config(plain, cfg)
+        hydra_internals.apply_overrides(plain, cfg)
         hydra_overrides = _unresolved(master_config.hydra.overrides.hydra)
         task = []
         for override in parsed:
@@ -84,11 +84,8 @@ class JobComposer(ConfigLoader):
         with open_dict(cfg.hydra):
             cfg.hydra.overrides.hydra = hydra_overrides
             cfg.hydra.overrides.task = [o.input_line for o in task]
-            cfg.hydra.job.override_dirname = get_overrides_dirname(
-                overrides=task,
-                kv_sep=naming.kv_sep,
-                item_sep=naming.item_sep,
-                exclude_keys=naming.exclude_keys,
+            cfg.hydra.job.override_dirname = hydra_internals.overrides_dirname(
+                task, list(naming.exclude_keys), item=naming.item_sep, kv=naming.kv_sep
             )
         OmegaConf.copy_cache(from_config=master_config, to_config=cfg)
         return cfg

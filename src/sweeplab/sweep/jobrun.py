@@ -18,29 +18,24 @@ from pathlib import Path
 from textwrap import dedent
 
 from hydra import version
-from hydra._internal.deprecation_warning import deprecation_warning
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import (
     JobReturn,
     JobRuntime,
     JobStatus,
-    _flush_loggers,
-    _save_config,
     configure_log,
     env_override,
 )
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from sweeplab.util import hydra_internals
+
 
 def _without_hydra(config: DictConfig) -> DictConfig:
     """``copy.deepcopy(config)`` less its ``hydra`` node, without copying that node."""
-    content = config.__dict__["_content"]
-    config.__dict__["_content"] = {k: v for k, v in content.items() if k != "hydra"}
-    try:
-        return copy.deepcopy(config)
-    finally:
-        config.__dict__["_content"] = content
+    with hydra_internals.hidden_keys(config, ["hydra"]) as rest:
+        return copy.deepcopy(rest)
 
 
 def run_job(
@@ -84,7 +79,7 @@ def run_job(
             chdir = not version.base_at_least("1.2")
             if chdir:
                 url = "https://hydra.cc/docs/1.2/upgrades/1.1_to_1.2/changes_to_job_working_dir/"
-                deprecation_warning(
+                hydra_internals.warn_deprecated(
                     message=dedent(
                         f"""\
                         Future Hydra versions will no longer change working directory at job runtime by default.
@@ -103,9 +98,9 @@ def run_job(
 
         if config.hydra.output_subdir is not None:
             hydra_output = Path(config.hydra.runtime.output_dir) / Path(config.hydra.output_subdir)
-            _save_config(task_cfg, "config.yaml", hydra_output)
-            _save_config(hydra_cfg, "hydra.yaml", hydra_output)
-            _save_config(config.hydra.overrides.task, "overrides.yaml", hydra_output)
+            hydra_internals.save_config(task_cfg, "config.yaml", hydra_output)
+            hydra_internals.save_config(hydra_cfg, "hydra.yaml", hydra_output)
+            hydra_internals.save_config(config.hydra.overrides.task, "overrides.yaml", hydra_output)
 
         with env_override(hydra_cfg.hydra.job.env_set):
             callbacks.on_job_start(config=config, task_function=task_function)
@@ -117,7 +112,7 @@ def run_job(
                 ret.status = JobStatus.FAILED
 
         ret.task_name = JobRuntime.instance().get("name")
-        _flush_loggers()
+        hydra_internals.flush_loggers()
         callbacks.on_job_end(config=config, job_return=ret)
         return ret
     finally:

@@ -36,7 +36,7 @@ from sweeplab.tracking.tags import (
     SWEEP_METRIC_TAG,
     SWEEP_TAG,
 )
-from sweeplab.util import env, plotting
+from sweeplab.util import env, hydra_internals, plotting
 from sweeplab.util.errors import UserError, error_summary
 from sweeplab.util.launch import launch_dir
 from sweeplab.util.redact import redact_uri, scrub_files, scrub_text
@@ -235,12 +235,10 @@ def job_overrides(cfg: DictConfig) -> list[list[str]]:
     """Each job's overrides, when Hydra's basic sweeper expands the sweep; else []."""
     if cfg.hydra.sweeper.get("_target_") not in _GRID_SWEEPERS:
         return []
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-
     params = cfg.hydra.sweeper.get("params") or {}
     arguments = [f"{k}={v}" for k, v in params.items()] + list(cfg.hydra.overrides.task)
     parsed = OverridesParser.create().parse_overrides(arguments)
-    return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+    return [job for batch in hydra_internals.split_sweep(parsed, None) for job in batch]
 
 
 def job_label(cfg: DictConfig, overrides: list[str], *, name_model: bool = False) -> str:
