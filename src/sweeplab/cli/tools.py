@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 from sweeplab.config import schema
-from sweeplab.model.tasks import DIRECTIONS, METRICS
+from sweeplab.model import tasks
+from sweeplab.model.tasks import METRICS
 from sweeplab.tracking.tags import ERROR_TAG
 from sweeplab.util import process
 from sweeplab.util.errors import UserError
@@ -189,12 +190,9 @@ def compare_runs(args: argparse.Namespace) -> int:
     if not rows:
         raise UserError(f"no runs in experiments matching {args.experiments!r}")
     # Without --metric: regression's rmse where the runs have it, else classification's accuracy.
-    metric = args.metric or next(
-        (m for m in ("rmse", "accuracy") if any(m in row.metrics for row in rows)), "rmse"
-    )
-    comparison = results.compare(
-        rows, metric, args.direction or DIRECTIONS[metric], across_sweeps=True
-    )
+    found = next((m for m in ("rmse", "accuracy") if any(m in row.metrics for row in rows)), "rmse")
+    metric, direction = tasks.ranking(args.metric, args.direction, fallback=found)
+    comparison = results.compare(rows, metric, direction, across_sweeps=True)
     out = args.out or Path("outputs", "comparisons", time.strftime("%Y-%m-%d_%H-%M-%S"))
     files = results.write(comparison, out)
     print(results.leaderboard(comparison))

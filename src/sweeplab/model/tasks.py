@@ -133,3 +133,26 @@ TASKS = {
         kind="classifier",
     ),
 }
+
+
+def ranking(
+    metric: str | None,
+    direction: str | None = None,
+    *,
+    task: Task | None = None,
+    earlier: tuple[str | None, str | None] = (None, None),
+    fallback: str = "rmse",
+) -> tuple[str, str]:
+    """The metric and direction that rank runs, chosen the one way sweeplab chooses them.
+
+    The metric: the one given, else an earlier ranking's (a sweep parent's tags), else the
+    task's default, else ``fallback``. The direction: the one given, else the earlier
+    ranking's when it ranked by the same metric, else the metric's own sense.
+    """
+    earlier_metric, earlier_direction = earlier
+    chosen = metric or earlier_metric or (task.default_metric if task else fallback)
+    if direction is None:
+        same = earlier_direction is not None and chosen == earlier_metric
+        direction = earlier_direction if same else DIRECTIONS.get(chosen, "minimize")
+    assert direction is not None
+    return chosen, direction

@@ -342,17 +342,17 @@ def _ranking(client: "MlflowClient", run: "Run", metric: str | None,
     """How to compare ``run``: the given metric, else its sweep's, else its task's own."""
     from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-    from sweeplab.model.tasks import DIRECTIONS, TASKS
+    from sweeplab.model import tasks
 
     sweep_tags: dict[str, str] = {}
     if parent := run.data.tags.get(MLFLOW_PARENT_RUN_ID):
         sweep_tags = client.get_run(parent).data.tags
-    task = TASKS.get(run.data.tags.get(TASK_TAG, ""))
-    chosen = metric or sweep_tags.get(SWEEP_METRIC_TAG) or (task.default_metric if task else "rmse")
-    if direction is None:
-        same = chosen == sweep_tags.get(SWEEP_METRIC_TAG)
-        direction = sweep_tags.get(SWEEP_DIRECTION_TAG) if same else None
-    return chosen, direction or DIRECTIONS.get(chosen, "minimize")
+    return tasks.ranking(
+        metric,
+        direction,
+        task=tasks.TASKS.get(run.data.tags.get(TASK_TAG, "")),
+        earlier=(sweep_tags.get(SWEEP_METRIC_TAG), sweep_tags.get(SWEEP_DIRECTION_TAG)),
+    )
 
 
 def promote_run(

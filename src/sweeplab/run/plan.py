@@ -18,8 +18,8 @@ from omegaconf import DictConfig, OmegaConf
 from sweeplab.config import schema
 from sweeplab.data import Data, Source, source_of
 from sweeplab.data.base import resolved_items
-from sweeplab.model import estimators
-from sweeplab.model.tasks import DIRECTIONS, TASKS, Task
+from sweeplab.model import estimators, tasks
+from sweeplab.model.tasks import TASKS, Task
 from sweeplab.model.train import Split, split
 from sweeplab.tracking.tags import DATA_DIGEST_TAG, ESTIMATOR_TAG, FINGERPRINT_TAG, TASK_TAG
 from sweeplab.util import allow, env
@@ -123,16 +123,16 @@ def ranking(sweep: DictConfig, task: Task | None) -> tuple[str, str]:
 
     With no task (a sweeper that picks each job's data), sweep.metric must be set.
     """
-    if task is None:
-        assert sweep.metric is not None
-        metric = str(sweep.metric.value)
-    else:
-        metric = sweep.metric.value if sweep.metric is not None else task.default_metric
+    assert task is not None or sweep.metric is not None
+    metric, direction = tasks.ranking(
+        sweep.metric.value if sweep.metric is not None else None,
+        sweep.direction.value if sweep.direction is not None else None,
+        task=task,
+    )
     if task is not None and metric not in task.metrics:
         raise ConfigError(
             "sweep.metric", metric, f"the dataset's task, {task.name}, has {list(task.metrics)}"
         )
-    direction = sweep.direction.value if sweep.direction is not None else DIRECTIONS[metric]
     return metric, direction
 
 

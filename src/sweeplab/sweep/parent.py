@@ -654,14 +654,11 @@ def regenerate(
     if tags.get(SWEEP_TAG) != "true":
         raise UserError(f"run {parent_run_id} is not a sweep's parent run (no sweeplab.sweep tag)")
     experiment = client.get_experiment(parent.info.experiment_id)
-    from sweeplab.model.tasks import DIRECTIONS
+    from sweeplab.model import tasks
 
-    ranked_by = metric or tags.get(SWEEP_METRIC_TAG, "rmse")
     # Another metric than the sweep's is ranked in its own sense unless told otherwise.
-    own_direction = (
-        tags.get(SWEEP_DIRECTION_TAG, "minimize")
-        if ranked_by == tags.get(SWEEP_METRIC_TAG)
-        else DIRECTIONS.get(ranked_by, "minimize")
+    ranked_by, direction = tasks.ranking(
+        metric, direction, earlier=(tags.get(SWEEP_METRIC_TAG), tags.get(SWEEP_DIRECTION_TAG))
     )
     sweep = Sweep(
         tracking_uri=str(client.tracking_uri),
@@ -670,7 +667,7 @@ def regenerate(
         parent_run_id=parent_run_id,
         run_name=str(parent.info.run_name),
         metric=ranked_by,
-        direction=direction or own_direction,
+        direction=direction,
         overrides=tags.get(OVERRIDES_TAG, "").split(),
     )
     comparison = _compare_and_log(client, parent, sweep)
