@@ -21,11 +21,12 @@ install: $(STAMP)  ## create .venv with the pinned dependencies (EXTRAS=ray,post
 run: $(STAMP)  ## one default run into outputs/mlflow.db; pass overrides as ARGS="model=ridge"
 	$(BIN)/sweeplab $(ARGS)
 
-# Test files run in 2 worker processes, each file in one (its fixtures, a Ray head or a
-# PostgreSQL cluster among them, start once); most tests wait on the processes they start.
+# Tests run in 2 worker processes, one by one as workers free up; a file whose tests share
+# an expensive fixture (a Ray head, a PostgreSQL cluster, a module's sweep) marks them
+# xdist_group, so that one worker runs them and the fixture starts once.
 PYTEST_WORKERS ?= 2
 test: $(STAMP)  ## the test suite (real sqlite stores and a real mlflow server); scale-out tests skip without Ray/PostgreSQL
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # Everything, as CI runs it: Ray, psycopg and Playwright from the extras, PostgreSQL's server
 # programs and Chromium from the system (Debian: apt-get install postgresql chromium); a
@@ -64,4 +65,4 @@ lock: $(STAMP)  ## re-pin constraints.txt from what .venv has installed
 	mv constraints.txt.new constraints.txt
 
 clean:  ## remove the virtualenv and everything runs wrote
-	rm -rf $(VENV) outputs multirun
+	rm -rf $(VENV) outputs

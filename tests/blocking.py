@@ -39,7 +39,7 @@ def waiting_model(root: Path) -> tuple[list[str], dict[str, str], Path]:
     configs = root / "blocking-configs" / "model"
     configs.mkdir(parents=True)
     (configs / "waits.yaml").write_text(
-        f"_target_: blocking.WaitsForFile\nname: waits\npath: {release}\n"
+        f"_target_: blocking.WaitsForFile\nname: waits\npath: {release}\ntimeout: 120.0\n"
     )
     env = {"PYTHONPATH": str(Path(__file__).parent), "SWEEPLAB_ALLOW_TARGETS": "blocking"}
     return ["--config-dir", str(configs.parent), "model=waits"], env, release

@@ -17,6 +17,7 @@ import mlflow
 import pytest
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 from services import BIN, free_port, start_server, stop_group
 
@@ -58,11 +59,15 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     # sweeplab.tracking.log.connect sets MLflow's request settings in os.environ, as it should
     # for the process it runs in; a test's runs must not leave them to the next test.
     before = dict(os.environ)
+    # A test that sets Hydra's view of a job's config (as a launcher does) must not leave it to
+    # the next: sweeplab reads the launch directory from it.
+    hydra_view = HydraConfig.instance().cfg
     yield tmp_path
     while mlflow.active_run():
         mlflow.end_run()
     os.environ.clear()
     os.environ.update(before)
+    HydraConfig.instance().cfg = hydra_view
 
 
 @pytest.fixture
@@ -129,6 +134,38 @@ def sweeplab(
         Sweep.current = Sweep.last = None
         mlflow.set_tracking_uri(None)
     return subprocess.CompletedProcess(["sweeplab", *args], code, out.getvalue(), err.getvalue())
+
+
+def sweeplab_tools(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run `sweeplab-tools` with these arguments in this process, and capture what it prints.
+
+    sweeplab.cli.tools.main, with ``cwd`` as the working directory and ``env`` added to the
+    environment; ``timeout`` is for the console script's signature alone. Commands that
+    start a server stay processes (test_cli, test_server).
+    """
+    from sweeplab.cli import tools
+
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    out, err = io.StringIO(), io.StringIO()
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    os.environ.update(env or {})
+    try:
+        os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = tools.main(list(args))
+            except SystemExit as e:  # argparse's usage errors
+                code = e.code if isinstance(e.code, int) else int(e.code is not None)
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        mlflow.set_tracking_uri(None)
+    return subprocess.CompletedProcess(
+        ["sweeplab-tools", *args], code, out.getvalue(), err.getvalue()
+    )
 
 
 def sweeplab_process(

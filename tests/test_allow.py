@@ -185,6 +185,7 @@ def test_a_users_estimator_needs_the_environment_to_allow_it(
     assert run.data.tags["sweeplab.estimator"] == "mypkg.models.ShrunkRidge"
 
 
+@pytest.mark.process
 def test_a_joblib_sweep_over_a_users_estimator_passes_the_allow_list_to_its_workers(user_package):
     env = {"PYTHONPATH": str(user_package / "src"), "SWEEPLAB_ALLOW_TARGETS": "mypkg.models"}
     args = ("-m", "--config-dir", str(user_package / "my-configs"), "model=shrunk",

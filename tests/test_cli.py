@@ -1,6 +1,5 @@
 """The console scripts as users call them: exit codes, what they print, what they leave behind."""
 
-import os
 import signal
 import subprocess
 import sys
@@ -9,9 +8,18 @@ import pytest
 from mlflow import MlflowClient
 
 import sweeplab as sweeplab_package
-from conftest import BIN, sweeplab, sweeplab_process, wait_for_running
+from blocking import waiting_model
+from conftest import (
+    BIN,
+    start_sweeplab,
+    sweeplab,
+    sweeplab_process,
+    sweeplab_tools,
+    wait_for_running,
+)
 
 
+@pytest.mark.process
 def test_default_run_prints_where_to_look_and_stores_under_launch_dir(tmp_path):
     done = sweeplab_process(cwd=tmp_path)  # the console script itself, end to end
     assert done.returncode == 0, done.stderr
@@ -33,6 +41,7 @@ def test_default_run_prints_where_to_look_and_stores_under_launch_dir(tmp_path):
     assert run.info.status == "FINISHED"
 
 
+@pytest.mark.process
 def test_python_dash_m_with_a_user_config_dir(tmp_path):
     mine = tmp_path / "team-configs" / "experiment"
     mine.mkdir(parents=True)
@@ -64,22 +73,21 @@ def test_python_dash_m_with_a_user_config_dir(tmp_path):
     assert run.data.params["max_depth"] == "6"  # inherited from random_forest.yaml
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     ("sig", "code", "why"),
     [(signal.SIGTERM, 143, "terminated (SIGTERM)"), (signal.SIGINT, 130, "interrupted (Ctrl-C)")],
     ids=["SIGTERM", "SIGINT"],
 )
 def test_a_signal_mid_run_ends_the_run_killed(tmp_path, sig, code, why):
-    # Enough boosting stages to still be training when the signal arrives.
-    process = subprocess.Popen(
-        [str(BIN / "sweeplab"), "model=gradient_boosting", "model.n_estimators=5000"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
-    )  # fmt: skip
+    # The fit waits for a file the test never makes before the signal.
+    args, env, release = waiting_model(tmp_path)
+    process = start_sweeplab(*args, cwd=tmp_path, env=env)
     db = tmp_path / "outputs" / "mlflow.db"
     wait_for_running(db, 1)
     process.send_signal(sig)
     _, stderr = process.communicate(timeout=60)
+    release.touch()
     assert process.returncode == code
     assert "Traceback" not in stderr
     (run,) = MlflowClient(f"sqlite:///{db}").search_runs(["1"])
@@ -226,23 +234,16 @@ def test_help_shows_what_to_pick_and_the_values_a_run_would_use(tmp_path):
 
 def test_experiments_command_runs_the_tutorials_tag_search(tmp_path):
     assert sweeplab("model=ridge", cwd=tmp_path).returncode == 0
-    found = subprocess.run(
-        [str(BIN / "sweeplab-tools"), "experiments", "tags.`project_name` = 'grocery-forecasting'"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    found = sweeplab_tools(
+        "experiments", "tags.`project_name` = 'grocery-forecasting'", cwd=tmp_path
+    )
     assert found.returncode == 0, found.stderr
     assert "1 experiment(s)" in found.stdout
     assert "Apple_Models" in found.stdout
     assert "project_name=grocery-forecasting" in found.stdout
-    none = subprocess.run(
-        [str(BIN / "sweeplab-tools"), "experiments", "tags.`project_name` = 'bakery'"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    none = sweeplab_tools("experiments", "tags.`project_name` = 'bakery'", cwd=tmp_path)
     assert "0 experiment(s)" in none.stdout
-    bad = subprocess.run(
-        [str(BIN / "sweeplab-tools"), "experiments", "project is apples"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    bad = sweeplab_tools("experiments", "project is apples", cwd=tmp_path)
     assert bad.returncode == 2
     assert bad.stderr.startswith(
         "sweeplab-tools: error: cannot search with filter 'project is apples'"
@@ -252,10 +253,7 @@ def test_experiments_command_runs_the_tutorials_tag_search(tmp_path):
 
 def test_experiments_command_refuses_what_it_cannot_search(tmp_path):
     def tools(*args):
-        return subprocess.run(
-            [str(BIN / "sweeplab-tools"), "experiments", *args],
-            cwd=tmp_path, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+        return sweeplab_tools("experiments", *args, cwd=tmp_path)
 
     missing = tools()
     assert missing.returncode == 2

@@ -44,7 +44,8 @@ from sweeplab.sweep import cluster
 from sweeplab.tracking import log
 
 # Every test here starts programs (sweeplab, servers, clusters): the end-to-end tier.
-pytestmark = pytest.mark.process
+# One worker runs them all (--dist loadgroup): they share its Ray head and PostgreSQL cluster.
+pytestmark = [pytest.mark.process, pytest.mark.xdist_group("cluster")]
 
 REQUIRED = os.environ.get("SWEEPLAB_REQUIRE_CLUSTER_TESTS") == "1"
 # A credential the driver has in its environment; it must reach no file and no output.

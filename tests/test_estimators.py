@@ -89,6 +89,7 @@ def lgbm_configs(root: Path) -> Path:
     return root / "my-configs"
 
 
+@pytest.mark.process
 def test_a_users_lightgbm_config_logs_through_mlflows_lightgbm_flavor(tmp_path):
     need_extra("lightgbm")
     configs = lgbm_configs(tmp_path)

@@ -9,8 +9,11 @@ import pytest
 import yaml
 from test_sweep import parent_csv, store, sweep_runs
 
-from conftest import BIN, need_extra, sweeplab, sweeplab_process
+from conftest import BIN, need_extra, sweeplab, sweeplab_process, sweeplab_tools
 from sweeplab.util.redact import redact_uri
+
+# One worker runs them all (--dist loadgroup): they share its module's studies.
+pytestmark = pytest.mark.xdist_group("optuna")
 
 TRIAL_TAG = "sweeplab.optuna.trial"
 # Ridge fits in milliseconds: a trial costs what sweeplab and Optuna add to it.
@@ -126,10 +129,7 @@ def test_the_parent_has_the_grids_comparison_and_optunas_plots(tpe, tmp_path):
 def test_compare_works_on_an_optuna_sweeps_parent(tpe):
     root, _ = tpe
     parent, children = sweep_runs(store(root))
-    done = subprocess.run(
-        [str(BIN / "sweeplab-tools"), "compare", parent.info.run_id],
-        cwd=root, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    done = sweeplab_tools("compare", parent.info.run_id, cwd=root)
     assert done.returncode == 0, done.stderr
     assert "12 finished, 0 failed" in done.stdout
     best = min(children, key=lambda c: c.data.metrics["rmse"])
@@ -153,6 +153,7 @@ def test_parallel_trials_run_through_joblib_in_batches(tmp_path):
     assert len({t.params["model.alpha"] for t in trials}) == 6
 
 
+@pytest.mark.process
 def test_an_interrupted_study_resumes_to_its_total(tmp_path):
     command = [str(BIN / "sweeplab"), "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=6",
                *RIDGE]  # fmt: skip
@@ -392,6 +393,7 @@ def hydras_optuna_plugin(tmp_path_factory) -> Path:
     return folder / "site"
 
 
+@pytest.mark.process
 def test_with_hydras_own_plugin_installed_too_optuna_is_refused_in_one_line(
     tmp_path, hydras_optuna_plugin
 ):

@@ -26,7 +26,8 @@ SWEEPLAB_PLUGINS = (
     "sweeplab_ray_launcher/ray_launcher.py",
 )
 
-pytestmark = pytest.mark.process
+# One worker runs them all (--dist loadgroup): they share its wheel and venv.
+pytestmark = [pytest.mark.process, pytest.mark.xdist_group("packaging")]
 
 
 @pytest.fixture(scope="module")

@@ -10,20 +10,19 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from conftest import BIN, sweeplab
+from conftest import sweeplab, sweeplab_tools
 from sweeplab.data.apple_sales import NOT_FEATURES, TARGET, apple_sales
 from sweeplab.registry import champion as registry
 from sweeplab.tracking.tags import LOCK_TAG
+
+# One worker runs them all (--dist loadgroup): they share the suite's mlflow server.
+pytestmark = pytest.mark.xdist_group("mlflow_server")
 
 RIDGE = ("model=ridge",)
 
 
 def tools(*args: str, cwd: Path):
-    import subprocess
-
-    return subprocess.run(
-        [str(BIN / "sweeplab-tools"), *args], cwd=cwd, capture_output=True, text=True, timeout=180
-    )
+    return sweeplab_tools(*args, cwd=cwd)
 
 
 def store(root: Path) -> MlflowClient:

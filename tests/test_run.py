@@ -23,6 +23,9 @@ from sweeplab.tracking import log
 from sweeplab.tracking.log import TrackingError
 from sweeplab.util.errors import RunFailed
 
+# One worker runs them all (--dist loadgroup): they share its module's store.
+pytestmark = pytest.mark.xdist_group("run")
+
 
 def tutorial_metrics() -> dict[str, float]:
     """The tutorial's own training cell, on its data as of 2023-11-01."""

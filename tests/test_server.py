@@ -16,7 +16,8 @@ from conftest import sweeplab_process as sweeplab
 from sweeplab.data.apple_sales import apple_sales
 
 # Every test here starts programs (sweeplab, servers, clusters): the end-to-end tier.
-pytestmark = pytest.mark.process
+# One worker runs them all (--dist loadgroup): they share the suite's mlflow server.
+pytestmark = [pytest.mark.process, pytest.mark.xdist_group("mlflow_server")]
 
 
 def test_console_script_logs_to_the_server(mlflow_server, tmp_path):
@@ -93,7 +94,7 @@ def test_printing_the_config_does_not_need_the_server(tmp_path):
 def test_credentials_in_the_uri_never_reach_output_or_artifacts(mlflow_server, tmp_path):
     uri, _ = mlflow_server
     with_password = uri.replace("http://", "http://bob:s3cret@")
-    done = sweeplab(
+    done = sweeplab_here(
         "tracking=server", f"tracking.uri={with_password}", "model=ridge",
         "experiment.name=Secrets_Check", cwd=tmp_path,
     )  # fmt: skip

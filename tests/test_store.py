@@ -14,10 +14,9 @@ from mlflow.store.db.utils import _get_alembic_config, _get_latest_schema_revisi
 from mlflow.store.tracking.dbmodels.initial_models import Base as InitialBase
 from services import BIN, free_port, stop_group, wait_until_healthy
 
+from conftest import sweeplab as sweeplab_here
 from conftest import sweeplab_process as sweeplab
-
-# Every test here starts programs (sweeplab, servers, clusters): the end-to-end tier.
-pytestmark = pytest.mark.process
+from conftest import sweeplab_tools
 
 # Each process spins until the same instant, then opens the store: without sweeplab's lock,
 # two of them fail in almost every round (`table experiments already exists`, ...), and
@@ -38,6 +37,7 @@ def _schema_revision(db) -> str:
     return revision
 
 
+@pytest.mark.process
 def test_processes_opening_a_fresh_store_at_the_same_instant_all_succeed(tmp_path):
     for round_ in range(2):
         db = tmp_path / f"round{round_}" / "mlflow.db"
@@ -50,6 +50,7 @@ def test_processes_opening_a_fresh_store_at_the_same_instant_all_succeed(tmp_pat
         assert MlflowClient(f"sqlite:///{db}").search_experiments()[0].name == "Default"
 
 
+@pytest.mark.process
 def test_a_server_and_a_run_started_together_on_a_fresh_store_both_work(tmp_path):
     """What a newcomer does: `make server` in one terminal, `make run` in another."""
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
@@ -100,7 +101,7 @@ def test_a_half_migrated_store_is_one_line_saying_what_to_do_and_is_left_as_it_w
     db.parent.mkdir()
     _half_migrated_store(db)
     before = db.read_bytes()
-    done = sweeplab("model=ridge", cwd=tmp_path)
+    done = sweeplab_here("model=ridge", cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr == (
         f"sweeplab: error: the sqlite store {db} was left half-migrated (table "
@@ -109,9 +110,6 @@ def test_a_half_migrated_store_is_one_line_saying_what_to_do_and_is_left_as_it_w
         f"(mv {db} {db}.broken) and run again to start a new store.\n"
     )
     assert db.read_bytes() == before
-    tools = subprocess.run(
-        [str(BIN / "sweeplab-tools"), "compare", "--experiments", "Apple_Models"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    tools = sweeplab_tools("compare", "--experiments", "Apple_Models", cwd=tmp_path)
     assert tools.returncode == 2
     assert "was left half-migrated" in tools.stderr and "Traceback" not in tools.stderr

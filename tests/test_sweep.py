@@ -12,8 +12,11 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Run
 
-from conftest import BIN, sweeplab, sweeplab_process
+from conftest import sweeplab, sweeplab_process, sweeplab_tools
 from sweeplab.compare.results import Row, compare, swept_params
+
+# One worker runs them all (--dist loadgroup): they share its module's sweep.
+pytestmark = pytest.mark.xdist_group("sweep")
 
 # Small forests keep each job well under a second.
 GRID = ("model.max_depth=3,6", "model.n_estimators=20,40")
@@ -185,14 +188,6 @@ def test_the_comparison_can_be_regenerated_by_parent_id_or_experiment_filter(gri
     assert (tmp_path / "all" / "heatmap_max_depth_n_estimators.png").is_file()
 
 
-def sweeplab_tools(*args: str, cwd: Path):
-    import subprocess
-
-    return subprocess.run(
-        [str(BIN / "sweeplab-tools"), *args], cwd=cwd, capture_output=True, text=True, timeout=120
-    )
-
-
 def test_failed_jobs_are_recorded_and_the_rest_still_run(tmp_path):
     # n_estimators=-1 fails validation (no run); an out-of-bag score without bootstrap
     # passes it, and scikit-learn raises inside the run.
@@ -230,6 +225,7 @@ def test_failed_jobs_are_recorded_and_the_rest_still_run(tmp_path):
     assert sum("model.n_estimators=-1" in line for line in failed_lines) == 2
 
 
+@pytest.mark.process
 def test_a_parallel_sweep_on_a_fresh_store_loses_nothing(tmp_path):
     done = sweeplab_process(
         "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",

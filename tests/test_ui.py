@@ -20,7 +20,8 @@ from conftest import REQUIRE_EXTRAS
 from conftest import sweeplab_process as sweeplab
 
 # Every test here starts programs (sweeplab, servers, clusters): the end-to-end tier.
-pytestmark = pytest.mark.process
+# One worker runs them all (--dist loadgroup): they share its module's server and browser.
+pytestmark = [pytest.mark.process, pytest.mark.xdist_group("ui")]
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Flags for a headless browser as root on a machine without a network: no sandbox (root),
