@@ -278,7 +278,12 @@ def test_two_promotions_at_once_leave_the_better_version_champion(where, mlflow_
 
         def promote(label: str, start=start, said=said) -> None:
             start.wait()
-            said[label] = registry.promote(client, name, versions[label], "champion", always=False)
+            try:
+                said[label] = registry.promote(
+                    client, name, versions[label], "champion", always=False
+                )
+            except Exception as e:  # a thread's exception would be lost: say it in the assert
+                said[label] = f"raised {e!r}"
 
         threads = [threading.Thread(target=promote, args=(label,)) for label in versions]
         for thread in threads:
@@ -286,6 +291,7 @@ def test_two_promotions_at_once_leave_the_better_version_champion(where, mlflow_
         for thread in threads:
             thread.join()
         good_v, bad_v = versions["good"].version, versions["bad"].version
+        assert not [s for s in said.values() if s.startswith("raised")], said
         assert champion(client, name) == str(good_v)
         # Exactly one of them found no champion; the other compared against it.
         assert sum(line.endswith(", the first") for line in said.values()) == 1

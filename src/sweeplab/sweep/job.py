@@ -17,6 +17,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from sweeplab.run.runner import Recorder, execute, exit_on_sigterm
+from sweeplab.sweep.cluster import RAY_LAUNCHERS
 from sweeplab.sweep.parent import JOBS_ENV, OUTCOME_FILE, PARENT_RUN_ENV, Sweep, job_label
 from sweeplab.tracking import tracker
 from sweeplab.tracking.tags import ERROR_TAG, JOB_TAG, OVERRIDES_TAG, TRIAL_TAG
@@ -86,7 +87,8 @@ def _finished(sweep_dir: Path, parent: str | None) -> int | None:
     sweep's folder, under an OS lock: right for the jobs of one machine or shared folder.
     Ray's workers may sit on other machines, each with its own folder: no count there.
     """
-    if "ray" in sys.modules or parent is None:
+    on_ray = HydraConfig.get().launcher.get("_target_") in RAY_LAUNCHERS
+    if on_ray or parent is None:
         return None
     counter = sweep_dir / f".sweeplab_finished_{parent}"
     with oslock.held(counter.with_suffix(".lock")):
@@ -125,7 +127,8 @@ def run_job(cfg: DictConfig) -> float:
     def report(status: str, text: str, **fields: Any) -> None:
         _report_job(output_dir, {**outcome, "status": status, **fields}, text, parent, total)
 
-    if threading.current_thread() is threading.main_thread() and "ray" not in sys.modules:
+    on_ray = hydra.launcher.get("_target_") in RAY_LAUNCHERS
+    if threading.current_thread() is threading.main_thread() and not on_ray:
         # In worker processes (joblib) too, not only in the entry point's process. Ray's
         # workers are Ray's: it stops them with SIGTERM and cancels tasks with SIGINT.
         exit_on_sigterm()
