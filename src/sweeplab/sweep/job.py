@@ -80,14 +80,13 @@ def _say(line: str) -> None:
         sys.stdout.flush()
 
 
-def _finished(sweep_dir: Path, parent: str | None) -> int | None:
+def _finished(sweep_dir: Path, parent: str | None, on_ray: bool) -> int | None:
     """Count this job as finished and return how many of the sweep's jobs have, or None.
 
     Jobs finish out of order on parallel launchers, so the count is kept in a file of the
     sweep's folder, under an OS lock: right for the jobs of one machine or shared folder.
     Ray's workers may sit on other machines, each with its own folder: no count there.
     """
-    on_ray = HydraConfig.get().launcher.get("_target_") in RAY_LAUNCHERS
     if on_ray or parent is None:
         return None
     counter = sweep_dir / f".sweeplab_finished_{parent}"
@@ -97,14 +96,24 @@ def _finished(sweep_dir: Path, parent: str | None) -> int | None:
     return count
 
 
+def _on_ray(launcher: DictConfig) -> bool:
+    """Whether ``hydra.launcher`` sends jobs to Ray, whose workers may sit on other machines."""
+    return launcher.get("_target_") in RAY_LAUNCHERS
+
+
 def _report_job(
-    output_dir: str, outcome: dict[str, Any], text: str, parent: str | None, total: str | None
+    output_dir: str,
+    outcome: dict[str, Any],
+    text: str,
+    parent: str | None,
+    total: str | None,
+    on_ray: bool,
 ) -> None:
     """Record the job's outcome beside its files (and with its sweep) and print its line."""
     _write_outcome(output_dir, outcome)
     if Sweep.current is not None:  # the job ran in the sweep's own process
         Sweep.current.outcomes[int(outcome["job"])] = outcome
-    count = _finished(Path(output_dir).parent, parent)
+    count = _finished(Path(output_dir).parent, parent, on_ray)
     done = f"[{count}/{total}] " if count and total else f"[{count}] " if count else ""
     _say(f"{done}#{outcome['job']} {text}")
 
@@ -123,11 +132,14 @@ def run_job(cfg: DictConfig) -> float:
     outcome: dict[str, Any] = {"job": num, "overrides": shown, "run_id": None, "error": ""}
     output_dir = str(hydra.runtime.output_dir)
 
+    # Read now: a job logged in the background reports after Hydra has moved to the next.
+    on_ray = _on_ray(hydra.launcher)
+
     # A count of finished jobs, then Hydra's own job number (its log's #N, the job's folder).
     def report(status: str, text: str, **fields: Any) -> None:
-        _report_job(output_dir, {**outcome, "status": status, **fields}, text, parent, total)
+        outcome_now = {**outcome, "status": status, **fields}
+        _report_job(output_dir, outcome_now, text, parent, total, on_ray)
 
-    on_ray = hydra.launcher.get("_target_") in RAY_LAUNCHERS
     if threading.current_thread() is threading.main_thread() and not on_ray:
         # In worker processes (joblib) too, not only in the entry point's process. Ray's
         # workers are Ray's: it stops them with SIGTERM and cancels tasks with SIGINT.
@@ -241,7 +253,12 @@ def lost(cfg: DictConfig, overrides: list[str], why: str) -> "JobReturn":
     outcome = {"job": num, "overrides": shown, "run_id": run_id, "error": why, "status": "FAILED"}
     total = os.environ.get(JOBS_ENV)  # the sweep's start set it for its jobs
     _report_job(
-        str(output_dir), outcome, f"{job_label(cfg, shown)} -> FAILED: {why}", parent, total
+        str(output_dir),
+        outcome,
+        f"{job_label(cfg, shown)} -> FAILED: {why}",
+        parent,
+        total,
+        _on_ray(cfg.hydra.launcher),
     )
     return returned(cfg, overrides, math.nan)
 
