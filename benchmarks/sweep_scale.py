@@ -93,9 +93,11 @@ def timed(command: list[str], cwd: Path, env: dict[str, str], first_line: str) -
     """
     start = time.perf_counter()
     first = started = float("nan")
+    # stderr to a file: read only at the end, a pipe would fill with warnings and stall it.
+    errors = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115  (closed below, after its read)
     process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)  # fmt: skip
-    assert process.stdout is not None and process.stderr is not None
+                               stderr=errors, text=True)  # fmt: skip
+    assert process.stdout is not None
 
     def watch() -> None:
         nonlocal started
@@ -110,7 +112,9 @@ def timed(command: list[str], cwd: Path, env: dict[str, str], first_line: str) -
     for line in process.stdout:
         if first != first and line.startswith(first_line):
             first = time.perf_counter() - start
-    stderr = process.stderr.read()
+    errors.seek(0)
+    stderr = errors.read()
+    errors.close()
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - start
