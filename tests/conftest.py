@@ -90,6 +90,34 @@ def compose_cfg() -> Callable[..., DictConfig]:
     return _compose
 
 
+def _in_process(
+    argv: list[str], main: Callable[[], object], cwd: Path, env: dict[str, str] | None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``main`` as the command ``argv`` would, in ``cwd`` with ``env`` added; capture what
+    it prints and its exit code, and put the process's argv, cwd and environment back."""
+    saved_env, saved_cwd, saved_argv = dict(os.environ), os.getcwd(), sys.argv
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    os.environ.update(env or {})
+    try:
+        os.chdir(cwd)
+        sys.argv = argv
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                returned = main()
+                code = returned if isinstance(returned, int) else 0
+            except SystemExit as e:  # the entry point's exit, or argparse's usage errors
+                code = e.code if isinstance(e.code, int) else int(e.code is not None)
+    finally:
+        sys.argv = saved_argv
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        mlflow.set_tracking_uri(None)
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
+
+
 def sweeplab(
     *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
@@ -106,34 +134,20 @@ def sweeplab(
     from sweeplab.sweep.parent import Sweep
     from sweeplab.util import process
 
-    saved_env, saved_cwd, saved_argv = dict(os.environ), os.getcwd(), sys.argv
+    def run() -> None:
+        process.configure()
+        app.cli()
+
     saved_term = signal.getsignal(signal.SIGTERM)
-    out, err = io.StringIO(), io.StringIO()
-    code: int = 0
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
-    os.environ.update(env or {})
     GlobalHydra.instance().clear()
     Sweep.current = Sweep.last = None
     try:
-        os.chdir(cwd)
-        sys.argv = ["sweeplab", *args]
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            process.configure()
-            try:
-                app.cli()
-            except SystemExit as e:
-                code = e.code if isinstance(e.code, int) else int(e.code is not None)
+        return _in_process(["sweeplab", *args], run, cwd, env)
     finally:
         gc.unfreeze()  # cli() freezes the heap for a fast exit, which this process does not take
-        sys.argv = saved_argv
-        os.chdir(saved_cwd)
-        os.environ.clear()
-        os.environ.update(saved_env)
         signal.signal(signal.SIGTERM, saved_term)
         GlobalHydra.instance().clear()
         Sweep.current = Sweep.last = None
-        mlflow.set_tracking_uri(None)
-    return subprocess.CompletedProcess(["sweeplab", *args], code, out.getvalue(), err.getvalue())
 
 
 def sweeplab_tools(
@@ -147,25 +161,7 @@ def sweeplab_tools(
     """
     from sweeplab.cli import tools
 
-    saved_env, saved_cwd = dict(os.environ), os.getcwd()
-    out, err = io.StringIO(), io.StringIO()
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
-    os.environ.update(env or {})
-    try:
-        os.chdir(cwd)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                code = tools.main(list(args))
-            except SystemExit as e:  # argparse's usage errors
-                code = e.code if isinstance(e.code, int) else int(e.code is not None)
-    finally:
-        os.chdir(saved_cwd)
-        os.environ.clear()
-        os.environ.update(saved_env)
-        mlflow.set_tracking_uri(None)
-    return subprocess.CompletedProcess(
-        ["sweeplab-tools", *args], code, out.getvalue(), err.getvalue()
-    )
+    return _in_process(["sweeplab-tools", *args], lambda: tools.main(list(args)), cwd, env)
 
 
 def sweeplab_process(
