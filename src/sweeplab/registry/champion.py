@@ -21,6 +21,7 @@ from sweeplab.tracking.tags import (
     DATA_DIGEST_TAG,
     FINGERPRINT_TAG,
     LOCK_TAG,
+    MLFLOW_PARENT_RUN_ID,
     OVERRIDES_TAG,
     PARENT_RUN_TAG,
     REGISTERED_TAG,
@@ -340,7 +341,6 @@ def register_run(
 def _ranking(client: "MlflowClient", run: "Run", metric: str | None,
              direction: str | None) -> tuple[str, str]:  # fmt: skip
     """How to compare ``run``: the given metric, else its sweep's, else its task's own."""
-    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
     from sweeplab.model import tasks
 
@@ -371,7 +371,6 @@ def promote_run(
     A sweep's parent run stands for its best job's run.
     """
     from mlflow.exceptions import MlflowException
-    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
     try:
         run = client.get_run(run_id)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from omegaconf import OmegaConf
 
 from sweeplab.tracking.entries import Entry, Failure, NewRun, Opened, Rows, Setup, Store
-from sweeplab.tracking.tags import ERROR_TAG
+from sweeplab.tracking.tags import ERROR_TAG, MLFLOW_PARENT_RUN_ID
 from sweeplab.util.errors import TRACEBACK_ARTIFACT, RunFailed, error_summary, warn
 from sweeplab.util.recent import Recent
 
@@ -57,7 +57,6 @@ def open_store(store: Store) -> "tuple[MlflowClient, Experiment]":
 def open_run(new: NewRun) -> Opened:
     """Create the run (RUNNING, so that a failure or an interrupt is recorded on it), or find
     the earlier FINISHED run ``new.reuse_fingerprint`` asks to reuse."""
-    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
     from sweeplab.tracking import log
 
