@@ -23,7 +23,8 @@ run: $(STAMP)  ## one default run into outputs/mlflow.db; pass overrides as ARGS
 
 # Tests run in 2 worker processes, one by one as workers free up; a file whose tests share
 # an expensive fixture (a Ray head, a PostgreSQL cluster, a module's sweep) marks them
-# xdist_group, so that one worker runs them and the fixture starts once.
+# xdist_group, so that one worker runs them; the fixture is session-scoped, so that it starts
+# once even when the worker runs other files' tests in between.
 PYTEST_WORKERS ?= 2
 test: $(STAMP)  ## the test suite (real sqlite stores and a real mlflow server); scale-out tests skip without Ray/PostgreSQL
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)

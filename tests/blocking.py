@@ -5,15 +5,24 @@ it has acted, then creates the file; no model is made slow to leave it time.
 """
 
 import time
+from numbers import Real
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils._param_validation import Interval
 
 
 class WaitsForFile(RegressorMixin, BaseEstimator):
     """Predicts the training mean, once ``path`` exists (or ``timeout`` seconds have passed)."""
+
+    # scikit-learn's own validation, which sweeplab runs before a job trains: a negative
+    # timeout is a job refused for its value, as n_estimators=0 is for a forest.
+    _parameter_constraints: ClassVar[dict] = {
+        "path": [str],
+        "timeout": [Interval(Real, 0, None, closed="left")],
+    }
 
     def __init__(self, path: str = "", timeout: float = 120.0) -> None:
         self.path = path

@@ -51,10 +51,44 @@ def need_extra(module: str) -> None:
     pytest.skip(message)
 
 
+@pytest.fixture(scope="session")
+def migrated_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A local store that MLflow has created and migrated: made once per test process.
+
+    Creating a store runs all of MLflow's schema migrations, ~3 s of CPU. A test about runs
+    starts from a copy of this one instead (as a user's second run finds its store);
+    tests about making a store, or about making none, are marked ``fresh_store``.
+    """
+    path = tmp_path_factory.mktemp("migrated") / "mlflow.db"
+    from sweeplab.tracking.store import open_sqlite
+
+    open_sqlite(f"sqlite:///{path}")
+    return path
+
+
+def copy_of_store(migrated: Path, database: Path) -> Path:
+    """Put a copy of the migrated store at ``database`` (sqlite's backup: a consistent copy)."""
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(migrated) as source, sqlite3.connect(database) as target:
+        source.backup(target)
+    return database
+
+
 @pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Launch from an empty tmp dir, so the local store is tmp_path/outputs/mlflow.db."""
+def isolated(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    migrated_store: Path,
+) -> Iterator[Path]:
+    """Launch from an empty tmp dir, so the local store is tmp_path/outputs/mlflow.db.
+
+    That store exists, migrated (a copy of ``migrated_store``), unless the test is marked
+    ``fresh_store``.
+    """
     monkeypatch.chdir(tmp_path)
+    if request.node.get_closest_marker("fresh_store") is None:
+        copy_of_store(migrated_store, tmp_path / "outputs" / "mlflow.db")
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     # sweeplab.tracking.log.connect sets MLflow's request settings in os.environ, as it should
     # for the process it runs in; a test's runs must not leave them to the next test.
@@ -210,12 +244,15 @@ def wait_for_running(db: Path, count: int, timeout: float = 60) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+def mlflow_server(
+    tmp_path_factory: pytest.TempPathFactory, migrated_store: Path
+) -> Iterator[tuple[str, Path]]:
     """A real tracking server on a free loopback port, started the documented way.
 
     `sweeplab-tools server` serves <launch dir>/outputs; yields (URI, launch dir).
     """
     root = tmp_path_factory.mktemp("server")
+    copy_of_store(migrated_store, root / "outputs" / "mlflow.db")
     port = free_port()
     server = start_server(root, port)
     try:

@@ -1,6 +1,7 @@
 """Configs are data: no config file makes sweeplab import or call code outside the allow-list."""
 
 import importlib.util
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -38,6 +39,7 @@ class ShrunkRidge(Ridge):
 '''
 
 
+@pytest.mark.fresh_store
 def test_a_hydra_callback_from_a_config_dir_is_refused_before_hydra_calls_it(tmp_path):
     (tmp_path / "mine" / "experiment").mkdir(parents=True)
     (tmp_path / "secret.txt").write_text("s3cret\n")
@@ -135,6 +137,7 @@ def test_the_environment_widens_the_list_by_module_prefix(monkeypatch):
     assert not allow.is_estimator_target("mypkg.ShrunkRidge")
 
 
+@pytest.mark.fresh_store
 def test_a_swept_target_is_checked_too(tmp_path):
     done = sweeplab("-m", "model._target_=sklearn.linear_model.Ridge,os.system", cwd=tmp_path)
     assert done.returncode == 2
@@ -185,19 +188,31 @@ def test_a_users_estimator_needs_the_environment_to_allow_it(
     assert run.data.tags["sweeplab.estimator"] == "mypkg.models.ShrunkRidge"
 
 
+@pytest.mark.fresh_store
 @pytest.mark.process
-def test_a_joblib_sweep_over_a_users_estimator_passes_the_allow_list_to_its_workers(user_package):
+def test_a_joblib_sweep_of_a_users_estimator_on_a_fresh_store_loses_nothing(user_package):
+    """Two workers open a store nobody made yet, import the user's package from PYTHONPATH,
+    and find it allowed by the environment the sweep hands them."""
     env = {"PYTHONPATH": str(user_package / "src"), "SWEEPLAB_ALLOW_TARGETS": "mypkg.models"}
     args = ("-m", "--config-dir", str(user_package / "my-configs"), "model=shrunk",
-            "model.alpha=1,5", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")  # fmt: skip
+            "model.alpha=1,2,3,4,5,6", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")  # fmt: skip
     done = sweeplab_process(*args, cwd=user_package, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert "2 finished, 0 failed" in done.stdout
-    client = MlflowClient(f"sqlite:///{user_package}/outputs/mlflow.db")
+    assert "6 finished, 0 failed" in done.stdout
+    # Jobs finish out of order in two workers: the count still goes 1..6, one line each.
+    progress = [line for line in done.stdout.splitlines() if " -> " in line]
+    assert [line.split()[0] for line in progress] == [f"[{k}/6]" for k in range(1, 7)]
+    assert sorted(line.split()[1] for line in progress) == [f"#{j}" for j in range(6)]
+    db = user_package / "outputs" / "mlflow.db"
+    client = MlflowClient(f"sqlite:///{db}")
     exp = client.get_experiment_by_name("Apple_Models")
     children = client.search_runs([exp.experiment_id], "tags.`sweeplab.sweep.job` != ''")
-    assert {c.data.params["alpha"] for c in children} == {"1", "5"}
+    assert sorted(c.data.params["alpha"] for c in children) == ["1", "2", "3", "4", "5", "6"]
+    assert {c.info.status for c in children} == {"FINISHED"}
+    assert all(c.outputs.model_outputs for c in children)
     assert {c.data.tags["sweeplab.estimator"] for c in children} == {"mypkg.models.ShrunkRidge"}
-    refused = sweeplab_process(*args, cwd=user_package, env={"PYTHONPATH": env["PYTHONPATH"]})
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    refused = sweeplab(*args, cwd=user_package)
     assert refused.returncode == 2
     assert "model._target_='mypkg.models.ShrunkRidge' is not allowed" in refused.stderr

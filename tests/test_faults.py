@@ -17,9 +17,8 @@ from mlflow.entities import LoggedModelStatus
 from services import free_port, start_server, stop_group
 
 from blocking import waiting_model
-from conftest import BIN, start_sweeplab, wait_for_running
+from conftest import BIN, start_sweeplab, sweeplab_tools, wait_for_running
 from conftest import sweeplab as sweeplab_here
-from conftest import sweeplab_process as sweeplab
 from sweeplab.run.runner import execute
 from sweeplab.tracking import log
 
@@ -36,6 +35,7 @@ def runs_of(client: MlflowClient, experiment: str = "Apple_Models"):
 # ---------------------------------------------------------------- tracking server faults
 
 
+@pytest.mark.fresh_store
 def test_a_server_that_accepts_and_never_answers_fails_within_30s(tmp_path):
     listener = socket.create_server(("127.0.0.1", 0))
     held: list[socket.socket] = []
@@ -99,16 +99,13 @@ def test_the_server_dying_mid_sweep_fails_the_rest_fast_and_skip_finished_comple
 
     server = start_server(tmp_path, port)
     try:
-        again = sweeplab(
+        again = sweeplab_here(
             "-m", *grid, "tracking=server", f"tracking.uri={uri}", "sweep.skip_finished=true",
-            cwd=tmp_path, timeout=300,
+            cwd=tmp_path,
         )  # fmt: skip
         assert again.returncode == 0, again.stderr
         assert "4 finished (1 reused), 0 failed" in again.stdout
-        killed = subprocess.run(
-            [str(BIN / "sweeplab-tools"), "mark-killed", "Apple_Models", "--tracking-uri", uri],
-            cwd=tmp_path, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+        killed = sweeplab_tools("mark-killed", "Apple_Models", "--tracking-uri", uri, cwd=tmp_path)
         assert killed.returncode == 0, killed.stderr
         client = MlflowClient(uri)
         statuses = {r.info.status for r in runs_of(client)}
@@ -150,21 +147,6 @@ def test_ctrl_c_during_a_sweep_ends_the_child_and_the_parent_killed(tmp_path):
     runs = runs_of(store(tmp_path))
     assert len(runs) == 2
     assert {r.info.status for r in runs} == {"KILLED"}
-
-
-@pytest.mark.process
-def test_ctrl_c_during_a_single_runs_fit_ends_it_killed(tmp_path):
-    # The run exists (RUNNING) while it fits, so the interrupt is recorded on it.
-    args, env, release = waiting_model(tmp_path)
-    run = start_sweeplab(*args, cwd=tmp_path, env=env)
-    wait_for_running(tmp_path / "outputs" / "mlflow.db", 1)
-    run.send_signal(signal.SIGINT)
-    _, err = run.communicate(timeout=30)
-    release.touch()
-    assert run.returncode == 130
-    assert "Traceback" not in err
-    (killed,) = runs_of(store(tmp_path))
-    assert killed.info.status == "KILLED"
 
 
 def wait_for_model_log(db: Path, timeout: float = 120) -> None:
@@ -270,7 +252,7 @@ def test_a_joblib_worker_killed_mid_job_fails_its_jobs_and_the_rest_still_run(tm
     assert len(failed) == 2
     assert all("out-of-memory" in r.data.tags["sweeplab.error"] for r in failed)
 
-    again = sweeplab("-m", *grid, "sweep.skip_finished=true", cwd=tmp_path, env=env, timeout=300)
+    again = sweeplab_here("-m", *grid, "sweep.skip_finished=true", cwd=tmp_path, env=env)
     assert again.returncode == 0, again.stderr
     assert "6 finished (4 reused), 0 failed" in again.stdout
 
@@ -286,10 +268,7 @@ def test_mark_killed_ends_runs_a_hard_kill_left_running(tmp_path):
     assert store(tmp_path).get_run(run_id).info.status == "RUNNING"
 
     def tools(*args):
-        return subprocess.run(
-            [str(BIN / "sweeplab-tools"), "mark-killed", "Apple_Models", *args],
-            cwd=tmp_path, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+        return sweeplab_tools("mark-killed", "Apple_Models", *args, cwd=tmp_path)
 
     recent = tools("--older-than", "60")  # started seconds ago: left alone
     assert "0 run(s) marked KILLED" in recent.stdout
@@ -384,6 +363,7 @@ def test_the_documented_server_binds_loopback_with_security_middleware_on():
     assert "--allowed-hosts" not in command  # MLflow's default: localhost only
 
 
+@pytest.mark.fresh_store
 def test_a_sweep_combination_that_does_not_compose_stops_before_any_run(tmp_path):
     # Each value composes alone; ridge has no max_depth, so one job cannot.
     done = sweeplab_here("-m", "model=ridge,random_forest", "model.max_depth=3", cwd=tmp_path)

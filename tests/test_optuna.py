@@ -9,7 +9,7 @@ import pytest
 import yaml
 from test_sweep import parent_csv, store, sweep_runs
 
-from conftest import BIN, need_extra, sweeplab, sweeplab_process, sweeplab_tools
+from conftest import BIN, copy_of_store, need_extra, sweeplab, sweeplab_process, sweeplab_tools
 from sweeplab.util.redact import redact_uri
 
 # One worker runs them all (--dist loadgroup): they share its module's studies.
@@ -43,10 +43,11 @@ def study_of(root: Path):
     return optuna.load_study(study_name=summary.study_name, storage=storage)
 
 
-@pytest.fixture(scope="module")
-def tpe(tmp_path_factory):
+@pytest.fixture(scope="session")
+def tpe(tmp_path_factory, migrated_store):
     """One 12-trial TPE sweep over ridge's alpha and fit_intercept, basic launcher."""
     root = tmp_path_factory.mktemp("tpe")
+    copy_of_store(migrated_store, root / "outputs" / "mlflow.db")
     done = optuna_sweep(*RIDGE, "model.fit_intercept=choice(true,false)", cwd=root, trials=12)
     return root, done
 
@@ -269,6 +270,7 @@ def test_skip_finished_tells_the_study_a_reused_runs_metric(tmp_path):
         assert trial.user_attrs["sweeplab.run_id"] == run.info.run_id
 
 
+@pytest.mark.fresh_store
 @pytest.mark.parametrize(
     ("override", "message"),
     [
@@ -365,7 +367,7 @@ def test_a_study_name_is_stable_and_what_trials_train_changes_it(tmp_path):
     assert all(n.startswith("Apple_Models: rmse over model.alpha (") for n in names)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def hydras_optuna_plugin(tmp_path_factory) -> Path:
     """Hydra's own hydra-optuna-sweeper 1.3.0, unpacked into a folder for PYTHONPATH.
 
@@ -393,6 +395,7 @@ def hydras_optuna_plugin(tmp_path_factory) -> Path:
     return folder / "site"
 
 
+@pytest.mark.fresh_store
 @pytest.mark.process
 def test_with_hydras_own_plugin_installed_too_optuna_is_refused_in_one_line(
     tmp_path, hydras_optuna_plugin

@@ -206,6 +206,7 @@ def write(isolated: Path, name: str, content: bytes | str) -> str:
     return name
 
 
+@pytest.mark.fresh_store
 @pytest.mark.parametrize(
     ("setup", "overrides", "message"),
     [
@@ -240,6 +241,7 @@ def test_bad_data_and_mismatches_are_one_line_before_any_store(
     assert not (isolated / "outputs").exists()
 
 
+@pytest.mark.fresh_store
 def test_on_the_command_line_bad_data_is_one_line_and_exit_2(tmp_path):
     (tmp_path / "sales.csv").write_text("date,units\n2024-01-01,3\n2024-01-02,4\n")
     done = sweeplab(*table("sales.csv"), cwd=tmp_path)
@@ -298,6 +300,7 @@ def test_missing_feature_values_go_to_the_model_as_they_are(compose_cfg, isolate
     assert np.isfinite(mlflow.pyfunc.load_model(result.model_uri).predict(rows)).all()
 
 
+@pytest.mark.fresh_store
 def test_a_sweep_ranked_by_a_metric_its_task_lacks_stops_before_any_run(tmp_path):
     done = sweeplab("-m", "dataset=sklearn", "dataset.name=diabetes", "sweep.metric=accuracy",
                     "model=ridge,random_forest", cwd=tmp_path)  # fmt: skip

@@ -30,7 +30,7 @@ SWEEPLAB_PLUGINS = (
 pytestmark = [pytest.mark.process, pytest.mark.xdist_group("packaging")]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """sweeplab's wheel, built from a copy of this checkout."""
     tmp = tmp_path_factory.mktemp("wheel")
@@ -49,7 +49,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return found
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A new virtualenv with the wheel pip-installed, and this suite's packages beside it."""
     home = tmp_path_factory.mktemp("venv") / "venv"

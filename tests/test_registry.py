@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from conftest import sweeplab, sweeplab_tools
+from conftest import copy_of_store, sweeplab, sweeplab_tools
 from sweeplab.data.apple_sales import NOT_FEATURES, TARGET, apple_sales
 from sweeplab.registry import champion as registry
 from sweeplab.tracking.tags import LOCK_TAG
@@ -37,10 +37,11 @@ def champion(client: MlflowClient, name: str = "apple_demand") -> str:
     return str(client.get_model_version_by_alias(name, "champion").version)
 
 
-@pytest.fixture(scope="module")
-def history(tmp_path_factory):
+@pytest.fixture(scope="session")
+def history(tmp_path_factory, migrated_store):
     """Five registrations of apple_demand, as a user would make them: (launch dir, outputs)."""
     root = tmp_path_factory.mktemp("registry")
+    copy_of_store(migrated_store, root / "outputs" / "mlflow.db")
     register = "sweep.register=apple_demand"
     steps = {
         "first sweep": sweeplab("-m", *RIDGE, "model.alpha=0.5,1", register, cwd=root),
@@ -314,6 +315,7 @@ def test_a_lock_left_by_a_dead_process_is_broken(tmp_path, monkeypatch):
     assert not client.search_registered_models()
 
 
+@pytest.mark.fresh_store
 @pytest.mark.parametrize(
     ("override", "message"),
     [

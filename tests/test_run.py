@@ -14,6 +14,7 @@ from mlflow import MlflowClient
 
 import sweeplab
 import tutorial_lab2
+from conftest import copy_of_store
 from sweeplab.config.schema import ConfigError
 from sweeplab.data.apple_sales import apple_sales
 from sweeplab.model import train
@@ -34,14 +35,15 @@ def tutorial_metrics() -> dict[str, float]:
     return metrics
 
 
-@pytest.fixture(scope="module")
-def default_run(tmp_path_factory):
+@pytest.fixture(scope="session")
+def default_run(tmp_path_factory, migrated_store):
     """One default run, shared by the read-back tests below (a fit costs seconds)."""
     from hydra import compose, initialize_config_module
 
     from sweeplab.config.schema import register_configs
 
     root = tmp_path_factory.mktemp("default_run")
+    copy_of_store(migrated_store, root / "mlflow.db")
     register_configs()
     with initialize_config_module(config_module="sweeplab.conf", version_base="1.3"):
         cfg = compose(
@@ -211,7 +213,6 @@ def test_git_commit_and_dirty_flag_of_the_launch_directory(compose_cfg, isolated
 
 def test_local_store_refuses_an_experiment_whose_artifacts_live_on_a_server(compose_cfg, isolated):
     store = f"sqlite:///{isolated}/outputs/mlflow.db"
-    (isolated / "outputs").mkdir()
     client = MlflowClient(store)
     experiment_id = client.create_experiment(
         "Apple_Models", artifact_location="mlflow-artifacts:/7"
@@ -303,6 +304,7 @@ def test_a_store_that_cannot_be_opened_is_a_clear_error(compose_cfg, isolated):
         execute(compose_cfg(f"tracking.uri=sqlite:///{isolated}/a-file/mlflow.db"), [])
 
 
+@pytest.mark.fresh_store
 def test_bad_value_creates_no_store_no_experiment_no_run(compose_cfg, isolated):
     with pytest.raises(
         ConfigError,

@@ -17,7 +17,12 @@ from sweeplab.data.apple_sales import apple_sales
 
 # Every test here starts programs (sweeplab, servers, clusters): the end-to-end tier.
 # One worker runs them all (--dist loadgroup): they share the suite's mlflow server.
-pytestmark = [pytest.mark.process, pytest.mark.xdist_group("mlflow_server")]
+# Servers on stores of their own; tests check that nothing lands in the local one.
+pytestmark = [
+    pytest.mark.process,
+    pytest.mark.xdist_group("mlflow_server"),
+    pytest.mark.fresh_store,
+]
 
 
 def test_console_script_logs_to_the_server(mlflow_server, tmp_path):

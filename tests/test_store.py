@@ -18,6 +18,9 @@ from conftest import sweeplab as sweeplab_here
 from conftest import sweeplab_process as sweeplab
 from conftest import sweeplab_tools
 
+# Every test here is about making a store.
+pytestmark = pytest.mark.fresh_store
+
 # Each process spins until the same instant, then opens the store: without sweeplab's lock,
 # two of them fail in almost every round (`table experiments already exists`, ...), and
 # some rounds leave the file broken for good.

@@ -4,7 +4,6 @@ import csv
 import io
 import math
 import re
-import sqlite3
 import warnings
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Run
 
-from conftest import sweeplab, sweeplab_process, sweeplab_tools
+from conftest import copy_of_store, sweeplab, sweeplab_tools
 from sweeplab.compare.results import Row, compare, swept_params
 
 # One worker runs them all (--dist loadgroup): they share its module's sweep.
@@ -40,10 +39,11 @@ def parent_csv(client: MlflowClient, parent: Run, tmp_path: Path) -> list[dict[s
     return list(csv.DictReader(io.StringIO(Path(path).read_text())))
 
 
-@pytest.fixture(scope="module")
-def grid(tmp_path_factory):
+@pytest.fixture(scope="session")
+def grid(tmp_path_factory, migrated_store):
     """One 2x2 sweep with the basic launcher: (launch dir, the process's result)."""
     root = tmp_path_factory.mktemp("grid")
+    copy_of_store(migrated_store, root / "outputs" / "mlflow.db")
     return root, sweeplab("-m", *GRID, cwd=root, timeout=300)
 
 
@@ -225,27 +225,6 @@ def test_failed_jobs_are_recorded_and_the_rest_still_run(tmp_path):
     assert sum("model.n_estimators=-1" in line for line in failed_lines) == 2
 
 
-@pytest.mark.process
-def test_a_parallel_sweep_on_a_fresh_store_loses_nothing(tmp_path):
-    done = sweeplab_process(
-        "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-        "model.n_estimators=5,10,15,20", "model.max_depth=2,4",
-        cwd=tmp_path, timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert "8 finished, 0 failed" in done.stdout
-    # Jobs finish out of order in two workers: the count still goes 1..8, one line each.
-    progress = [line for line in done.stdout.splitlines() if " -> " in line]
-    assert [line.split()[0] for line in progress] == [f"[{k}/8]" for k in range(1, 9)]
-    assert sorted(line.split()[1] for line in progress) == [f"#{j}" for j in range(8)]
-    _, children = sweep_runs(store(tmp_path))
-    assert len(children) == 8
-    assert {c.info.status for c in children} == {"FINISHED"}
-    assert all(c.outputs.model_outputs for c in children)
-    db = sqlite3.connect(tmp_path / "outputs" / "mlflow.db")
-    assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-
-
 def test_joblib_workers_are_started_and_importing_before_the_first_job():
     # Workers of a fresh loky pool import scikit-learn, MLflow and skops in their first job;
     # the sweep hands them that work as it starts (the launcher's setup() would, else).
@@ -325,6 +304,7 @@ def test_a_job_that_does_not_compose_stops_the_sweep_before_any_run(tmp_path):
     assert exp is None or not client.search_runs([exp.experiment_id])
 
 
+@pytest.mark.fresh_store
 def test_where_to_log_cannot_vary_within_one_sweep(tmp_path):
     done = sweeplab("-m", "experiment.name=A,B", cwd=tmp_path)
     assert done.returncode == 2

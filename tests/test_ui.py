@@ -11,12 +11,13 @@ import json
 import re
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 from services import free_port, start_server, stop_group
 
-from conftest import REQUIRE_EXTRAS
+from conftest import REQUIRE_EXTRAS, copy_of_store
 from conftest import sweeplab_process as sweeplab
 
 # Every test here starts programs (sweeplab, servers, clusters): the end-to-end tier.
@@ -49,11 +50,12 @@ def _need_browser() -> None:
         pytest.skip(missing)
 
 
-@pytest.fixture(scope="module")
-def shown_sweep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+@pytest.fixture(scope="session")
+def shown_sweep(tmp_path_factory: pytest.TempPathFactory, migrated_store: Path) -> Iterator[dict]:
     """A real 2x2 sweep, then `sweeplab-tools server` on its folder, as the README says."""
     _need_browser()
     root = tmp_path_factory.mktemp("ui")
+    copy_of_store(migrated_store, root / "outputs" / "mlflow.db")
     done = sweeplab("-m", "model.max_depth=3,6", "model.n_estimators=20,40", cwd=root, timeout=300)
     assert done.returncode == 0, done.stderr
     (url,) = re.findall(r"http://127\.0\.0\.1:8080/\S+", done.stdout)
