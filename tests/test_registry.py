@@ -315,6 +315,35 @@ def test_a_lock_left_by_a_dead_process_is_broken(tmp_path, monkeypatch):
     assert not client.search_registered_models()
 
 
+def test_the_lock_is_taken_when_its_holder_lets_go_while_mlflow_words_a_refusal(
+    tmp_path, monkeypatch
+):
+    """The interleaving that failed a promotion through a server under load, made certain.
+
+    MLflow's store, refusing a name that exists, looks that model up to word its error; the
+    holder may delete it in between, and the refusal becomes RESOURCE_DOES_NOT_EXIST.
+    """
+    from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore
+
+    client = MlflowClient(f"sqlite:///{tmp_path}/lock.db")
+    lock = "m" + registry.LOCK_SUFFIX
+    client.create_registered_model(lock, tags={LOCK_TAG: "other:1"})  # another promotion's
+    lookup = SqlAlchemyStore.get_registered_model
+    released: list[str] = []
+
+    def holder_lets_go_first(store, name):
+        if name == lock and not released:
+            released.append(name)
+            store.delete_registered_model(name)  # the holder's __exit__, at the worst moment
+        return lookup(store, name)
+
+    monkeypatch.setattr(SqlAlchemyStore, "get_registered_model", holder_lets_go_first)
+    with registry._Lock(client, "m"):
+        assert client.get_registered_model(lock).tags[LOCK_TAG] != "other:1"
+    assert released == [lock]
+    assert not client.search_registered_models()
+
+
 @pytest.mark.fresh_store
 @pytest.mark.parametrize(
     ("override", "message"),

@@ -191,8 +191,15 @@ class _Lock:
 
     def __enter__(self) -> None:
         from mlflow.exceptions import MlflowException
-        from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
+        from mlflow.protos.databricks_pb2 import (
+            RESOURCE_ALREADY_EXISTS,
+            RESOURCE_DOES_NOT_EXIST,
+            ErrorCode,
+        )
 
+        # Both say "held": MLflow's store, refused a name that exists, looks that model up to
+        # word its error, and the holder may delete it in between (then: does not exist).
+        held = {ErrorCode.Name(RESOURCE_ALREADY_EXISTS), ErrorCode.Name(RESOURCE_DOES_NOT_EXIST)}
         holder = f"{socket.gethostname()}:{os.getpid()}"
         deadline = time.monotonic() + WAIT_FOR_LOCK_SECONDS
         while True:
@@ -203,7 +210,7 @@ class _Lock:
                 )  # fmt: skip
                 return
             except MlflowException as e:
-                if e.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
+                if e.error_code not in held:
                     raise
             self._break_if_stale()
             if time.monotonic() > deadline:
