@@ -24,10 +24,11 @@ run: $(STAMP)  ## one default run into outputs/mlflow.db; pass overrides as ARGS
 # Tests run in 2 worker processes, one by one as workers free up; a file whose tests share
 # an expensive fixture (a Ray head, a PostgreSQL cluster, a module's sweep) marks them
 # xdist_group, so that one worker runs them; the fixture is session-scoped, so that it starts
-# once even when the worker runs other files' tests in between.
+# once even when the worker runs other files' tests in between. The 25 slowest tests are listed
+# at the end, so that CI's log says where the time went.
 PYTEST_WORKERS ?= 2
 test: $(STAMP)  ## the test suite (real sqlite stores and a real mlflow server); scale-out tests skip without Ray/PostgreSQL
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=25 $(PYTEST_ARGS)
 
 # Everything, as CI runs it: Ray, psycopg and Playwright from the extras, PostgreSQL's server
 # programs and Chromium from the system (Debian: apt-get install postgresql chromium); a
