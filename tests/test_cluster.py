@@ -543,7 +543,7 @@ def launcher_config(option: str) -> DictConfig:
 
 def test_ray_and_slurm_launchers_are_sweeplab_configs():
     ray_cfg = launcher_config("ray")  # composes without Ray installed
-    assert cluster.uses_ray(ray_cfg)
+    assert cluster.uses_ray(ray_cfg.hydra.launcher)
     launcher = OmegaConf.to_container(ray_cfg.hydra.launcher)
     assert launcher["ray"]["init"]["address"] is None
     assert "object_store_memory" not in launcher["ray"]["init"]

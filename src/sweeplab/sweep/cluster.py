@@ -49,9 +49,9 @@ class ClusterError(UserError):
     """The Ray cluster cannot be used; the message names its address and what to do."""
 
 
-def uses_ray(cfg: DictConfig) -> bool:
-    """Whether the sweep's jobs go to Ray (``hydra/launcher=ray``)."""
-    return cfg.hydra.launcher.get("_target_") in RAY_LAUNCHERS
+def uses_ray(launcher: DictConfig) -> bool:
+    """Whether ``hydra.launcher`` sends the jobs to Ray (``hydra/launcher=ray``)."""
+    return launcher.get("_target_") in RAY_LAUNCHERS
 
 
 def address_of(init: dict[str, Any]) -> str | None:

@@ -17,7 +17,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from sweeplab.run.runner import Recorder, execute, exit_on_sigterm
-from sweeplab.sweep.cluster import RAY_LAUNCHERS
+from sweeplab.sweep.cluster import uses_ray
 from sweeplab.sweep.parent import JOBS_ENV, OUTCOME_FILE, PARENT_RUN_ENV, Sweep, job_label
 from sweeplab.tracking import tracker
 from sweeplab.tracking.tags import ERROR_TAG, JOB_TAG, OVERRIDES_TAG, TRIAL_TAG
@@ -96,11 +96,6 @@ def _finished(sweep_dir: Path, parent: str | None, on_ray: bool) -> int | None:
     return count
 
 
-def _on_ray(launcher: DictConfig) -> bool:
-    """Whether ``hydra.launcher`` sends jobs to Ray, whose workers may sit on other machines."""
-    return launcher.get("_target_") in RAY_LAUNCHERS
-
-
 def _report_job(
     output_dir: str,
     outcome: dict[str, Any],
@@ -133,7 +128,7 @@ def run_job(cfg: DictConfig) -> float:
     output_dir = str(hydra.runtime.output_dir)
 
     # Read now: a job logged in the background reports after Hydra has moved to the next.
-    on_ray = _on_ray(hydra.launcher)
+    on_ray = uses_ray(hydra.launcher)
 
     # A count of finished jobs, then Hydra's own job number (its log's #N, the job's folder).
     def report(status: str, text: str, **fields: Any) -> None:
@@ -258,7 +253,7 @@ def lost(cfg: DictConfig, overrides: list[str], why: str) -> "JobReturn":
         f"{job_label(cfg, shown)} -> FAILED: {why}",
         parent,
         total,
-        _on_ray(cfg.hydra.launcher),
+        uses_ray(cfg.hydra.launcher),
     )
     return returned(cfg, overrides, math.nan)
 

@@ -444,7 +444,7 @@ def start(cfg: DictConfig) -> Sweep:
     # before any worker starts, keeps parallel workers from racing that migration.
     check_server(cfg.tracking)
     tracker.call(record.check_store, store)
-    if cluster.uses_ray(cfg):
+    if cluster.uses_ray(cfg.hydra.launcher):
         cluster.connect(cfg.hydra.launcher, uri)
     task = [scrub_text(o) for o in cfg.hydra.overrides.task]
     swept = list(search.space) if search is not None else swept_keys(cfg, jobs)
