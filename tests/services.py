@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -231,6 +232,29 @@ def start_ray_head(num_cpus: int = 2, cwd: Path | None = None, token: bool = Tru
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return RayHead(f"127.0.0.1:{port}", driver, process, folder)
+
+
+def pids_where(match: Callable[[Path, str], bool]) -> list[int]:
+    """Pids of this machine's processes for which ``match(/proc/<pid>, command line)`` holds.
+
+    A process that ends while it is looked at (its files gone mid-read) is left out.
+    """
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            if match(entry, command):
+                found.append(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def parent_pid(entry: Path) -> int:
+    """The parent's pid of the process at ``entry`` (/proc/<pid>), from its stat line."""
+    return int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 def tree_rss_mb(pid: int) -> float:

@@ -30,6 +30,7 @@ from services import (
     Postgres,
     RayHead,
     free_port,
+    pids_where,
     postgres_bindir,
     start_postgres,
     start_ray_head,
@@ -190,15 +191,7 @@ def ray_logs(head: RayHead) -> str:
 
 def processes_titled(prefix: str) -> list[int]:
     """Pids of this machine's processes whose command line starts with ``prefix``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if entry.name.isdigit() and command.startswith(prefix):
-            found.append(int(entry.name))
-    return found
+    return pids_where(lambda _, command: command.startswith(prefix))
 
 
 def test_a_killed_worker_and_a_refused_value_fail_their_jobs_and_resume_finishes_the_rest(

@@ -14,7 +14,7 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 from mlflow.entities import LoggedModelStatus
-from services import free_port, start_server, stop_group
+from services import free_port, parent_pid, pids_where, start_server, stop_group
 
 from blocking import waiting_model
 from conftest import BIN, start_sweeplab, sweeplab_tools, wait_for_running
@@ -203,18 +203,7 @@ def test_sigterm_to_a_parallel_sweep_leaves_nothing_running(tmp_path):
 
 def children_running(parent: int, marker: str) -> list[int]:
     """Pids of ``parent``'s child processes whose command line contains ``marker``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (OSError, IndexError, ValueError):
-            continue
-        if ppid == parent and marker in command:
-            found.append(int(entry.name))
-    return found
+    return pids_where(lambda entry, command: marker in command and parent_pid(entry) == parent)
 
 
 @pytest.mark.process

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
+from services import pids_where
 from test_faults import children_running
 
 from blocking import waiting_model
@@ -45,16 +46,11 @@ def test_the_process_that_trains_never_imports_mlflow_or_skops(tmp_path, command
 
 def trackers_started_in(folder: Path) -> list[int]:
     """Pids of live tracking processes whose working directory is ``folder``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            command = (entry / "cmdline").read_bytes()
-            here = Path(os.readlink(entry / "cwd"))
-        except OSError:
-            continue
-        if b"sweeplab.tracking.tracker" in command and here == folder:
-            found.append(int(entry.name))
-    return found
+    return pids_where(
+        lambda entry, command: (
+            "sweeplab.tracking.tracker" in command and Path(os.readlink(entry / "cwd")) == folder
+        )
+    )
 
 
 def test_results_and_errors_come_back_from_the_tracking_process():
