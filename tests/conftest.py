@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 from services import BIN, free_port, start_server, stop_group
 
 from sweeplab.config.schema import register_configs
+from sweeplab.tracking.store import open_sqlite
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -60,8 +61,6 @@ def migrated_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tests about making a store, or about making none, are marked ``fresh_store``.
     """
     path = tmp_path_factory.mktemp("migrated") / "mlflow.db"
-    from sweeplab.tracking.store import open_sqlite
-
     open_sqlite(f"sqlite:///{path}")
     return path
 
@@ -69,7 +68,11 @@ def migrated_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def copy_of_store(migrated: Path, database: Path) -> Path:
     """Put a copy of the migrated store at ``database`` (sqlite's backup: a consistent copy)."""
     database.parent.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(migrated) as source, sqlite3.connect(database) as target:
+    # closing(): a sqlite3 connection's own `with` commits but leaves the file open.
+    with (
+        contextlib.closing(sqlite3.connect(migrated)) as source,
+        contextlib.closing(sqlite3.connect(database)) as target,
+    ):
         source.backup(target)
     return database
 
