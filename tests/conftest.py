@@ -168,7 +168,6 @@ def sweeplab(
     PYTHONPATH), use sweeplab_process.
     """
     from sweeplab import app
-    from sweeplab.sweep.parent import Sweep
     from sweeplab.util import process
 
     def run() -> None:
@@ -177,14 +176,12 @@ def sweeplab(
 
     saved_term = signal.getsignal(signal.SIGTERM)
     GlobalHydra.instance().clear()
-    Sweep.current = Sweep.last = None
     try:
         return _in_process(["sweeplab", *args], run, cwd, env)
     finally:
         gc.unfreeze()  # cli() freezes the heap for a fast exit, which this process does not take
         signal.signal(signal.SIGTERM, saved_term)
         GlobalHydra.instance().clear()
-        Sweep.current = Sweep.last = None
 
 
 def sweeplab_tools(

@@ -50,7 +50,7 @@ def test_a_hydra_callback_from_a_config_dir_is_refused_before_hydra_calls_it(tmp
     assert done.returncode == 2
     assert done.stderr == (
         "sweeplab: error: hydra.callbacks.copy._target_='shutil.copyfile' is not allowed: Hydra "
-        "may instantiate only sweeplab's callback and the official launcher and sweeper plugins; "
+        "may instantiate only sweeplab's and the official launcher and sweeper plugins; "
         "if you trust that code, allow it from the environment: SWEEPLAB_ALLOW_TARGETS=shutil "
         "(module prefixes, comma-separated)\n"
     )

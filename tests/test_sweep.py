@@ -227,15 +227,21 @@ def test_failed_jobs_are_recorded_and_the_rest_still_run(tmp_path):
 
 def test_joblib_workers_are_started_and_importing_before_the_first_job():
     # Workers of a fresh loky pool import scikit-learn, MLflow and skops in their first job;
-    # the sweep hands them that work as it starts (the launcher's setup() would, else).
+    # the launcher hands them that work as it is set up, before the sweep opens its store.
     from joblib import Parallel, delayed
 
     from hydra_plugins.sweeplab_joblib_launcher.joblib_launcher import JoblibLauncher
+    from sweeplab import app
     from sweeplab.sweep.joblib_pool import settings_of, warmed
 
     launcher = JoblibLauncher(n_jobs=2)
-    launcher.setup(hydra_context=None, task_function=None, config=None)
-    warmed()
+    # Another app's jobs (Hydra's contract suites run them) get no warm-up.
+    launcher.setup(hydra_context=None, task_function=lambda cfg: cfg, config=None)
+    assert launcher.warming is None
+    # Hydra hands launchers the function @hydra.main decorates.
+    launcher.setup(hydra_context=None, task_function=app.main.__wrapped__, config=None)
+    assert launcher.warming is not None
+    warmed(launcher.warming)
     probe = "[m for m in ('skops.io', 'mlflow.sklearn') if m in __import__('sys').modules]"
     seen = Parallel(**settings_of(launcher.joblib), return_as="list")(
         delayed(eval)(probe) for _ in range(6)

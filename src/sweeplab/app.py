@@ -15,7 +15,8 @@ from sweeplab.config import helptext, preflight, schema
 from sweeplab.config.schema import Promote
 from sweeplab.registry import champion
 from sweeplab.run.runner import execute, exit_on_sigterm, summary
-from sweeplab.sweep import job, parent
+from sweeplab.sweep import job
+from sweeplab.sweep.parent import Sweep
 from sweeplab.tracking import tracker
 from sweeplab.util import process
 from sweeplab.util.errors import (
@@ -32,15 +33,18 @@ schema.register_configs()
 
 
 @hydra.main(version_base="1.3", config_path="pkg://sweeplab.conf", config_name="config")
-def main(cfg: DictConfig) -> float:
-    """Run once from the composed config and return ``sweep.metric`` for optimising sweepers."""
+def main(cfg: DictConfig, sweep: Sweep | None = None) -> float:
+    """Run once from the composed config and return ``sweep.metric`` for optimising sweepers.
+
+    ``sweep``: the sweep a job belongs to, from a launcher that runs it in the sweep's process.
+    """
     process.configure()  # a launcher's worker enters sweeplab here (idempotent)
     hydra_cfg = HydraConfig.get()
     if hydra_cfg.output_subdir is not None:
         # Hydra has just written the config and overrides there, secrets included.
         scrub_files(Path(hydra_cfg.runtime.output_dir, hydra_cfg.output_subdir))
     if hydra_cfg.mode == RunMode.MULTIRUN:
-        return job.run_job(cfg)
+        return job.run_job(cfg, sweep)
     try:
         result = execute(cfg, hydra_cfg.overrides.task)
     except UserError as e:
@@ -102,30 +106,23 @@ def cli() -> None:
     except UserError as e:
         print(f"sweeplab: error: {e}", file=sys.stderr)
         sys.exit(2)
+    # A sweep's sweeper has ended its runs by the time an interrupt or an error gets here
+    # (sweeplab.sweep.owner); a single run ends its own.
     try:
         main()
-    except KeyboardInterrupt as e:
-        parent.end_open_parent("KILLED", str(interruption(e)))
+    except KeyboardInterrupt:
         print("\nsweeplab: interrupted; the run(s) in progress are marked KILLED", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
     except SystemExit as e:
-        # SIGTERM arrives as SystemExit(143); Hydra's own errors exit through here too.
-        if why := interruption(e):
-            parent.end_open_parent("KILLED", why)
+        # SIGTERM arrives as SystemExit(143).
+        if interruption(e):
             print("sweeplab: terminated; the run(s) in progress are marked KILLED", file=sys.stderr)
-        else:
-            parent.end_open_parent("FAILED", f"the sweep stopped (exit {e.code})")
-        raise
-    except BaseException as e:
-        parent.end_open_parent("FAILED", f"the sweep stopped: {type(e).__name__}: {e}")
         raise
     finally:
         # MLflow, scikit-learn and SQLAlchemy leave ~3,000 modules loaded; a garbage
         # collector that still tracks their objects makes interpreter teardown take ~0.9 s.
         # Frozen objects are skipped; exit handlers still run and flush everything.
         gc.freeze()
-    if parent.failed():
-        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -6,17 +6,40 @@ copies of the whole config (~30 ms a job). The option that names it is a YAML fi
 own config folder (sweeplab/conf/hydra/launcher/basic.yaml): other Hydra apps keep Hydra's.
 """
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from hydra._internal.core_plugins.basic_launcher import BasicLauncher as HydraBasic
 from hydra._internal.core_plugins.basic_launcher import log  # its lines, under Hydra's name
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
 from omegaconf import open_dict
 
+if TYPE_CHECKING:
+    from sweeplab.sweep.parent import Sweep
+
 
 class BasicLauncher(HydraBasic):
-    """Hydra's BasicLauncher, with sweeplab.sweep.jobrun.run_job for each job."""
+    """Hydra's BasicLauncher, with sweeplab.sweep.jobrun.run_job for each job.
+
+    A sweeplab sweep's jobs run here, in its process (sweeplab.sweep.owner.SweepLauncher): each
+    gets the sweep, whose recorder logs its run in the background while the next one trains.
+    """
+
+    in_process = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sweep: Sweep | None = None
+
+    def join(self, sweep: "Sweep") -> None:
+        """Run the coming jobs as ``sweep``'s."""
+        self.sweep = sweep
+
+    def leave(self) -> None:
+        """The sweep is over."""
+        self.sweep = None
 
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
@@ -29,6 +52,9 @@ class BasicLauncher(HydraBasic):
         assert self.hydra_context is not None
         assert self.config is not None
         assert self.task_function is not None
+        task: Callable[..., Any] = self.task_function
+        if self.sweep is not None:  # sweeplab's task function takes it
+            task = functools.partial(task, sweep=self.sweep)
 
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
@@ -45,7 +71,7 @@ class BasicLauncher(HydraBasic):
                 sweep_config.hydra.job.num = idx
             ret = run_job(
                 hydra_context=self.hydra_context,
-                task_function=self.task_function,
+                task_function=task,
                 config=sweep_config,
                 job_dir_key="hydra.sweep.dir",
                 job_subdir_key="hydra.sweep.subdir",

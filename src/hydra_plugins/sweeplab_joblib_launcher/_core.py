@@ -49,7 +49,8 @@ def launch(
     configure_log(launcher.config.hydra.hydra_logging, launcher.config.hydra.verbose)
     Path(str(launcher.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
     settings = settings_of(launcher.joblib)
-    warmed()
+    warmed(launcher.warming)
+    launcher.warming = None
     shown = ",".join(f"{k}={v}" for k, v in settings.items())
     log.info(f"Joblib.Parallel({shown}) is launching {len(job_overrides)} jobs")
     queue = {initial_job_idx + i: list(o) for i, o in enumerate(job_overrides)}
@@ -90,7 +91,7 @@ def _after_break(
     that kills its worker every time cannot loop.
     """
     waiting = [i for i in queue if i not in returns]
-    running = job.running_jobs(waiting)
+    running = job.running_jobs(launcher.sweep, waiting)
     settled: dict[int, JobReturn] = {}
     for idx in waiting:
         cfg = _compose(launcher, idx, queue[idx])
@@ -99,10 +100,11 @@ def _after_break(
         if outcome is not None:  # finished, but its result was cut off with the pool
             settled[idx] = job.returned(cfg, queue[idx], outcome.get("value", math.nan))
         elif idx in running or _touched_since(folder, since):
-            settled[idx] = job.lost(cfg, queue[idx], why)
+            settled[idx] = job.lost(launcher.sweep, cfg, queue[idx], why)
     if not settled and waiting:
         first = waiting[0]
-        settled[first] = job.lost(_compose(launcher, first, queue[first]), queue[first], why)
+        cfg = _compose(launcher, first, queue[first])
+        settled[first] = job.lost(launcher.sweep, cfg, queue[first], why)
     return settled
 
 

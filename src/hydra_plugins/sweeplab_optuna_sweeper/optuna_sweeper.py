@@ -26,6 +26,7 @@ class OptunaSweeper(Sweeper):
         self.config: DictConfig | None = None
         self.launcher: Launcher | None = None
         self.hydra_context: HydraContext | None = None
+        self.task_function: TaskFunction | None = None
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -39,18 +40,20 @@ class OptunaSweeper(Sweeper):
 
         self.config = config
         self.hydra_context = hydra_context
+        self.task_function = task_function
         self.launcher = Plugins.instance().instantiate_launcher(
             config=config, hydra_context=compose.fast(hydra_context), task_function=task_function
         )
 
     def sweep(self, arguments: list[str]) -> None:
-        """Run the study's remaining trials (see sweeplab.sweep.optuna_search.run).
-
-        ``arguments`` are the command line's overrides, from which the sweep's callback has
-        planned the search already (sweeplab.sweep.parent.start).
-        """
-        from sweeplab.sweep import optuna_search
-        from sweeplab.sweep.parent import Sweep
+        """Plan the study from the command line's ``arguments``, then run its remaining trials
+        as one sweep it owns (sweeplab.sweep.optuna_search.run)."""
+        from sweeplab.sweep import optuna_search, owner
 
         assert self.config is not None and self.launcher is not None
-        optuna_search.run(self.config, self.launcher, Sweep.current)
+        config = self.config
+        if not owner.runs_sweeplab(self.task_function):
+            raise TypeError("sweeplab's Optuna sweeper runs sweeplab's own jobs only")
+        search, plan = owner.checked(config, lambda: optuna_search.plan_sweep(config))
+        with owner.owned(config, self.launcher, plan) as sweep:
+            optuna_search.run(config, self.launcher, sweep, search)

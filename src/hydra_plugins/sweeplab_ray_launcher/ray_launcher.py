@@ -15,12 +15,16 @@ where the ray extra is not installed.
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, open_dict
+
+if TYPE_CHECKING:
+    from sweeplab.sweep.parent import Sweep
 
 TARGET = f"{__name__}.RayLauncher"
 
@@ -44,11 +48,23 @@ def why_lost(error: BaseException) -> str:
 class RayLauncher(Launcher):
     """The official Ray launcher's way of running jobs, which survives a dead worker."""
 
+    in_process = False
+
     def __init__(self, ray: DictConfig) -> None:
         self.ray_cfg = ray
         self.hydra_context: HydraContext | None = None
         self.task_function: TaskFunction | None = None
         self.config: DictConfig | None = None
+        # The sweeplab sweep its jobs belong to (sweeplab.sweep.owner.SweepLauncher).
+        self.sweep: Sweep | None = None
+
+    def join(self, sweep: "Sweep") -> None:
+        """Run the coming jobs as ``sweep``'s."""
+        self.sweep = sweep
+
+    def leave(self) -> None:
+        """The sweep is over."""
+        self.sweep = None
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -97,7 +113,7 @@ class RayLauncher(Launcher):
             try:
                 returns.append(ray.get(ref))
             except died as e:
-                returns.append(job.lost(cfg, overrides, why_lost(e)))
+                returns.append(job.lost(self.sweep, cfg, overrides, why_lost(e)))
         return returns
 
 

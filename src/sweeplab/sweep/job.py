@@ -52,15 +52,10 @@ def _log_record(tracking_uri: str, parent_run_id: str, record: "JobRecord") -> N
     )
 
 
-def _recorder() -> Recorder | None:
-    """The background logger of the sweep this job runs in, when it runs in its process."""
-    return Sweep.current.recorder if Sweep.current is not None else None
-
-
-def _in_order() -> None:
+def _in_order(recorder: Recorder | None) -> None:
     # Jobs logged in the background print when logged; let them go first, so that the
     # lines come in job order.
-    if (recorder := _recorder()) is not None:
+    if recorder is not None:
         recorder.drain()
 
 
@@ -103,18 +98,23 @@ def _report_job(
     parent: str | None,
     total: str | None,
     on_ray: bool,
+    sweep: Sweep | None,
 ) -> None:
     """Record the job's outcome beside its files (and with its sweep) and print its line."""
     _write_outcome(output_dir, outcome)
-    if Sweep.current is not None:  # the job ran in the sweep's own process
-        Sweep.current.outcomes[int(outcome["job"])] = outcome
+    if sweep is not None:  # the job ran in the sweep's own process
+        sweep.outcomes[int(outcome["job"])] = outcome
     count = _finished(Path(output_dir).parent, parent, on_ray)
     done = f"[{count}/{total}] " if count and total else f"[{count}] " if count else ""
     _say(f"{done}#{outcome['job']} {text}")
 
 
-def run_job(cfg: DictConfig) -> float:
-    """Run one job of a multirun: record a failure instead of raising; return its metric."""
+def run_job(cfg: DictConfig, sweep: Sweep | None = None) -> float:
+    """Run one job of a multirun: record a failure instead of raising; return its metric.
+
+    ``sweep``: the sweep, when the job runs in its process (sweeplab's basic launcher); a job
+    elsewhere finds its parent run in Hydra's ``env_set``.
+    """
     from sweeplab.compare.results import NOT_STARTED, JobRecord
 
     hydra = HydraConfig.get()
@@ -133,12 +133,13 @@ def run_job(cfg: DictConfig) -> float:
     # A count of finished jobs, then Hydra's own job number (its log's #N, the job's folder).
     def report(status: str, text: str, **fields: Any) -> None:
         outcome_now = {**outcome, "status": status, **fields}
-        _report_job(output_dir, outcome_now, text, parent, total, on_ray)
+        _report_job(output_dir, outcome_now, text, parent, total, on_ray, sweep)
 
     if threading.current_thread() is threading.main_thread() and not on_ray:
         # In worker processes (joblib) too, not only in the entry point's process. Ray's
         # workers are Ray's: it stops them with SIGTERM and cancels tasks with SIGINT.
         exit_on_sigterm()
+    recorder = sweep.recorder if sweep is not None else None
     tags = {JOB_TAG: str(num), OVERRIDES_TAG: " ".join(shown)}
     if (trial := hydra.job.env_set.get(env.OPTUNA_TRIAL.name)) is not None:
         tags[TRIAL_TAG] = str(trial)
@@ -151,16 +152,16 @@ def run_job(cfg: DictConfig) -> float:
             # MLflow loads the model again and predicts on an input example to check it
             # (~70 ms a model); in a sweep the signature alone describes the inputs.
             input_example=False,
-            recorder=_recorder(),
+            recorder=recorder,
         )
     except UserError as e:  # refused before any run was created
-        _in_order()
+        _in_order(recorder)
         report(NOT_STARTED, f"{label} -> not run: {e}", error=str(e))
         _record(cfg, parent, JobRecord(num, shown, NOT_STARTED, error=str(e)))
         # Optimising sweepers (Optuna) count a NaN result as a failed trial.
         return math.nan
     except Exception as e:  # the run is FAILED with its traceback logged; go on to the next
-        _in_order()
+        _in_order(recorder)
         run_id = getattr(e, "run_id", None)
         report("FAILED", f"{label} -> FAILED: {error_summary(e)}", run_id=run_id,
                error=error_summary(e))  # fmt: skip
@@ -181,9 +182,8 @@ def run_job(cfg: DictConfig) -> float:
             report("FAILED", f"{label} -> FAILED: {error_summary(error)}",
                    run_id=result.run_id, error=error_summary(error))  # fmt: skip
 
-    recorder = _recorder()
     if result.logged is None or recorder is None:
-        _in_order()
+        _in_order(recorder)
         logged(result.logged)
     else:
         # After the run is logged, on the recorder's thread: drain() waits for the line too.
@@ -191,9 +191,8 @@ def run_job(cfg: DictConfig) -> float:
     return value
 
 
-def running_jobs(jobs: list[int]) -> set[int]:
-    """Which of the open sweep's ``jobs`` have a RUNNING run (one store query)."""
-    sweep = Sweep.current
+def running_jobs(sweep: Sweep | None, jobs: list[int]) -> set[int]:
+    """Which of the sweep's ``jobs`` have a RUNNING run (one store query)."""
     if sweep is None:
         return set()
     running = tracker.call(
@@ -222,11 +221,12 @@ def recorded_outcome(output_dir: Path, since: float) -> dict[str, Any] | None:
     return None
 
 
-def lost(cfg: DictConfig, overrides: list[str], why: str) -> "JobReturn":
-    """Record a job whose worker process died under it as FAILED, with ``why``.
+def lost(sweep: Sweep | None, cfg: DictConfig, overrides: list[str], why: str) -> "JobReturn":
+    """Record a job of ``sweep`` whose worker process died under it as FAILED, with ``why``.
 
     Called in the sweep's process by the launcher that saw the worker die, with the job's
-    composed config (hydra.job.num set). The job's run, if it had created one, was left
+    composed config (hydra.job.num set); ``sweep`` is None for another app's job (no parent
+    run to tell). The job's run, if it had created one, was left
     RUNNING; it ends FAILED with ``why`` as its error, and the job's line and outcome file
     say so as for any failed job.
     """
@@ -234,7 +234,6 @@ def lost(cfg: DictConfig, overrides: list[str], why: str) -> "JobReturn":
 
     num = int(cfg.hydra.job.num)
     shown = [scrub_text(o) for o in overrides]
-    sweep = Sweep.current
     parent = sweep.parent_run_id if sweep is not None else None
     run_id = None
     if sweep is not None:
@@ -254,6 +253,7 @@ def lost(cfg: DictConfig, overrides: list[str], why: str) -> "JobReturn":
         parent,
         total,
         uses_ray(cfg.hydra.launcher),
+        sweep,
     )
     return returned(cfg, overrides, math.nan)
 

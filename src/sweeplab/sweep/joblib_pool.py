@@ -1,7 +1,7 @@
 """The pool of joblib workers a ``hydra/launcher=joblib`` sweep runs on: started early, ended fast.
 
-sweeplab's joblib launcher (hydra_plugins.sweeplab_joblib_launcher) runs the jobs on this pool;
-the sweep (sweeplab.sweep) starts it as it starts and ends it when it is over.
+sweeplab's joblib launcher (hydra_plugins.sweeplab_joblib_launcher) runs the jobs on this pool:
+it starts the workers as it is set up, and ends them when the sweep leaves it.
 """
 
 import logging
@@ -19,35 +19,27 @@ def settings_of(joblib: dict[str, Any]) -> dict[str, Any]:
     return settings
 
 
-# The warm-up under way (warm_up), until a launch waits for it.
-_warming: Any = None
-
-
-def warm_up(joblib: dict[str, Any]) -> None:
-    """Start the pool's workers now, importing what a job needs; once per sweep.
+def warm_up(joblib: dict[str, Any]) -> Any:
+    """Start the pool's workers now, importing what a job needs; the warm-up under way.
 
     Each worker spends ~2.5 s importing scikit-learn, MLflow and skops before its first job.
-    The sweep starts them as it starts (sweeplab.sweep), so that this overlaps its own start
-    (its store, its parent run, composing its jobs) instead of following it. joblib keeps the
-    pool for the launch, which asks for one with the same settings.
+    The launcher starts them as it is set up, before the sweep opens its store and parent run,
+    so that this overlaps that instead of following it. joblib keeps the pool for the launch,
+    which asks for one with the same settings and waits for the warm-up first (``warmed``).
     """
-    global _warming
     from joblib import Parallel, delayed, effective_n_jobs  # ~0.1 s: only for joblib sweeps
 
     from sweeplab.run import runner
 
-    if _warming is None:
-        settings = settings_of(joblib)
-        workers = effective_n_jobs(settings.get("n_jobs"))
-        _warming = Parallel(**settings, return_as="generator_unordered")(
-            delayed(runner.preload)() for _ in range(workers)
-        )
+    settings = settings_of(joblib)
+    workers = effective_n_jobs(settings.get("n_jobs"))
+    return Parallel(**settings, return_as="generator_unordered")(
+        delayed(runner.preload)() for _ in range(workers)
+    )
 
 
-def warmed() -> None:
-    """Wait for the warm-up to end (a failed one only means cold workers)."""
-    global _warming
-    warming, _warming = _warming, None
+def warmed(warming: Any) -> None:
+    """Wait for a warm-up (``warm_up``'s) to end; a failed one only means cold workers."""
     if warming is not None:
         try:
             for _ in warming:

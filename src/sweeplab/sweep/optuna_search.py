@@ -30,7 +30,9 @@ from hydra.core.override_parser.types import (
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
-from sweeplab.config.optuna_conf import TARGET, OptunaSweeperConf
+from sweeplab.config.optuna_conf import OptunaSweeperConf
+from sweeplab.sweep.parent import Sweep, SweepPlan, check_jobs_compose, check_sweep, ranking
+from sweeplab.tracking.tags import SAMPLER_TAG, STORAGE_TAG, STUDY_TAG
 from sweeplab.util import allow, env
 from sweeplab.util.checks import ConfigError
 from sweeplab.util.errors import UserError
@@ -41,7 +43,6 @@ if TYPE_CHECKING:
     from hydra.core.utils import JobReturn
     from hydra.plugins.launcher import Launcher
 
-    from sweeplab.sweep.parent import Sweep
 
 SAMPLERS_MODULE = "optuna.samplers"
 
@@ -68,11 +69,6 @@ def require_optuna() -> None:
             "hydra/sweeper=optuna needs Optuna, which is not installed: "
             "pip install 'sweeplab[optuna]' (in sweeplab's checkout: make install EXTRAS=optuna)"
         ) from None
-
-
-def uses_optuna(cfg: DictConfig) -> bool:
-    """Whether the composed config sweeps with sweeplab's Optuna sweeper."""
-    return bool(cfg.hydra.sweeper.get("_target_") == TARGET)
 
 
 # ---------------------------------------------------------------- the search space
@@ -490,10 +486,42 @@ def plan(
     )
 
 
+def plan_sweep(cfg: DictConfig) -> tuple[Search, SweepPlan]:
+    """Plan the sweep of the study's remaining trials: every value it may pick composes.
+
+    Exits 0, saying so, when the study has its ``n_trials`` already.
+    """
+    check_sweep(cfg)
+    require_optuna()
+    # The study's trials are not known yet: compose each value it may pick once instead.
+    space, fixed = search_space(cfg, list(cfg.hydra.overrides.task))
+    probes = probe_jobs(space, fixed)
+    check_jobs_compose(cfg, probes)
+    metric, direction = ranking(cfg, probes)
+    search = plan(cfg, space, fixed, metric, direction)
+    if search.remaining == 0:
+        print(
+            f"sweeplab: study {search.study.study_name!r} already has "
+            f"{search.done_before} trials (hydra.sweeper.n_trials={search.n_trials}): "
+            "nothing to run; raise hydra.sweeper.n_trials to run more",
+            flush=True,
+        )
+        raise SystemExit(0)
+    tags = {
+        STUDY_TAG: search.study.study_name,
+        STORAGE_TAG: search.shown_storage,
+        SAMPLER_TAG: search.sampler_name,
+    }
+    return search, SweepPlan(
+        search.remaining, list(search.space), metric, direction, unit="trial", tags=tags,
+        hydra_overrides=[TRIAL_ENV_PLACEHOLDER],
+    )  # fmt: skip
+
+
 # ---------------------------------------------------------------- the sweeper's loop
 
 
-def _fail_abandoned(search: Search, sweep: "Sweep") -> None:
+def _fail_abandoned(search: Search, sweep: Sweep) -> None:
     """End RUNNING trials whose sweep is over (killed outright, say): they ran nowhere now."""
     from mlflow import MlflowClient
     from optuna.trial import TrialState
@@ -513,7 +541,7 @@ def _fail_abandoned(search: Search, sweep: "Sweep") -> None:
             _told(search.study, trial.number, state=TrialState.FAIL)
 
 
-def _outcome(ret: "JobReturn", sweep: "Sweep") -> tuple[str, float, str | None]:
+def _outcome(ret: "JobReturn", sweep: Sweep) -> tuple[str, float, str | None]:
     """A finished job's status (as sweeplab.compare.results has it), metric and run id."""
     from hydra.core.utils import JobStatus
 
@@ -559,7 +587,7 @@ def _tell(
     search.told["reused" if ok and status == "REUSED" else "finished" if ok else "failed"] += 1
 
 
-def _interrupted(search: Search, sweep: "Sweep", pending: dict[int, "optuna.Trial"]) -> None:
+def _interrupted(search: Search, sweep: Sweep, pending: dict[int, "optuna.Trial"]) -> None:
     """Tell an interrupted batch: a trial whose run was logged as it was, the rest FAIL."""
     from optuna.trial import TrialState
 
@@ -578,18 +606,10 @@ def _interrupted(search: Search, sweep: "Sweep", pending: dict[int, "optuna.Tria
                 _told(search.study, trial, state=TrialState.FAIL)
 
 
-def run(config: DictConfig, launcher: "Launcher", sweep: "Sweep | None") -> None:
-    """Ask, launch and tell in batches of n_jobs until the study has n_trials, then report.
-
-    The search comes from the open ``sweep``, which planned it from the same command line.
-    """
+def run(config: DictConfig, launcher: "Launcher", sweep: Sweep, search: Search) -> None:
+    """Ask, launch and tell in batches of n_jobs until the study has n_trials, then report."""
     import optuna
 
-    if sweep is None or sweep.search is None:
-        raise RuntimeError(
-            "sweeplab's Optuna sweeper runs inside a sweeplab sweep (hydra.callbacks.sweep)"
-        )
-    search = sweep.search
     _fail_abandoned(search, sweep)
     job = 0
     to_go = search.remaining
@@ -642,7 +662,7 @@ def summary(search: Search) -> str:
     return line
 
 
-def record(search: Search, sweep: "Sweep", config: DictConfig) -> None:
+def record(search: Search, sweep: Sweep, config: DictConfig) -> None:
     """Write the best parameters beside the sweep's files; log them and the plots to the parent."""
     from mlflow import MlflowClient
 

@@ -1,20 +1,16 @@
 """Multiruns: a parent run before the first job, jobs nested under it, a comparison at the end."""
 
-import contextlib
 import json
 import os
-import sys
 import threading
-import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import OverrideType
 from hydra.errors import HydraException
-from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, read_write
 
 from sweeplab.config import schema
@@ -29,14 +25,11 @@ from sweeplab.tracking.places import check_server, is_server
 from sweeplab.tracking.tags import (
     ERROR_TAG,
     OVERRIDES_TAG,
-    SAMPLER_TAG,
-    STORAGE_TAG,
-    STUDY_TAG,
     SWEEP_DIRECTION_TAG,
     SWEEP_METRIC_TAG,
     SWEEP_TAG,
 )
-from sweeplab.util import env, hydra_internals, plotting
+from sweeplab.util import env, plotting
 from sweeplab.util.errors import UserError, error_summary
 from sweeplab.util.launch import launch_dir
 from sweeplab.util.redact import redact_uri, scrub_files, scrub_text
@@ -49,11 +42,6 @@ JOBS_ENV = env.SWEEP_JOBS.name
 # The parent run and the comparison use one value of these for the whole sweep.
 _FIXED_IN_A_SWEEP = ("tracking", "experiment", "sweep")
 
-# Hydra's basic sweeper and sweeplab's (hydra/sweeper=basic): both expand the grid up front.
-_GRID_SWEEPERS = (
-    "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
-    "hydra_plugins.sweeplab_grid_sweeper.grid_sweeper.GridSweeper",
-)
 # Each job's outcome, written next to Hydra's files in the job's output directory.
 OUTCOME_FILE = "sweeplab_job.json"
 
@@ -62,17 +50,32 @@ if TYPE_CHECKING:  # MLflow and pandas load only once a sweep needs them
     from mlflow.entities import Run
 
     from sweeplab.compare.results import Comparison
-    from sweeplab.sweep.optuna_search import Search
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """What a sweeper planned before any run exists: its jobs, what they vary, how to rank them."""
+
+    count: int  # jobs (0: as many as the sweeper picks)
+    swept: list[str]  # the keys the jobs vary, in the command line's order
+    metric: str
+    direction: str
+    unit: str = "job"  # what the parent run's name counts: jobs, or an Optuna study's trials
+    # Whether every job was composed once already (so the launcher need not check again).
+    jobs_checked: bool = False
+    # The sweeper's own tags on the parent run, and overrides of Hydra's every job gets.
+    tags: dict[str, str] = field(default_factory=dict)
+    hydra_overrides: list[str] = field(default_factory=list)
 
 
 @dataclass
 class Sweep:
     """A multirun: its parent run, how its jobs are ranked, their outcome, and its cleanup.
 
-    ``start`` creates it (and its parent run) before the first job; ``finish`` ranks the
-    jobs and ends the parent; ``end`` ends an interrupted one with everything it left
-    RUNNING. ``Sweep.current`` is the one this process has open, for the entry point's
-    interrupt handling and for jobs that run in this process.
+    The sweeper owns it (sweeplab.sweep.owner): ``start`` creates it (and its parent run)
+    before the first job; ``finish`` ranks the jobs and ends the parent; ``end`` ends an
+    interrupted one with everything it left RUNNING. Launchers that run its jobs in this
+    process hand it to each job.
     """
 
     tracking_uri: str
@@ -91,8 +94,6 @@ class Sweep:
     recorder: Recorder | None = None
     # How many jobs did not finish, once finish() has compared them.
     failed_jobs: int = 0
-    # The Optuna study when sweeplab's Optuna sweeper picks the jobs (hydra/sweeper=optuna).
-    search: "Search | None" = None
     # Lines the sweeper adds to the closing report.
     notes: list[str] = field(default_factory=list)
     # Outcomes of the jobs that ran in this process, by job number, as they are recorded.
@@ -103,15 +104,13 @@ class Sweep:
     always: bool = False
     # Why registering the best model failed, once finish() has tried.
     register_error: str = ""
-    # Whether start() checked that every job composes (so the grid sweeper need not).
-    jobs_checked: bool = False
+    # Whether the parent run has ended (finished, or ended by an interrupt).
+    ended: bool = False
 
-    current: ClassVar["Sweep | None"] = None
-    last: ClassVar["Sweep | None"] = None
-
-    def open(self) -> None:
-        """Make this the sweep the process has open."""
-        Sweep.current = Sweep.last = self
+    @property
+    def failed(self) -> bool:
+        """Whether jobs did not finish, or the best model was not registered as asked."""
+        return bool(self.failed_jobs or self.register_error)
 
     def job_outcome(self, job: int, output_dir: str) -> dict[str, Any] | None:
         """A finished job's outcome as it recorded it (status, run id, value), once logged.
@@ -131,12 +130,12 @@ class Sweep:
             self.recorder.drain()
         # Hydra saved the sweep's config here after this sweep started, secrets included.
         scrub_files(Path(self.sweep_dir))
-        # What the store does, the tracking process does: this one has its threads and study.
-        ended = tracker.call(_end_in_store, replace(self, recorder=None, search=None))
+        # What the store does, the tracking process does: this one has its threads.
+        ended = tracker.call(_end_in_store, replace(self, recorder=None))
         self.failed_jobs = ended.failed_jobs
         self.notes.extend(ended.notes)
         self.register_error = ended.register_error
-        Sweep.current = None
+        self.ended = True
         return report(self, ended.comparison)
 
     def _register_best(self, client: "MlflowClient", comparison: "Comparison") -> list[str]:
@@ -167,9 +166,9 @@ class Sweep:
         """End the interrupted sweep: its queued and RUNNING children, then its parent."""
         if self.recorder is not None:
             self.recorder.abort(why)
-        if Sweep.current is not self:
+        if self.ended:
             return
-        Sweep.current = None
+        self.ended = True
         tracker.call(
             _end_open_runs, self.tracking_uri, self.experiment_id, self.parent_run_id, status, why
         )
@@ -211,34 +210,6 @@ def _end_open_runs(
         client.set_terminated(run.info.run_id, status)
     client.set_tag(parent_run_id, ERROR_TAG, why)
     client.set_terminated(parent_run_id, status)
-
-
-# sweeplab's joblib launcher (hydra/launcher=joblib), whose workers start with the sweep.
-JOBLIB_LAUNCHER = "hydra_plugins.sweeplab_joblib_launcher.joblib_launcher.JoblibLauncher"
-
-# Launchers that run the jobs one by one in the sweep's own process: sweeplab's (the
-# default) and Hydra's, which a config may still name by its target.
-_BASIC_LAUNCHERS = (
-    "hydra_plugins.sweeplab_basic_launcher.basic_launcher.BasicLauncher",
-    "hydra._internal.core_plugins.basic_launcher.BasicLauncher",
-)
-
-
-def failed() -> bool:
-    """Whether the last sweep in this process had jobs that did not finish, or did not
-    register its best model as asked."""
-    last = Sweep.last
-    return last is not None and bool(last.failed_jobs or last.register_error)
-
-
-def job_overrides(cfg: DictConfig) -> list[list[str]]:
-    """Each job's overrides, when Hydra's basic sweeper expands the sweep; else []."""
-    if cfg.hydra.sweeper.get("_target_") not in _GRID_SWEEPERS:
-        return []
-    params = cfg.hydra.sweeper.get("params") or {}
-    arguments = [f"{k}={v}" for k, v in params.items()] + list(cfg.hydra.overrides.task)
-    parsed = OverridesParser.create().parse_overrides(arguments)
-    return [job for batch in hydra_internals.split_sweep(parsed, None) for job in batch]
 
 
 def job_label(cfg: DictConfig, overrides: list[str], *, name_model: bool = False) -> str:
@@ -371,7 +342,7 @@ def ranking(cfg: DictConfig, jobs: list[list[str]]) -> tuple[str, str]:
 
 def _get_ready(cfg: DictConfig, in_process: bool) -> None:
     """Start what the jobs will need while the sweep opens its store and makes its parent run:
-    their model's library, joblib's workers, the plots' matplotlib."""
+    their model's library, the plots' matplotlib (joblib's workers start with their launcher)."""
     remote = tracker.get().remote
     if in_process and not remote:
         # Before MLflow is imported, for the jobs this process runs (the primary config's model).
@@ -380,13 +351,6 @@ def _get_ready(cfg: DictConfig, in_process: bool) -> None:
         # The jobs train here: import their model (scikit-learn, ~1.3 s) while the tracking
         # process imports MLflow for the parent run, instead of in the first job.
         estimators.import_early(cfg.model)
-    if cfg.hydra.launcher.get("_target_") == JOBLIB_LAUNCHER:
-        # Its workers import what a job needs while this sweep opens its store.
-        from sweeplab.sweep import joblib_pool
-
-        settings = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
-        assert isinstance(settings, dict)
-        joblib_pool.warm_up({str(k): v for k, v in settings.items() if k != "_target_"})
     if not remote:
         # matplotlib takes ~0.35 s to import and is needed only for the plots at the end:
         # load it while the jobs run (joblib workers leave this process idle; fits release
@@ -396,40 +360,25 @@ def _get_ready(cfg: DictConfig, in_process: bool) -> None:
         loading.start()
 
 
-def start(cfg: DictConfig) -> Sweep:
-    """Create the store, the experiment and the parent run, and point the jobs at it."""
+def check_sweep(cfg: DictConfig) -> None:
+    """Refuse what no sweep can do, whichever sweeper: vary its fixed values, log nowhere."""
     check_overrides(cfg)
     schema.validate_destination(cfg)
-    from sweeplab.sweep import optuna_search
 
-    search = None
-    if optuna_search.uses_optuna(cfg):
-        optuna_search.require_optuna()
-        # The study's trials are not known yet: compose each value it may pick once instead.
-        space, fixed = optuna_search.search_space(cfg, list(cfg.hydra.overrides.task))
-        probes = optuna_search.probe_jobs(space, fixed)
-        check_jobs_compose(cfg, probes)
-        metric, direction = ranking(cfg, probes)
-        search = optuna_search.plan(cfg, space, fixed, metric, direction)
-        if search.remaining == 0:
-            print(
-                f"sweeplab: study {search.study.study_name!r} already has "
-                f"{search.done_before} trials (hydra.sweeper.n_trials={search.n_trials}): "
-                "nothing to run; raise hydra.sweeper.n_trials to run more",
-                flush=True,
-            )
-            sys.exit(0)
-        jobs: list[list[str]] = []
-        count = search.remaining
-        jobs_checked = False
-    else:
-        jobs = job_overrides(cfg)
-        check_jobs_compose(cfg, jobs)
-        jobs_checked = bool(jobs)
-        metric, direction = ranking(cfg, jobs)
-        count = len(jobs)
 
-    in_process = cfg.hydra.launcher.get("_target_") in _BASIC_LAUNCHERS
+def plan_grid(cfg: DictConfig, jobs: list[list[str]]) -> SweepPlan:
+    """Plan a sweep whose jobs are known up front (the grid sweeper's): check each composes."""
+    check_sweep(cfg)
+    check_jobs_compose(cfg, jobs)
+    metric, direction = ranking(cfg, jobs)
+    return SweepPlan(len(jobs), swept_keys(cfg, jobs), metric, direction, jobs_checked=bool(jobs))
+
+
+def start(cfg: DictConfig, plan: SweepPlan, in_process: bool) -> Sweep:
+    """Create the store, the experiment and the parent run, and point the jobs at it.
+
+    ``in_process``: the jobs run in this process, whose recorder logs their runs.
+    """
     _get_ready(cfg, in_process)
     from sweeplab.sweep import cluster
     from sweeplab.tracking import record
@@ -447,19 +396,15 @@ def start(cfg: DictConfig) -> Sweep:
     if cluster.uses_ray(cfg.hydra.launcher):
         cluster.connect(cfg.hydra.launcher, uri)
     task = [scrub_text(o) for o in cfg.hydra.overrides.task]
-    swept = list(search.space) if search is not None else swept_keys(cfg, jobs)
-    name = cfg.run_name or sweep_name(cfg, task, swept, count, "trial" if search else "job")
+    name = cfg.run_name or sweep_name(cfg, task, plan.swept, plan.count, plan.unit)
     tags = {
         SWEEP_TAG: "true",
         OVERRIDES_TAG: " ".join(task),
-        SWEEP_METRIC_TAG: metric,
-        SWEEP_DIRECTION_TAG: direction,
+        SWEEP_METRIC_TAG: plan.metric,
+        SWEEP_DIRECTION_TAG: plan.direction,
         "sweeplab.sweep.dir": str(cfg.hydra.sweep.dir),
+        **plan.tags,
     }
-    if search is not None:
-        tags[STUDY_TAG] = search.study.study_name
-        tags[STORAGE_TAG] = search.shown_storage
-        tags[SAMPLER_TAG] = search.sampler_name
     parent = tracker.call(record.open_run, NewRun(store, name, tags, launch_dir()))
     if tracker.get().remote:
         # While the jobs run, the tracking process imports what it logs models (jobs run
@@ -471,28 +416,24 @@ def start(cfg: DictConfig) -> Sweep:
         experiment_name=parent.experiment_name,
         parent_run_id=parent.run_id,
         run_name=name,
-        metric=metric,
-        direction=direction,
+        metric=plan.metric,
+        direction=plan.direction,
         overrides=task,
         sweep_dir=str(cfg.hydra.sweep.dir),
         recorder=Recorder() if in_process else None,
-        search=search,
         register=cfg.sweep.register,
         alias=str(cfg.sweep.alias),
         always=cfg.sweep.promote == Promote.always,
-        jobs_checked=jobs_checked,
     )
-    sweep.open()
-    job_env = {PARENT_RUN_ENV: sweep.parent_run_id, env.SWEPT_KEYS.name: ",".join(swept)}
-    if count:
-        job_env[JOBS_ENV] = str(count)
+    job_env = {PARENT_RUN_ENV: sweep.parent_run_id, env.SWEPT_KEYS.name: ",".join(plan.swept)}
+    if plan.count:
+        job_env[JOBS_ENV] = str(plan.count)
     with read_write(cfg.hydra.overrides):
         # Quoted: Hydra's grammar would read an all-digit run id as a number.
         cfg.hydra.overrides.hydra.extend(
             [f"++hydra.job.env_set.{k}='{v}'" for k, v in job_env.items()]
         )
-        if search is not None:
-            cfg.hydra.overrides.hydra.append(optuna_search.TRIAL_ENV_PLACEHOLDER)
+        cfg.hydra.overrides.hydra.extend(plan.hydra_overrides)
     # Hydra sets env_set in os.environ for each job and deletes it afterwards, while the
     # recorder's thread may be inside an HTTP request that iterates os.environ (proxy
     # lookup): a key deleted mid-iteration fails that request with KeyError. Set here,
@@ -558,69 +499,6 @@ def report(sweep: Sweep, comparison: "Comparison") -> str:
         "parent row; expand it for the jobs)"
     )
     return "\n".join(lines)
-
-
-def end_open_parent(status: str, why: str) -> None:
-    """End this process's unfinished sweep, if any (see Sweep.end)."""
-    if Sweep.current is not None:
-        Sweep.current.end(status, why)
-
-
-class SweepCallback(Callback):
-    """Hydra callback (configured under hydra.callbacks) that brackets every multirun."""
-
-    def __init__(self) -> None:
-        self.sweep: Sweep | None = None
-
-    # Hydra turns an exception in a callback into a warning and carries on; a sweep
-    # without its parent run, or a comparison that silently failed, must stop it instead.
-
-    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        """Create the parent run before Hydra launches any job."""
-        try:
-            self.sweep = start(config)
-        except UserError as e:
-            print(f"sweeplab: error: {e}", file=sys.stderr)
-            sys.exit(2)
-        except HydraException as e:
-            print(f"sweeplab: error: {describe(e, config.hydra.overrides.task)}", file=sys.stderr)
-            sys.exit(2)
-        except Exception:
-            traceback.print_exc()
-            print("sweeplab: error: could not start the sweep (above)", file=sys.stderr)
-            sys.exit(1)
-
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        """Compare the jobs, log the comparison to the parent run and print the leaderboard."""
-        if self.sweep is None:
-            return
-        if config.hydra.launcher.get("_target_") == JOBLIB_LAUNCHER:
-            from sweeplab.sweep import joblib_pool
-
-            joblib_pool.stop_workers()
-        try:
-            print(self.sweep.finish(), flush=True)
-        except Exception as e:
-            self._report_without_store(self.sweep, e)
-            sys.exit(1)
-
-    @staticmethod
-    def _report_without_store(sweep: Sweep, error: Exception) -> None:
-        """Say what happened from the jobs' own files when the store cannot be read."""
-        parent = sweep.parent_run_id
-        # The store is what failed, most likely; the report below matters more.
-        with contextlib.suppress(Exception):
-            end_open_parent("FAILED", f"the comparison failed: {error_summary(error)}")
-        print(
-            f"sweeplab: error: the sweep's jobs ended, but the tracking store failed while "
-            f"comparing them ({error_summary(error)}).\n"
-            f"What each job recorded (from {sweep.sweep_dir}):\n{local_outcomes(sweep.sweep_dir)}\n"
-            "Jobs not FINISHED were not logged. Once the store is back, run the same command "
-            "with sweep.skip_finished=true to train only those; "
-            f"`sweeplab-tools mark-killed {sweep.experiment_name!r}` ends runs left RUNNING "
-            f"(this sweep's parent is {parent}).",
-            file=sys.stderr,
-        )
 
 
 def local_outcomes(sweep_dir: str) -> str:

@@ -21,11 +21,11 @@ from sweeplab.util.errors import UserError
 # imported; importing these packages' modules runs only their own code).
 ESTIMATOR_MODULES = ("sklearn", "lightgbm", "xgboost", "catboost")
 
-# Everything else Hydra instantiates: exactly sweeplab's own callback and the official
-# launcher and sweeper plugins. Named one by one: a prefix such as `sweeplab` would also let
-# a callback call `sweeplab.cli.tools.main` with arguments of the config's choosing.
+# Everything else Hydra instantiates: exactly sweeplab's and the official launcher and
+# sweeper plugins (no callback by default). Named one by one: a prefix such as `sweeplab`
+# would also let a callback call `sweeplab.cli.tools.main` with arguments of the config's
+# choosing.
 PLUGIN_TARGETS = (
-    "sweeplab.sweep.parent.SweepCallback",
     "hydra._internal.core_plugins.basic_launcher.BasicLauncher",
     "hydra_plugins.sweeplab_basic_launcher.basic_launcher.BasicLauncher",
     "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
@@ -144,7 +144,7 @@ def check_config(cfg: DictConfig) -> None:
                 what = (
                     "a sampler must be a class of optuna.samplers"
                     if path.startswith("hydra.sweeper.sampler")
-                    else "Hydra may instantiate only sweeplab's callback and the official "
+                    else "Hydra may instantiate only sweeplab's and the official "
                     "launcher and sweeper plugins"
                 )
                 raise TargetRefused(path, str(value), what)
