@@ -11,9 +11,14 @@ STAMP  := $(VENV)/.installed-dev$(if $(EXTRAS),-$(subst $(comma),-,$(EXTRAS)))
 
 .PHONY: install run test test-all lint server bench bench-optuna bench-scale stress lock clean
 
+# pip installs uv (pinned too), which installs the rest: the same pinned versions in ~45 s
+# instead of pip's ~140 s (measured: 2 cores, no extras, empty caches), byte-compiled, so
+# that no process compiles MLflow at start.
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev$(if $(EXTRAS),$(comma)$(EXTRAS))]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode -c constraints.txt \
+	  -e '.[dev$(if $(EXTRAS),$(comma)$(EXTRAS))]'
 	@touch $@
 
 install: $(STAMP)  ## create .venv with the pinned dependencies (EXTRAS=ray,postgres for more)
