@@ -190,6 +190,7 @@ def test_a_users_estimator_needs_the_environment_to_allow_it(
 
 @pytest.mark.fresh_store
 @pytest.mark.process
+@pytest.mark.slow
 def test_a_joblib_sweep_of_a_users_estimator_on_a_fresh_store_loses_nothing(user_package):
     """Two workers open a store nobody made yet, import the user's package from PYTHONPATH,
     and find it allowed by the environment the sweep hands them."""

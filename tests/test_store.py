@@ -22,8 +22,8 @@ from conftest import sweeplab_tools
 pytestmark = pytest.mark.fresh_store
 
 # Each process spins until the same instant, then opens the store: without sweeplab's lock,
-# two of them fail in almost every round (`table experiments already exists`, ...), and
-# some rounds leave the file broken for good.
+# one of the two fails in almost every try (`table experiments already exists`, ...), and
+# some tries leave the file broken for good. One try: a second bought 15 s for little.
 _OPEN_AT = """
 import sys, time
 from sweeplab.tracking import store
@@ -41,46 +41,43 @@ def _schema_revision(db) -> str:
 
 
 @pytest.mark.process
+@pytest.mark.slow
 def test_processes_opening_a_fresh_store_at_the_same_instant_all_succeed(tmp_path):
-    for round_ in range(2):
-        db = tmp_path / f"round{round_}" / "mlflow.db"
-        at = time.time() + 3  # after every process has imported MLflow
-        command = [sys.executable, "-c", _OPEN_AT, f"sqlite:///{db}", str(at)]
-        processes = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for _ in range(2)]
-        errors = [p.communicate(timeout=120)[1] for p in processes]
-        assert [p.returncode for p in processes] == [0, 0], errors
-        assert _schema_revision(db) == _get_latest_schema_revision()
-        assert MlflowClient(f"sqlite:///{db}").search_experiments()[0].name == "Default"
+    db = tmp_path / "mlflow.db"
+    at = time.time() + 3  # after every process has imported MLflow
+    command = [sys.executable, "-c", _OPEN_AT, f"sqlite:///{db}", str(at)]
+    processes = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    errors = [p.communicate(timeout=120)[1] for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], errors
+    assert _schema_revision(db) == _get_latest_schema_revision()
+    assert MlflowClient(f"sqlite:///{db}").search_experiments()[0].name == "Default"
 
 
 @pytest.mark.process
+@pytest.mark.slow
 def test_a_server_and_a_run_started_together_on_a_fresh_store_both_work(tmp_path):
     """What a newcomer does: `make server` in one terminal, `make run` in another."""
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    # One round: the test above repeats the race itself.
-    for round_ in range(1):
-        root = tmp_path / f"round{round_}"
-        root.mkdir()
-        port = free_port()
-        log = root / "server.log"
-        with open(log, "w") as out:
-            server = subprocess.Popen(
-                [str(BIN / "sweeplab-tools"), "server", "--port", str(port)],
-                cwd=root, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-            )  # fmt: skip
-        try:
-            # The run starts while the server is still importing MLflow; both reach the store.
-            with ThreadPoolExecutor(1) as pool:
-                started = pool.submit(sweeplab, "model=ridge", "model.alpha=1", cwd=root)
-                wait_until_healthy(f"http://127.0.0.1:{port}", server, 90, log)
-                done = started.result()
-                assert done.returncode == 0, done.stderr
-            client = MlflowClient(f"http://127.0.0.1:{port}")
-            (experiment,) = client.search_experiments(filter_string="name = 'Apple_Models'")
-            runs_seen = client.search_runs([experiment.experiment_id])
-            assert [r.data.params["alpha"] for r in runs_seen] == ["1"]
-        finally:
-            stop_group(server)
+    port = free_port()
+    log = tmp_path / "server.log"
+    with open(log, "w") as out:
+        server = subprocess.Popen(
+            [str(BIN / "sweeplab-tools"), "server", "--port", str(port)],
+            cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )  # fmt: skip
+    try:
+        # The run starts while the server is still importing MLflow; both reach the store.
+        with ThreadPoolExecutor(1) as pool:
+            started = pool.submit(sweeplab, "model=ridge", "model.alpha=1", cwd=tmp_path)
+            wait_until_healthy(f"http://127.0.0.1:{port}", server, 90, log)
+            done = started.result()
+            assert done.returncode == 0, done.stderr
+        client = MlflowClient(f"http://127.0.0.1:{port}")
+        (experiment,) = client.search_experiments(filter_string="name = 'Apple_Models'")
+        runs_seen = client.search_runs([experiment.experiment_id])
+        assert [r.data.params["alpha"] for r in runs_seen] == ["1"]
+    finally:
+        stop_group(server)
 
 
 def _half_migrated_store(db) -> None:

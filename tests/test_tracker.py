@@ -100,6 +100,7 @@ def test_the_tracking_process_readies_skops_only_where_it_logs_models():
     assert not tracker.trains_here(["-m", "hydra/launcher=ray", "model.alpha=1,2"])
 
 
+@pytest.mark.slow
 def test_the_tracking_process_killed_mid_run_loses_nothing(tmp_path):
     """What the out-of-memory killer may do: SIGKILL to the tracking process while training."""
     args, env, release = waiting_model(tmp_path)
