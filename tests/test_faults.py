@@ -168,12 +168,19 @@ def wait_for_model_log(db: Path, timeout: float = 120) -> None:
 @pytest.mark.process
 @pytest.mark.slow
 def test_an_interrupt_while_the_model_is_logged_ends_the_run_killed_at_once(tmp_path):
-    # A forest of 800 deep trees takes seconds to log: the signal lands while the tracking
-    # process writes it. The run ends KILLED, not left RUNNING for a log cut short.
-    run = start_sweeplab("model.n_estimators=800", cwd=tmp_path)
-    wait_for_model_log(tmp_path / "outputs" / "mlflow.db")
-    run.send_signal(signal.SIGTERM)
-    _, err = run.communicate(timeout=30)
+    # The tracking process's log of this model waits for a file that comes only after the
+    # signal: it lands while the log is under way. The run ends KILLED, not left RUNNING for a
+    # log cut short, and without waiting for the log.
+    args, env, release = waiting_model(tmp_path, "WaitsToBeSaved")
+    run = start_sweeplab(*args, cwd=tmp_path, env=env)
+    try:
+        wait_for_model_log(tmp_path / "outputs" / "mlflow.db")
+        run.send_signal(signal.SIGTERM)
+        _, err = run.communicate(timeout=30)
+    finally:
+        release.touch()
+        if run.poll() is None:
+            run.kill()
     assert run.returncode == 143
     assert "Traceback" not in err
     (killed,) = runs_of(store(tmp_path))
