@@ -37,6 +37,7 @@ run: $(STAMP)  ## one default run into outputs/mlflow.db; pass overrides as ARGS
 PYTEST_WORKERS ?= 2
 TESTS ?= not slow
 test: $(STAMP)  ## the test suite but its slow end-to-end tests (real sqlite stores, a real mlflow server); scale-out tests skip without Ray/PostgreSQL
+	@$(if $(findstring not slow,$(TESTS)),echo "make test: the tests marked slow are left out (make test TESTS= runs them too; CI runs make test-all)")
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=25 $(if $(TESTS),-m "$(TESTS)") $(PYTEST_ARGS)
 
 # Everything, as CI runs it: Ray, psycopg and Playwright from the extras, PostgreSQL's server

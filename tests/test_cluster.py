@@ -67,14 +67,14 @@ def postgres_missing() -> str | None:
     if postgres_bindir() is None:
         return "PostgreSQL is not installed (Debian: apt-get install postgresql)"
     if importlib.util.find_spec("psycopg") is None:
-        return "psycopg is not installed (pip install -e '.[postgres]')"
+        return "psycopg is not installed (make install EXTRAS=postgres)"
     return None
 
 
 def ray_missing() -> str | None:
     for module in ("ray", "hydra_plugins.hydra_ray_launcher"):
         if importlib.util.find_spec(module) is None:
-            return f"{module} is not installed (pip install -e '.[ray]')"
+            return f"{module} is not installed (make install EXTRAS=ray)"
     return None
 
 
@@ -264,7 +264,11 @@ def test_a_killed_worker_and_a_refused_value_fail_their_jobs_and_resume_finishes
 def test_an_optuna_study_on_ray_keeps_its_trials_in_postgresql(
     postgres, pg_server, ray_head, tmp_path
 ):
-    need(None if importlib.util.find_spec("optuna") else "optuna is not installed (EXTRAS=optuna)")
+    need(
+        None
+        if importlib.util.find_spec("optuna")
+        else "optuna is not installed (make install EXTRAS=optuna)"
+    )
     import optuna
 
     head, _ = ray_head
@@ -544,7 +548,7 @@ def test_ray_and_slurm_launchers_are_sweeplab_configs():
     assert launcher["ray"]["remote"] == {"num_cpus": 1, "max_retries": 0}
     assert launcher["_target_"] == "hydra_plugins.sweeplab_ray_launcher.ray_launcher.RayLauncher"
     if importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None:
-        need("hydra-submitit-launcher is not installed (pip install -e '.[slurm]')")
+        need("hydra-submitit-launcher is not installed (make install EXTRAS=slurm)")
     slurm = launcher_config("slurm").hydra.launcher
     assert slurm._target_.endswith("SlurmLauncher")
     assert slurm.array_parallelism == 16
@@ -552,7 +556,7 @@ def test_ray_and_slurm_launchers_are_sweeplab_configs():
 
 def test_a_server_on_an_unreachable_database_is_one_line_before_it_starts(tmp_path):
     if importlib.util.find_spec("psycopg") is None:
-        need("psycopg is not installed (pip install -e '.[postgres]')")
+        need("psycopg is not installed (make install EXTRAS=postgres)")
     store = f"postgresql://mlflow:hunter2@127.0.0.1:{free_port()}/mlflow"
     done = subprocess.run(
         [str(BIN / "sweeplab-tools"), "server", "--port", str(free_port()),

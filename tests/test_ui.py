@@ -41,7 +41,7 @@ EXPANDER = 'button[data-component-id$="runnamecellrenderer.tsx_46"]'
 def _need_browser() -> None:
     missing = None
     if importlib.util.find_spec("playwright") is None:
-        missing = "Playwright is not installed (pip install -e '.[ui]')"
+        missing = "Playwright is not installed (make install EXTRAS=ui)"
     elif CHROMIUM is None:
         missing = "Chromium is not installed (Debian: apt-get install chromium)"
     if missing and REQUIRE_EXTRAS:
