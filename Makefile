@@ -31,9 +31,9 @@ run: $(STAMP)  ## one default run into outputs/mlflow.db; pass overrides as ARGS
 # xdist_group, so that one worker runs them; the fixture is session-scoped, so that it starts
 # once even when the worker runs other files' tests in between. The 25 slowest tests are listed
 # at the end, so that CI's log says where the time went.
-# `make test` leaves out the 12 tests marked slow (end to end, 15-80 s each: a server or a
-# worker killed mid-sweep, fresh-store races, the wheel in a fresh venv): they are half the
-# suite's time. test-all and CI run them; TESTS= (empty) runs them here too.
+# `make test` leaves out the 16 tests marked slow (end to end, 10-80 s each: a server or a
+# worker killed mid-sweep, signals, fresh-store races, the wheel in a fresh venv): they are
+# over half the suite's time. test-all and CI run them; TESTS= (empty) runs them here too.
 PYTEST_WORKERS ?= 2
 TESTS ?= not slow
 test: $(STAMP)  ## the test suite but its slow end-to-end tests (real sqlite stores, a real mlflow server); scale-out tests skip without Ray/PostgreSQL

@@ -74,6 +74,7 @@ def test_python_dash_m_with_a_user_config_dir(tmp_path):
     assert run.data.params["max_depth"] == "6"  # inherited from random_forest.yaml
 
 
+@pytest.mark.slow
 @pytest.mark.process
 @pytest.mark.parametrize(
     ("sig", "code", "why"),

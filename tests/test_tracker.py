@@ -21,6 +21,7 @@ from sweeplab.util.errors import RunFailed, error_summary
 pytestmark = pytest.mark.process
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "command", [["model=ridge"], ["-m", "model=ridge", "model.alpha=1,2"]], ids=["run", "sweep"]
 )
