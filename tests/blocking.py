@@ -30,9 +30,15 @@ class WaitsForFile(RegressorMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any) -> "WaitsForFile":
         """Wait for the file, then learn the mean of ``y``."""
+        self._wait()
+        return self._learn(X, y)
+
+    def _wait(self) -> None:
         deadline = time.monotonic() + self.timeout
         while not Path(self.path).exists() and time.monotonic() < deadline:
             time.sleep(0.05)
+
+    def _learn(self, X: Any, y: Any) -> "WaitsForFile":
         self.mean_ = float(np.mean(y))
         self.n_features_in_ = np.asarray(X).shape[1]
         return self
@@ -52,8 +58,7 @@ class WaitsToBeSaved(WaitsForFile):
 
     def fit(self, X: Any, y: Any) -> "WaitsToBeSaved":
         """Learn the mean of ``y``, without waiting."""
-        self.mean_ = float(np.mean(y))
-        self.n_features_in_ = np.asarray(X).shape[1]
+        self._learn(X, y)
         return self
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -63,9 +68,7 @@ class WaitsToBeSaved(WaitsForFile):
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
         if state.pop("_sent", False):
-            deadline = time.monotonic() + self.timeout
-            while not Path(self.path).exists() and time.monotonic() < deadline:
-                time.sleep(0.05)
+            self._wait()
         return state
 
 

@@ -42,11 +42,12 @@ def pytest_configure(config: pytest.Config) -> None:
 REQUIRE_EXTRAS = os.environ.get("SWEEPLAB_REQUIRE_CLUSTER_TESTS") == "1"
 
 
-def need_extra(module: str) -> None:
-    """Skip unless the optional library ``module`` (an extra of sweeplab's) is installed."""
+def need_extra(module: str, extra: str | None = None) -> None:
+    """Skip unless the optional library ``module`` (sweeplab's extra ``extra``, by default
+    named as the module) is installed."""
     if importlib.util.find_spec(module) is not None:
         return
-    message = f"{module} is not installed (make install EXTRAS={module})"
+    message = f"{module} is not installed (make install EXTRAS={extra or module})"
     if REQUIRE_EXTRAS:
         pytest.fail(f"{message}; SWEEPLAB_REQUIRE_CLUSTER_TESTS=1 does not allow skipping")
     pytest.skip(message)

@@ -39,7 +39,7 @@ from services import (
 )
 
 from blocking import waiting_model
-from conftest import BIN
+from conftest import BIN, need_extra
 from conftest import sweeplab_process as sweeplab
 from sweeplab.config.schema import register_configs
 from sweeplab.sweep import cluster
@@ -264,11 +264,7 @@ def test_a_killed_worker_and_a_refused_value_fail_their_jobs_and_resume_finishes
 def test_an_optuna_study_on_ray_keeps_its_trials_in_postgresql(
     postgres, pg_server, ray_head, tmp_path
 ):
-    need(
-        None
-        if importlib.util.find_spec("optuna")
-        else "optuna is not installed (make install EXTRAS=optuna)"
-    )
+    need_extra("optuna")
     import optuna
 
     head, _ = ray_head
@@ -555,8 +551,7 @@ def test_ray_and_slurm_launchers_are_sweeplab_configs():
 
 
 def test_a_server_on_an_unreachable_database_is_one_line_before_it_starts(tmp_path):
-    if importlib.util.find_spec("psycopg") is None:
-        need("psycopg is not installed (make install EXTRAS=postgres)")
+    need_extra("psycopg", "postgres")
     store = f"postgresql://mlflow:hunter2@127.0.0.1:{free_port()}/mlflow"
     done = subprocess.run(
         [str(BIN / "sweeplab-tools"), "server", "--port", str(free_port()),

@@ -222,8 +222,8 @@ def test_a_joblib_worker_killed_mid_job_fails_its_jobs_and_the_rest_still_run(tm
     """What the out-of-memory killer does: SIGKILL to a worker while it trains."""
     args, env, release = waiting_model(tmp_path)
     # --config-dir (in args) goes before the overrides, as argparse wants it.
-    grid = (*args, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-            "model.timeout=120,121,122,123")  # fmt: skip
+    jobs = "model.timeout=120,121,122,123"
+    grid = (*args, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", jobs)
     sweep = start_sweeplab("-m", *grid, cwd=tmp_path, env=env)
     try:
         wait_for_running(tmp_path / "outputs" / "mlflow.db", 3)  # the parent, two jobs training
@@ -255,8 +255,7 @@ def test_a_joblib_worker_killed_mid_job_fails_its_jobs_and_the_rest_still_run(tm
 
     # The rerun on the basic launcher: which launcher ran a job is not part of what it is,
     # and this one starts no workers.
-    again = sweeplab_here("-m", *args, "model.timeout=120,121,122,123", "sweep.skip_finished=true",
-                          cwd=tmp_path, env=env)  # fmt: skip
+    again = sweeplab_here("-m", *args, jobs, "sweep.skip_finished=true", cwd=tmp_path, env=env)
     assert again.returncode == 0, again.stderr
     assert "4 finished (2 reused), 0 failed" in again.stdout
 

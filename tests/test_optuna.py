@@ -319,7 +319,7 @@ def test_the_gp_sampler_without_pytorch_says_how_to_get_it(tmp_path):
 
 
 def test_a_storage_password_is_masked_everywhere(tmp_path):
-    need_extra("psycopg")
+    need_extra("psycopg", "postgres")
     from services import postgres_bindir, start_postgres
 
     if postgres_bindir() is None:

@@ -199,7 +199,7 @@ class TestLaunchers(LauncherTestSuite):
     pass
 
 
-# The joblib launcher's whole-app suite: the one sweeplab used to take over. (Each of its 14
+# The joblib launcher's whole-app suite: the one sweeplab used to take over. (Each of its 11
 # tests starts an app; for basic, the unrelated app above shows which launcher runs.)
 @mark.parametrize("task_launcher_cfg, extra_flags", [({}, ["-m", "hydra/launcher=joblib"])])
 class TestIntegration(IntegrationTestSuite):
