@@ -1,7 +1,10 @@
 """One default `sweeplab` run against the tutorial's script, as whole processes.
 
-Both log to the same sqlite store, alternately, so machine noise hits both alike. Prints each
-time, the medians and the ratio sweeplab / tutorial (target: <= 0.45).
+All log to the same sqlite store, alternately, so machine noise hits them alike: `sweeplab`
+with its tracking process (the default), `sweeplab` logging from its own process
+(SWEEPLAB_TRACKING_PROCESS=off) and the tutorial's script. Prints each time, the medians, the
+ratio sweeplab / tutorial (target: <= 0.45) and what the tracking process saves: tracking
+process / in-process.
 
     .venv/bin/python benchmarks/single_run.py [--rounds 5]
 """
@@ -31,38 +34,52 @@ def timed(command: list[str], cwd: Path, env: dict[str, str]) -> float:
 
 
 def alternate(
-    commands: dict[str, list[str]], rounds: int, cwd: Path, env: dict[str, str]
+    commands: dict[str, list[str]], rounds: int, cwd: Path, envs: dict[str, dict[str, str]]
 ) -> dict[str, float]:
     """Time the commands in turn for ``rounds`` rounds, printing each; return their medians."""
     times: dict[str, list[float]] = {name: [] for name in commands}
     for round_ in range(1, rounds + 1):
         for name, command in commands.items():
-            times[name].append(timed(command, cwd, env))
+            times[name].append(timed(command, cwd, envs[name]))
         print(f"round {round_}: " + "  ".join(f"{n} {t[-1]:.2f}s" for n, t in times.items()))
     return {name: statistics.median(t) for name, t in times.items()}
 
 
 def main() -> None:
-    """Alternate the two processes and print the ratio of their medians."""
+    """Alternate the three processes and print the ratios of their medians."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="timed runs of each")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="sweeplab-bench-"))
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{work}/mlflow.db"}
+    # Set either way: a value in the caller's environment must not decide the default's.
+    envs = {
+        "sweeplab": {**env, "SWEEPLAB_TRACKING_PROCESS": "on"},
+        "sweeplab in-process": {**env, "SWEEPLAB_TRACKING_PROCESS": "off"},
+        "tutorial": env,
+    }
     commands = {
         "sweeplab": [str(BIN / "sweeplab")],
+        "sweeplab in-process": [str(BIN / "sweeplab")],
         "tutorial": [sys.executable, str(ROOT / "tests" / "tutorial_lab2.py")],
     }
     # Untimed: the first process creates the schema and the experiment.
-    for command in commands.values():
-        timed(command, work, env)
+    for name, command in commands.items():
+        timed(command, work, envs[name])
 
-    medians = alternate(commands, args.rounds, work, env)
-    ratio = medians["sweeplab"] / medians["tutorial"]
-    print(f"median: sweeplab {medians['sweeplab']:.2f}s  tutorial {medians['tutorial']:.2f}s")
+    medians = alternate(commands, args.rounds, work, envs)
+    ours, local, tutorial = (medians[n] for n in commands)
+    print(f"median: sweeplab {ours:.2f}s  sweeplab in-process {local:.2f}s  "
+          f"tutorial {tutorial:.2f}s")  # fmt: skip
+    ratio = ours / tutorial
     print(f"ratio sweeplab/tutorial: {ratio:.2f}x (target <= {TARGET}x: "
           f"{'met' if ratio <= TARGET else 'NOT met'})")  # fmt: skip
+    print(f"ratio sweeplab in-process/tutorial: {local / tutorial:.2f}x")
+    print(
+        f"ratio tracking process/in-process: {ours / local:.2f}x (below 1: the tracking "
+        "process saves time)"
+    )
 
 
 if __name__ == "__main__":

@@ -7,11 +7,14 @@ In the same run, alternately, each a whole process on its own fresh sqlite store
   write it by hand;
 - `sweeplab -m model=ridge 'model.alpha=range(1,N+1)'` with the basic launcher (or, with
   `--launcher joblib`, 2 joblib workers), which also logs the datasets, config artifacts, tags
-  and the comparison.
+  and the comparison;
+- the same sweep with SWEEPLAB_TRACKING_PROCESS=off: no tracking process, every run logged
+  from sweeplab's own process (the same code, through tracker.Local).
 
 Prints wall seconds, seconds until the first job started (Hydra made its folder) and until its
-progress line (it is trained and logged), peak RSS, ms a job and the ratio to the loop (issue
-14's bars: <= 1.5x at 100 jobs; the first job within 5 s).
+progress line (it is trained and logged), peak RSS, ms a job, the ratio to the loop (issue
+14's bars: <= 1.5x at 100 jobs; the first job within 5 s) and what the tracking process saves
+(tracking process / in-process).
 
     .venv/bin/python benchmarks/sweep_scale.py [--jobs 100] [--rounds 1] [--launcher joblib]
         [--server]
@@ -39,6 +42,9 @@ from services import free_port, start_server, stop_group
 
 BIN = Path(sys.executable).parent
 LAUNCHERS = {"basic": [], "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]}
+# What each sweeplab variant sets SWEEPLAB_TRACKING_PROCESS to (always set: a value in the
+# caller's environment must not decide the default's).
+SWITCH = {"sweeplab": "on", "in-process": "off"}
 
 # The baseline, run as its own process: what a careful hand-written loop logs per run.
 LOOP = textwrap.dedent(
@@ -137,7 +143,7 @@ def children_of(uri: str, experiment: str) -> int:
 
 
 def main() -> None:
-    """Alternate the loop and the sweep; print medians, per-job costs and the ratio."""
+    """Alternate the loop and the two sweeps; print medians, per-job costs and the ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=1, help="timed pairs")
@@ -145,7 +151,7 @@ def main() -> None:
     parser.add_argument("--server", action="store_true", help="log to a tracking server")
     args = parser.parse_args()
 
-    results: dict[str, list[dict[str, float]]] = {"loop": [], "sweeplab": []}
+    results: dict[str, list[dict[str, float]]] = {"loop": [], "sweeplab": [], "in-process": []}
     for round_ in range(1, args.rounds + 1):
         for name in results:
             work = Path(tempfile.mkdtemp(prefix="sweeplab-scale-"))
@@ -157,6 +163,8 @@ def main() -> None:
             else:
                 uri = f"sqlite:///{work}/mlflow.db"
             env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+            if name in SWITCH:
+                env["SWEEPLAB_TRACKING_PROCESS"] = SWITCH[name]
             # Untimed: the store's schema, so both start from a migrated file.
             MlflowClient(uri).search_experiments()
             if name == "loop":
@@ -187,7 +195,7 @@ def main() -> None:
                     f"{got['first']:.1f} s"
                 )
             )
-            print(f"round {round_} {name:>8}: {got['wall']:.1f} s{after}, "
+            print(f"round {round_} {name:>10}: {got['wall']:.1f} s{after}, "
                   f"peak RSS {got['peak_mb']:.0f} MB", flush=True)  # fmt: skip
     loop = statistics.median(r["wall"] for r in results["loop"])
     ours = statistics.median(r["wall"] for r in results["sweeplab"])
@@ -201,6 +209,17 @@ def main() -> None:
         f"sweeplab {ours:.1f} s ({ours / args.jobs * 1000:.0f} ms a job) = {ours / loop:.2f}x "
         f"the loop (bar <= 1.5x); sweeplab's first job started after {started:.1f} s (bar: "
         f"within 5 s), its progress line after {first:.1f} s"
+    )
+    local = statistics.median(r["wall"] for r in results["in-process"])
+    local_first = statistics.median(r["first"] for r in results["in-process"])
+    local_started = statistics.median(r["started"] for r in results["in-process"])
+    local_peak = statistics.median(r["peak_mb"] for r in results["in-process"])
+    print(
+        f"in-process (SWEEPLAB_TRACKING_PROCESS=off, peak RSS {local_peak:.0f} MB): "
+        f"{local:.1f} s ({local / args.jobs * 1000:.0f} ms a job) = {local / loop:.2f}x the "
+        f"loop; its first job started after {local_started:.1f} s, its progress line after "
+        f"{local_first:.1f} s; tracking process / in-process = {ours / local:.2f}x (below 1: "
+        "the tracking process saves time)"
     )
 
 

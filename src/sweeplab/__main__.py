@@ -2,19 +2,26 @@
 
 The tracking process (sweeplab.tracking.tracker) starts before this process imports anything heavy,
 so that its imports (MLflow, skops) overlap these (Hydra, scikit-learn, pandas) from the start.
+With SWEEPLAB_TRACKING_PROCESS=off none starts: the same functions run here (tracker.Local).
 """
 
 import sys
 
 from sweeplab.tracking import tracker
-from sweeplab.util import process
-from sweeplab.util.errors import EXIT_INTERRUPTED, EXIT_TERMINATED
+from sweeplab.util import env, process
+from sweeplab.util.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, UserError
 
 
 def main() -> None:
-    """Console entry point: run the command line, its MLflow work in the tracking process."""
+    """Console entry point: run the command line, its MLflow work in a tracking process or here."""
     process.configure()
-    if tracker.wanted(sys.argv[1:]):
+    try:
+        separate = env.tracking_process()
+    except UserError as e:  # before anything is composed or logged, as app.cli reports errors
+        print(f"sweeplab: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    # The environment decides whether a helper exists; the command line, what it gets ready for.
+    if separate and tracker.wanted(sys.argv[1:]):
         tracker.start(models=tracker.trains_here(sys.argv[1:]))
     finish = True
     try:

@@ -9,7 +9,8 @@ other core while this process trains. This process never imports MLflow on that 
 Work goes to the helper as a module-level function and its (picklable) arguments; results
 and exceptions come back through futures. ``get()`` is the process's tracker: the helper if
 one was started, else ``Local``, which calls the same functions in this process (library use,
-tests, and the workers of parallel launchers, which log their own jobs).
+tests, `sweeplab` with SWEEPLAB_TRACKING_PROCESS=off, and the workers of parallel launchers,
+which log their own jobs).
 
 The helper runs in its own session, so Ctrl-C in a terminal reaches only this process, which
 still ends its runs through the helper. When this process exits, or dies, the helper finishes

@@ -5,6 +5,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sweeplab.util.checks import ConfigError
+
 
 @dataclass(frozen=True)
 class EnvVar:
@@ -28,6 +30,12 @@ ALLOW_TARGETS = EnvVar(
     doc="comma-separated module prefixes whose classes configs may name as `_target_` "
     "(e.g. mypkg.models); widens sweeplab.util.allow's list, and only from outside config files",
 )
+TRACKING_PROCESS = EnvVar(
+    "SWEEPLAB_TRACKING_PROCESS",
+    default="on",
+    doc="whether the `sweeplab` command logs through its tracking process (on, 1, true: the "
+    "default) or from its own process (off, 0, false); read by sweeplab.__main__ alone",
+)
 PARENT_RUN_ID = EnvVar(
     "SWEEPLAB_PARENT_RUN_ID", doc="set by a sweep for its jobs: the parent run to nest under"
 )
@@ -42,6 +50,27 @@ OPTUNA_TRIAL = EnvVar(
     doc="set by the Optuna sweeper for each job: the study's trial number it runs, tagged on "
     "its run",
 )
+
+
+_ON = ("1", "on", "true")
+_OFF = ("0", "off", "false")
+
+
+def tracking_process() -> bool:
+    """Whether SWEEPLAB_TRACKING_PROCESS lets `sweeplab` start its tracking process."""
+    raw = TRACKING_PROCESS.get()
+    # Empty counts as unset: `SWEEPLAB_TRACKING_PROCESS= sweeplab` means "no setting" in a shell.
+    value = (raw or TRACKING_PROCESS.default).strip().lower()
+    if value in _ON:
+        return True
+    if value in _OFF:
+        return False
+    raise ConfigError(
+        TRACKING_PROCESS.name,
+        raw,
+        f"must be one of {', '.join(_ON)} (a tracking process logs the runs; the default) or "
+        f"{', '.join(_OFF)} (sweeplab's own process logs them)",
+    )
 
 
 def mlflow_client(tracking: Mapping[str, Any]) -> dict[str, str]:
