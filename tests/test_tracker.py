@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
+from omegaconf import OmegaConf
 from services import pids_where
 from test_faults import children_running
 
 from blocking import waiting_model
 from conftest import BIN, start_sweeplab, wait_for_running
-from sweeplab.tracking import tracker
+from sweeplab.tracking import log, tracker
 from sweeplab.util.checks import ConfigError
 from sweeplab.util.errors import RunFailed, error_summary
 
@@ -66,9 +67,22 @@ def test_results_and_errors_come_back_from_the_tracking_process():
         # What does not pickle comes back as its text.
         with pytest.raises(RuntimeError, match="the result does not pickle"):
             helper.call(_unpicklable)
+        # Settings (MLflow's client settings) reach it before any work sent after them.
+        helper.environ({"SWEEPLAB_TEST_SETTING": "7"})
+        assert helper.call(os.getenv, "SWEEPLAB_TEST_SETTING") == "7"
+        assert "SWEEPLAB_TEST_SETTING" not in os.environ
     finally:
         helper.close()
     assert helper._process.returncode is not None  # it exited with close()
+
+
+def test_opening_a_store_leaves_mlflows_client_settings_alone(tmp_path, monkeypatch):
+    for name in [k for k in os.environ if k.startswith("MLFLOW_HTTP_")]:
+        monkeypatch.delenv(name)
+    client = log.connect(OmegaConf.create({"uri": f"sqlite:///{tmp_path}/mlflow.db"}))
+    assert client.search_experiments()
+    # They are the entry points' to set (tracker.set_environ), not a library call's.
+    assert [k for k in os.environ if k.startswith("MLFLOW_HTTP_")] == []
 
 
 def _refuse(key: str, value: int) -> None:

@@ -18,7 +18,7 @@ from sweeplab.run.runner import execute, exit_on_sigterm, summary
 from sweeplab.sweep import job
 from sweeplab.sweep.parent import Sweep
 from sweeplab.tracking import tracker
-from sweeplab.util import process
+from sweeplab.util import env, process
 from sweeplab.util.errors import (
     EXIT_INTERRUPTED,
     TRACEBACK_ARTIFACT,
@@ -39,6 +39,9 @@ def main(cfg: DictConfig, sweep: Sweep | None = None) -> float:
     ``sweep``: the sweep a job belongs to, from a launcher that runs it in the sweep's process.
     """
     process.configure()  # a launcher's worker enters sweeplab here (idempotent)
+    # MLflow takes its client settings (timeouts, retries) only from the environment; a
+    # worker started before the sweep's process set them gets them here.
+    tracker.set_environ(env.mlflow_client(cfg.tracking))
     hydra_cfg = HydraConfig.get()
     if hydra_cfg.output_subdir is not None:
         # Hydra has just written the config and overrides there, secrets included.

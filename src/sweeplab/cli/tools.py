@@ -19,7 +19,7 @@ from sweeplab.config import schema
 from sweeplab.model import tasks
 from sweeplab.model.tasks import METRICS
 from sweeplab.tracking.tags import ERROR_TAG
-from sweeplab.util import process
+from sweeplab.util import env, process
 from sweeplab.util.errors import UserError
 from sweeplab.util.redact import redact_uri
 
@@ -147,6 +147,8 @@ def open_store(args: argparse.Namespace) -> "MlflowClient":
     uri = str(tracking.uri)
     if (database := sqlite_path(uri)) and not database.is_file():
         raise UserError(f"no store at {uri} yet: runs create it (run `sweeplab` first)")
+    # MLflow takes its client settings (timeouts, retries) only from the environment.
+    os.environ.update(env.mlflow_client(tracking))
     return connect(tracking)
 
 

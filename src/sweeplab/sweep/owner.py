@@ -18,6 +18,8 @@ from omegaconf import DictConfig
 
 from sweeplab.config.preflight import describe
 from sweeplab.sweep.parent import Sweep, SweepPlan, local_outcomes, start
+from sweeplab.tracking import tracker
+from sweeplab.util import env
 from sweeplab.util.errors import UserError, error_summary, interruption
 
 T = TypeVar("T")
@@ -81,6 +83,9 @@ def owned(config: DictConfig, launcher: Any, plan: SweepPlan) -> Iterator[Sweep]
     """
     joins = isinstance(launcher, SweepLauncher)
     in_process = joins and launcher.in_process
+    # MLflow takes its client settings (timeouts, retries) only from the environment: the
+    # config's, for this process, its tracking process and the workers it starts.
+    tracker.set_environ(env.mlflow_client(config.tracking))
     sweep = checked(config, lambda: start(config, plan, in_process))
     if joins:
         launcher.join(sweep)

@@ -383,9 +383,6 @@ def start(cfg: DictConfig, plan: SweepPlan, in_process: bool) -> Sweep:
     from sweeplab.sweep import cluster
     from sweeplab.tracking import record
 
-    # Workers started from this process (joblib, SLURM, Ray) log with MLflow's client
-    # settings from the config.
-    os.environ.update(env.mlflow_client(cfg.tracking))
     uri = str(cfg.tracking.uri)
     # A server is asked again for the parent run; a local store is kept open for it.
     store = Store.of(cfg, keep=not is_server(uri))

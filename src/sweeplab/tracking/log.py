@@ -3,7 +3,6 @@
 import functools
 import logging
 import math
-import os
 import re
 import subprocess
 import time
@@ -36,7 +35,6 @@ from sweeplab.tracking.tags import (
     NONFINITE_TAG,
     VERSION_TAG,
 )
-from sweeplab.util import env
 from sweeplab.util.errors import TrackingError, warn
 from sweeplab.util.redact import is_secret_key, redact_uri
 
@@ -46,7 +44,6 @@ MODEL_TRAINING_KIND = "custom_model_development"
 def connect(tracking: DictConfig) -> MlflowClient:
     """Point MLflow at the configured store and open it, so it fails here with a clear message."""
     uri = str(tracking.uri)
-    os.environ.update(env.mlflow_client(tracking))
     if is_server(uri):
         # urllib3 warns about every retry, with its whole exception: a dead server mid-sweep
         # would flood the console; the failure itself is reported once, in one line.

@@ -27,7 +27,7 @@ import subprocess
 import sys
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any, Generic, ParamSpec, TypeVar
@@ -66,6 +66,9 @@ class Local:
     def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """``fn(*args, **kwargs)``."""
         return fn(*args, **kwargs)
+
+    def environ(self, values: Mapping[str, str]) -> None:
+        """Set environment variables where this tracker works: here, nothing more to do."""
 
 
 class Tracker(Local):
@@ -124,6 +127,11 @@ class Tracker(Local):
     def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """``fn(*args, **kwargs)`` in the helper; waits for it and raises what it raised."""
         return self.submit(fn, *args, **kwargs).result()
+
+    def environ(self, values: Mapping[str, str]) -> None:
+        """Set environment variables in the helper before it starts any later work."""
+        with self._send, contextlib.suppress(OSError):  # a helper gone falls back anyway
+            self._conn.send_bytes(pickle.dumps((None, dict(values))))
 
     def _read(self) -> None:
         while True:
@@ -253,6 +261,16 @@ def call(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     return later(fn, *args, **kwargs).result()
 
 
+def set_environ(values: Mapping[str, str]) -> None:
+    """Set environment variables in this process and in its tracking process, if any.
+
+    MLflow reads its client settings (timeouts, retries) only from the environment; the
+    entry points (sweeplab.app, the sweepers) set them from the config here.
+    """
+    os.environ.update(values)
+    _current.environ(values)
+
+
 def stop(*, finish: bool = True) -> None:
     """Wait for the tracking process to finish its work and exit; then track in-process.
 
@@ -304,6 +322,9 @@ def serve(fd: int, *, models: bool) -> None:
                 key, blob = pickle.loads(conn.recv_bytes())
             except (EOFError, OSError):
                 break
+            if key is None:  # settings, read in order: before any work sent after them
+                os.environ.update(blob)
+                continue
             pool.submit(_answer, conn, lock, key, blob)
     # Every request is answered (or its asker is gone): nothing left to tear down slowly.
     sys.stdout.flush()
