@@ -187,22 +187,15 @@ def test_other_hydra_apps_keep_hydras_own_launchers_and_sweepers(venv, tmp_path)
 
 # Hydra's own contract suites for its launchers and sweeper, run beside sweeplab's wheel, and
 # for sweeplab's joblib launcher (tests/test_plugin_contracts.py has sweeplab's other plugins).
+# Not Hydra's IntegrationTestSuite: its 11 app launches (38 of these suites' 63 s) test what
+# Hydra's joblib launcher itself does; which launcher an app gets, the unrelated app shows.
 SUITES = """
 from pytest import mark
-from hydra.test_utils.launcher_common_tests import (
-    BatchedSweeperTestSuite, IntegrationTestSuite, LauncherTestSuite,
-)
+from hydra.test_utils.launcher_common_tests import BatchedSweeperTestSuite, LauncherTestSuite
 
 
 @mark.parametrize("launcher_name, overrides", [("basic", []), ("joblib", [])])
 class TestLaunchers(LauncherTestSuite):
-    pass
-
-
-# The joblib launcher's whole-app suite: the one sweeplab used to take over. (Each of its 11
-# tests starts an app; for basic, the unrelated app above shows which launcher runs.)
-@mark.parametrize("task_launcher_cfg, extra_flags", [({}, ["-m", "hydra/launcher=joblib"])])
-class TestIntegration(IntegrationTestSuite):
     pass
 
 
@@ -229,5 +222,5 @@ def test_hydras_contract_suites_pass_beside_sweeplab_and_for_its_joblib_launcher
                "test_hydra_suites.py"], cwd=tmp_path, timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    # 30 of Hydra 1.3.2's own, 9 for sweeplab's joblib launcher; none skipped or failed.
-    assert "39 passed" in result.stdout and "skipped" not in result.stdout, result.stdout[-2000:]
+    # 19 of Hydra 1.3.2's own, 9 for sweeplab's joblib launcher; none skipped or failed.
+    assert "28 passed" in result.stdout and "skipped" not in result.stdout, result.stdout[-2000:]
