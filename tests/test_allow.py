@@ -204,6 +204,10 @@ def test_a_joblib_sweep_of_a_users_estimator_on_a_fresh_store_loses_nothing(user
     progress = [line for line in done.stdout.splitlines() if " -> " in line]
     assert [line.split()[0] for line in progress] == [f"[{k}/6]" for k in range(1, 7)]
     assert sorted(line.split()[1] for line in progress) == [f"#{j}" for j in range(6)]
+    # The workers hand their outcomes back to the sweep's process, which counts: no files.
+    # (Until 2026-12: an outcome file per job, and a counter file under a lock.)
+    left = [p for p in user_package.rglob("*") if p.name.startswith((".sweeplab", "sweeplab_job"))]
+    assert left == []
     db = user_package / "outputs" / "mlflow.db"
     client = MlflowClient(f"sqlite:///{db}")
     exp = client.get_experiment_by_name("Apple_Models")

@@ -143,6 +143,9 @@ def test_a_sweep_on_ray_logs_to_the_postgresql_server(pg_server, ray_head, tmp_p
         cwd=tmp_path, env=driver_env(head, pg_server["uri"]), timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr + ray_logs(head)
+    # The sweep's own process prints each job's line as its result comes back, counted.
+    progress = [line for line in done.stdout.splitlines() if " -> rmse " in line]
+    assert [line.split()[0] for line in progress] == [f"[{k}/4]" for k in range(1, 5)]
     client = MlflowClient(pg_server["uri"])
     parent, children = sweep_of(client, "ray_grid")
     assert parent.info.status == "FINISHED"

@@ -88,7 +88,7 @@ def test_the_server_dying_mid_sweep_fails_the_rest_fast_and_skip_finished_comple
             sweep.kill()
         stop_group(server)
     assert sweep.returncode == 1
-    # The summary comes from the jobs' own files and names each job that was not logged.
+    # The summary comes from what the jobs handed back and names each job that was not logged.
     assert "the tracking store failed while comparing them" in err
     lines = [line.strip() for line in err.splitlines() if line.startswith("  job #")]
     assert len(lines) == 3, err

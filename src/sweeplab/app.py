@@ -16,7 +16,7 @@ from sweeplab.config.schema import Promote
 from sweeplab.registry import champion
 from sweeplab.run.runner import execute, exit_on_sigterm, summary
 from sweeplab.sweep import job
-from sweeplab.sweep.parent import Sweep
+from sweeplab.sweep.parent import Outcome, Sweep
 from sweeplab.tracking import tracker
 from sweeplab.util import env, process
 from sweeplab.util.errors import (
@@ -33,10 +33,12 @@ schema.register_configs()
 
 
 @hydra.main(version_base="1.3", config_path="pkg://sweeplab.conf", config_name="config")
-def main(cfg: DictConfig, sweep: Sweep | None = None) -> float:
-    """Run once from the composed config and return ``sweep.metric`` for optimising sweepers.
+def main(cfg: DictConfig, sweep: Sweep | None = None) -> float | Outcome:
+    """Run once from the composed config; return its ``sweep.metric``, or a job's outcome.
 
-    ``sweep``: the sweep a job belongs to, from a launcher that runs it in the sweep's process.
+    In a multirun the job's outcome goes back to its sweep (its ``value`` is the metric, for
+    optimising sweepers). ``sweep``: the sweep a job belongs to, from a launcher that runs it
+    in the sweep's process.
     """
     process.configure()  # a launcher's worker enters sweeplab here (idempotent)
     # MLflow takes its client settings (timeouts, retries) only from the environment; a

@@ -14,12 +14,16 @@ keep Hydra's.
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
+
+if TYPE_CHECKING:  # the plugin scan imports this module: nothing of sweeplab's at import
+    from sweeplab.sweep.parent import Sweep
 
 # Jobs launched at a time when max_batch_size is null. A launcher keeps every job's config
 # (~150 KB) until its batch ends: 1,000 jobs in one batch held ~150 MB more than 100 did.
@@ -60,11 +64,14 @@ class GridSweeper(BasicSweeper):
         config = self.config
         jobs = [list(job) for batch in self.overrides for job in batch]
         plan = owner.checked(config, lambda: parent.plan_grid(config, jobs))
-        with owner.owned(config, self.launcher, plan):
-            return self._launch(checked=plan.jobs_checked)
+        with owner.owned(config, self.launcher, plan) as sweep:
+            return self._launch(checked=plan.jobs_checked, sweep=sweep)
 
-    def _launch(self, checked: bool) -> list[Sequence[JobReturn]]:
-        """Launch the batches in order; ``checked``: every job was composed once already."""
+    def _launch(self, checked: bool, sweep: "Sweep | None" = None) -> list[Sequence[JobReturn]]:
+        """Launch the batches in order, handing each job's outcome to ``sweep`` (if any).
+
+        ``checked``: every job was composed once already.
+        """
         assert self.config is not None and self.launcher is not None
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -76,6 +83,8 @@ class GridSweeper(BasicSweeper):
             if not checked:
                 self.validate_batch_is_legal(batch)
             results = self.launcher.launch(batch, initial_job_idx=first)
+            if sweep is not None:
+                sweep.launched(results)
             for result in results:
                 _ = result.return_value  # raises if the job raised, as in Hydra's
             returns.append(results)

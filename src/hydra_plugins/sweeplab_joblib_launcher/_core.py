@@ -7,7 +7,6 @@ jobs that had not started.
 """
 
 import logging
-import math
 import re
 import time
 from collections.abc import Sequence
@@ -70,6 +69,8 @@ def launch(
                 for idx, overrides in queue.items()
             ):  # fmt: skip
                 returns[int(ret.hydra_cfg.hydra.job.num)] = ret
+                if launcher.sweep is not None:  # its line, as each job ends
+                    launcher.sweep.launched([ret])
         except TerminatedWorkerError as e:
             returns.update(_after_break(launcher, queue, returns, since, why_lost(e)))
         queue = {i: o for i, o in queue.items() if i not in returns}
@@ -85,20 +86,22 @@ def _after_break(
 ) -> dict[int, JobReturn]:
     """Results for the jobs a broken pool ended: finished, or lost with ``why``.
 
-    A job is lost if its run is RUNNING (a worker died under it), or if it had started
-    (its folder is newer than this pool) without finishing or creating a run. Jobs that
+    A job is finished if its run ended FINISHED; lost if its run is RUNNING (a worker died
+    under it), or if it had started (its folder is newer than this pool) without a run. Jobs that
     had not started are left to the next pool; one job is always settled, so that a job
     that kills its worker every time cannot loop.
     """
     waiting = [i for i in queue if i not in returns]
     running = job.running_jobs(launcher.sweep, waiting)
+    finished = job.finished_jobs(launcher.sweep, waiting)
     settled: dict[int, JobReturn] = {}
     for idx in waiting:
         cfg = _compose(launcher, idx, queue[idx])
         folder = job.output_dir_of(cfg)
-        outcome = job.recorded_outcome(folder, since)
-        if outcome is not None:  # finished, but its result was cut off with the pool
-            settled[idx] = job.returned(cfg, queue[idx], outcome.get("value", math.nan))
+        if idx in finished:  # its run ended FINISHED, but its result was cut off with the pool
+            settled[idx] = job.returned(cfg, queue[idx], finished[idx])
+            assert launcher.sweep is not None
+            launcher.sweep.said(finished[idx])
         elif idx in running or _touched_since(folder, since):
             settled[idx] = job.lost(launcher.sweep, cfg, queue[idx], why)
     if not settled and waiting:

@@ -4,8 +4,9 @@ Hydra's Ray launcher waits for each job's result in turn, and the first job whos
 died (Ray's WorkerCrashedError: a SIGKILL, the out-of-memory killer) raises out of the sweep,
 leaving its run RUNNING and the results of the jobs after it unread. This launcher submits
 the jobs exactly as the official one does (its own ``launch_job_on_ray``, the same
-``hydra.launcher.ray`` settings), then records a job whose worker died as FAILED, saying why
-(sweeplab.sweep.job.lost), and goes on reading the others. sweeplab's ray.yaml sets
+``hydra.launcher.ray`` settings), then reads their results as they end, handing each job's
+outcome to the sweep, and records a job whose worker died as FAILED, saying why
+(sweeplab.sweep.job.lost). sweeplab's ray.yaml sets
 ``max_retries: 0``: Ray would otherwise run such a job again, as a second run.
 
 Ray is imported only when a sweep launches: Hydra's plugin scan imports this module even
@@ -108,13 +109,20 @@ class RayLauncher(Launcher):
                 )  # fmt: skip
             submitted.append((cfg, list(overrides), ref))
         died = _worker_deaths()
-        returns = []
-        for cfg, overrides, ref in submitted:
+        returns: dict[int, JobReturn] = {}
+        pending = {ref: (i, cfg, overrides) for i, (cfg, overrides, ref) in enumerate(submitted)}
+        while pending:
+            # As they end, so that each job's line comes when it ends.
+            (ref,), _ = ray.wait(list(pending), num_returns=1)
+            i, cfg, overrides = pending.pop(ref)
             try:
-                returns.append(ray.get(ref))
+                returns[i] = ray.get(ref)
             except died as e:
-                returns.append(job.lost(self.sweep, cfg, overrides, why_lost(e)))
-        return returns
+                returns[i] = job.lost(self.sweep, cfg, overrides, why_lost(e))
+                continue
+            if self.sweep is not None:
+                self.sweep.launched([returns[i]])
+        return [returns[i] for i in range(len(submitted))]
 
 
 def _worker_deaths() -> tuple[type[BaseException], ...]:

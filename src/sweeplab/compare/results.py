@@ -164,7 +164,19 @@ def running_children(
     client: MlflowClient, experiment_id: str, parent_run_id: str, *, job: int | None = None
 ) -> list[Run]:
     """The RUNNING child runs of the sweep whose parent is ``parent_run_id`` (job ``job``'s)."""
-    where = f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent_run_id}' AND attributes.status = 'RUNNING'"
+    return children_in(client, experiment_id, parent_run_id, "RUNNING", job=job)
+
+
+def children_in(
+    client: MlflowClient,
+    experiment_id: str,
+    parent_run_id: str,
+    status: str,
+    *,
+    job: int | None = None,
+) -> list[Run]:
+    """The child runs in ``status`` of the sweep whose parent is ``parent_run_id``."""
+    where = f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent_run_id}' AND attributes.status = '{status}'"
     if job is not None:
         where += f" AND tags.`{JOB_TAG}` = '{job}'"
     return client.search_runs([experiment_id], where, max_results=1 if job is not None else 1000)

@@ -31,7 +31,14 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
 from sweeplab.config.optuna_conf import OptunaSweeperConf
-from sweeplab.sweep.parent import Sweep, SweepPlan, check_jobs_compose, check_sweep, ranking
+from sweeplab.sweep.parent import (
+    Outcome,
+    Sweep,
+    SweepPlan,
+    check_jobs_compose,
+    check_sweep,
+    ranking,
+)
 from sweeplab.tracking.tags import SAMPLER_TAG, STORAGE_TAG, STUDY_TAG
 from sweeplab.util import allow, env
 from sweeplab.util.checks import ConfigError
@@ -40,7 +47,6 @@ from sweeplab.util.redact import redact_uri
 
 if TYPE_CHECKING:
     import optuna
-    from hydra.core.utils import JobReturn
     from hydra.plugins.launcher import Launcher
 
 
@@ -541,20 +547,11 @@ def _fail_abandoned(search: Search, sweep: Sweep) -> None:
             _told(search.study, trial.number, state=TrialState.FAIL)
 
 
-def _outcome(ret: "JobReturn", sweep: Sweep) -> tuple[str, float, str | None]:
-    """A finished job's status (as sweeplab.compare.results has it), metric and run id."""
-    from hydra.core.utils import JobStatus
-
-    if ret.status != JobStatus.COMPLETED:
+def _outcome(outcome: Outcome | None) -> tuple[str, float, str | None]:
+    """A job's status (as sweeplab.compare.results has it), metric and run id."""
+    if outcome is None:  # the job raised instead of handing one back
         return "FAILED", math.nan, None
-    value = ret.return_value
-    assert ret.hydra_cfg is not None
-    job = int(ret.hydra_cfg.hydra.job.num)
-    recorded = sweep.job_outcome(job, str(ret.hydra_cfg.hydra.runtime.output_dir))
-    if recorded is None:  # a worker on another machine: its result is all there is
-        status = "FINISHED" if isinstance(value, float) and math.isfinite(value) else "FAILED"
-        return status, value, None
-    return str(recorded["status"]), value, recorded.get("run_id")
+    return outcome.status, outcome.value, outcome.run_id
 
 
 def _told(study: "optuna.Study", trial: "optuna.Trial | int", **outcome: Any) -> None:
@@ -598,9 +595,8 @@ def _interrupted(search: Search, sweep: Sweep, pending: dict[int, "optuna.Trial"
         recorded = sweep.outcomes.get(number)
         # A tell the interrupt cut short may have ended the trial already.
         with contextlib.suppress(Exception):
-            if recorded is not None and "value" in recorded:
-                outcome = (str(recorded["status"]), float(recorded["value"]), recorded["run_id"])
-                _tell(search, trial, outcome, number)
+            if recorded is not None and recorded.status in ("FINISHED", "REUSED"):
+                _tell(search, trial, _outcome(recorded), number)
             else:
                 trial.set_user_attr(INTERRUPTED_ATTR, True)
                 _told(search.study, trial, state=TrialState.FAIL)
@@ -622,9 +618,9 @@ def run(config: DictConfig, launcher: "Launcher", sweep: Sweep, search: Search) 
                 pending[number].set_user_attr(PARENT_ATTR, sweep.parent_run_id)
             trials = list(pending.values())
             batch = [search.overrides(trial, config) for trial in trials]
-            returns = launcher.launch(batch, initial_job_idx=job)
-            for number, ret in enumerate(returns, start=job):
-                _tell(search, pending[number], _outcome(ret, sweep), number)
+            outcomes = sweep.launched(launcher.launch(batch, initial_job_idx=job))
+            for number, outcome in enumerate(outcomes, start=job):
+                _tell(search, pending[number], _outcome(outcome), number)
                 del pending[number]
         except BaseException:
             # Ctrl-C, SIGTERM, a launcher's own failure: the trials whose runs were logged by

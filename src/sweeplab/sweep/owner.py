@@ -17,7 +17,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig
 
 from sweeplab.config.preflight import describe
-from sweeplab.sweep.parent import Sweep, SweepPlan, local_outcomes, start
+from sweeplab.sweep.parent import Sweep, SweepPlan, outcomes_report, start
 from sweeplab.tracking import tracker
 from sweeplab.util import env
 from sweeplab.util.errors import UserError, error_summary, interruption
@@ -122,14 +122,14 @@ def _stopped(sweep: Sweep, error: BaseException) -> None:
 
 
 def _report_without_store(sweep: Sweep, error: Exception) -> None:
-    """Say what happened from the jobs' own files when the store cannot be read."""
+    """Say what happened from the jobs' handed-back outcomes when the store cannot be read."""
     # The store is what failed, most likely; the report below matters more.
     with contextlib.suppress(Exception):
         sweep.end("FAILED", f"the comparison failed: {error_summary(error)}")
     print(
         f"sweeplab: error: the sweep's jobs ended, but the tracking store failed while "
         f"comparing them ({error_summary(error)}).\n"
-        f"What each job recorded (from {sweep.sweep_dir}):\n{local_outcomes(sweep.sweep_dir)}\n"
+        f"What each job handed back:\n{outcomes_report(sweep)}\n"
         "Jobs not FINISHED were not logged. Once the store is back, run the same command "
         "with sweep.skip_finished=true to train only those; "
         f"`sweeplab-tools mark-killed {sweep.experiment_name!r}` ends runs left RUNNING "

@@ -1,8 +1,10 @@
 """Multiruns: a parent run before the first job, jobs nested under it, a comparison at the end."""
 
-import json
+import math
 import os
+import sys
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import OverrideType
+from hydra.core.utils import JobStatus
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf, read_write
 
@@ -37,15 +40,12 @@ from sweeplab.util.redact import redact_uri, scrub_files, scrub_text
 # Hydra hands these to every job through `hydra.job.env_set`, which travels with the job's
 # config to any launcher's workers (joblib processes, Ray nodes).
 PARENT_RUN_ENV = env.PARENT_RUN_ID.name
-JOBS_ENV = env.SWEEP_JOBS.name
 
 # The parent run and the comparison use one value of these for the whole sweep.
 _FIXED_IN_A_SWEEP = ("tracking", "experiment", "sweep")
 
-# Each job's outcome, written next to Hydra's files in the job's output directory.
-OUTCOME_FILE = "sweeplab_job.json"
-
 if TYPE_CHECKING:  # MLflow and pandas load only once a sweep needs them
+    from hydra.core.utils import JobReturn
     from mlflow import MlflowClient
     from mlflow.entities import Run
 
@@ -66,6 +66,42 @@ class SweepPlan:
     # The sweeper's own tags on the parent run, and overrides of Hydra's every job gets.
     tags: dict[str, str] = field(default_factory=dict)
     hydra_overrides: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    """How one job of a sweep ended: what its task function hands back to the sweep, once.
+
+    Its run (if it has one) is the record; this is the reply. A job logged in the background
+    of the sweep's own process returns it before its run is logged ("LOGGING"); it is filled
+    in once logged, and the sweep's recorder drains before anyone reads it.
+    """
+
+    job: int
+    overrides: list[str]
+    status: str = "LOGGING"  # then FINISHED, REUSED, FAILED or NOT_STARTED
+    text: str = ""  # the job's line: what it trained, then its metric or why it did not finish
+    run_id: str | None = None
+    value: float = math.nan  # the sweep's metric, NaN unless FINISHED or REUSED
+    error: str = ""
+
+    def settle(self, status: str, text: str, **fields: Any) -> "Outcome":
+        """Fill in how the job ended; return the outcome."""
+        self.status, self.text = status, text
+        for name, value in fields.items():
+            setattr(self, name, value)
+        return self
+
+
+# One line at a time on the console, whichever thread (a job's logging callback) says it.
+_say_lock = threading.Lock()
+
+
+def say(line: str) -> None:
+    """Print ``line`` whole: one write, which Hydra's log lines and other threads cannot split."""
+    with _say_lock:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
 
 
 @dataclass
@@ -96,8 +132,10 @@ class Sweep:
     failed_jobs: int = 0
     # Lines the sweeper adds to the closing report.
     notes: list[str] = field(default_factory=list)
-    # Outcomes of the jobs that ran in this process, by job number, as they are recorded.
-    outcomes: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # How many jobs it plans (0: as many as its sweeper picks), for the progress count.
+    jobs: int = 0
+    # The jobs' outcomes as they were handed back, by job number (said()).
+    outcomes: dict[int, Outcome] = field(default_factory=dict)
     # sweep.register / alias / promote: the registered model the best job's model joins.
     register: str | None = None
     alias: str = "champion"
@@ -112,17 +150,33 @@ class Sweep:
         """Whether jobs did not finish, or the best model was not registered as asked."""
         return bool(self.failed_jobs or self.register_error)
 
-    def job_outcome(self, job: int, output_dir: str) -> dict[str, Any] | None:
-        """A finished job's outcome as it recorded it (status, run id, value), once logged.
+    def said(self, outcome: Outcome) -> None:
+        """Take a job's outcome as it is handed back, and print its line with the count.
 
-        None when the job ran where this process cannot see its folder (another machine).
+        Each job's once, wherever it ran: its line says how many of the sweep's jobs have
+        ended, in the order they end.
         """
+        with _say_lock:
+            if outcome.job in self.outcomes:
+                return
+            self.outcomes[outcome.job] = outcome
+            count = len(self.outcomes)
+        total = f"/{self.jobs}" if self.jobs else ""
+        say(f"[{count}{total}] #{outcome.job} {outcome.text}")
+
+    def launched(self, returns: "Sequence[JobReturn]") -> list[Outcome | None]:
+        """The outcomes a launch handed back, each said once (launchers that run jobs
+        elsewhere say them as they come); None for a job that raised instead."""
         if self.recorder is not None:
-            self.recorder.drain()
-        if job in self.outcomes:
-            return self.outcomes[job]
-        path = Path(output_dir, OUTCOME_FILE)
-        return json.loads(path.read_text()) if path.exists() else None
+            self.recorder.drain()  # outcomes logged in the background are settled then
+        outcomes: list[Outcome | None] = []
+        for ret in returns:
+            value = ret.return_value if ret.status == JobStatus.COMPLETED else None
+            outcome = value if isinstance(value, Outcome) else None
+            if outcome is not None:
+                self.said(outcome)
+            outcomes.append(outcome)
+        return outcomes
 
     def finish(self) -> str:
         """Rank the jobs, log the comparison to the parent run, end it; return the report."""
@@ -418,13 +472,12 @@ def start(cfg: DictConfig, plan: SweepPlan, in_process: bool) -> Sweep:
         overrides=task,
         sweep_dir=str(cfg.hydra.sweep.dir),
         recorder=Recorder() if in_process else None,
+        jobs=plan.count,
         register=cfg.sweep.register,
         alias=str(cfg.sweep.alias),
         always=cfg.sweep.promote == Promote.always,
     )
     job_env = {PARENT_RUN_ENV: sweep.parent_run_id, env.SWEPT_KEYS.name: ",".join(plan.swept)}
-    if plan.count:
-        job_env[JOBS_ENV] = str(plan.count)
     with read_write(cfg.hydra.overrides):
         # Quoted: Hydra's grammar would read an all-digit run id as a number.
         cfg.hydra.overrides.hydra.extend(
@@ -498,17 +551,14 @@ def report(sweep: Sweep, comparison: "Comparison") -> str:
     return "\n".join(lines)
 
 
-def local_outcomes(sweep_dir: str) -> str:
-    """The jobs' outcomes as their own files record them, for when the store cannot tell."""
+def outcomes_report(sweep: Sweep) -> str:
+    """The jobs' outcomes as they were handed back, for when the store cannot tell."""
     lines = []
-    for path in sorted(Path(sweep_dir).glob(f"*/{OUTCOME_FILE}"), key=lambda p: int(p.parent.name)):
-        job = json.loads(path.read_text())
-        run = f" run {job['run_id']}" if job["run_id"] else ""
-        error = f": {job['error']}" if job["error"] else ""
-        lines.append(
-            f"  job #{job['job']} {' '.join(job['overrides'])}: {job['status']}{run}{error}"
-        )
-    return "\n".join(lines) or "  (no job recorded an outcome)"
+    for number, job in sorted(sweep.outcomes.items()):
+        run = f" run {job.run_id}" if job.run_id else ""
+        error = f": {job.error}" if job.error else ""
+        lines.append(f"  job #{number} {' '.join(job.overrides)}: {job.status}{run}{error}")
+    return "\n".join(lines) or "  (no job handed back an outcome)"
 
 
 def regenerate(

@@ -39,7 +39,6 @@ TRACKING_PROCESS = EnvVar(
 PARENT_RUN_ID = EnvVar(
     "SWEEPLAB_PARENT_RUN_ID", doc="set by a sweep for its jobs: the parent run to nest under"
 )
-SWEEP_JOBS = EnvVar("SWEEPLAB_SWEEP_JOBS", doc="set by a sweep for its jobs: how many there are")
 SWEPT_KEYS = EnvVar(
     "SWEEPLAB_SWEPT_KEYS",
     doc="set by a sweep for its jobs: the comma-separated keys whose values differ between "
