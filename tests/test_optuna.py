@@ -26,9 +26,8 @@ def _optuna_installed():
 
 
 def optuna_sweep(*args: str, cwd: Path, trials: int, timeout: float = 300):
-    # joblib's workers print their jobs' lines to the process's own output.
-    run = sweeplab_process if "hydra/launcher=joblib" in args else sweeplab
-    return run(
+    # In this process, joblib's too: the sweep's process prints every job's line.
+    return sweeplab(
         "-m", "hydra/sweeper=optuna", f"hydra.sweeper.n_trials={trials}", *args,
         cwd=cwd, timeout=timeout,
     )  # fmt: skip

@@ -17,8 +17,7 @@ import pytest
 from mlflow import MlflowClient
 from services import free_port, start_server, stop_group
 
-from conftest import REQUIRE_EXTRAS, copy_of_store
-from conftest import sweeplab_process as sweeplab
+from conftest import REQUIRE_EXTRAS, copy_of_store, sweeplab
 
 # Every test here starts programs (sweeplab, servers, clusters): the end-to-end tier.
 # One worker runs them all (--dist loadgroup): they share its module's server and browser.
@@ -52,7 +51,8 @@ def _need_browser() -> None:
 
 @pytest.fixture(scope="session")
 def shown_sweep(tmp_path_factory: pytest.TempPathFactory, migrated_store: Path) -> Iterator[dict]:
-    """A real 2x2 sweep, then `sweeplab-tools server` on its folder, as the README says."""
+    """A real 2x2 sweep (in this process: what it logs, not how), then `sweeplab-tools server`
+    on its folder, as the README says."""
     _need_browser()
     root = tmp_path_factory.mktemp("ui")
     copy_of_store(migrated_store, root / "outputs" / "mlflow.db")
