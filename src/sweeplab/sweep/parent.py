@@ -100,8 +100,12 @@ _say_lock = threading.Lock()
 def say(line: str) -> None:
     """Print ``line`` whole: one write, which Hydra's log lines and other threads cannot split."""
     with _say_lock:
-        sys.stdout.write(line + "\n")
-        sys.stdout.flush()
+        _write(line)
+
+
+def _write(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
 
 
 @dataclass
@@ -156,17 +160,19 @@ class Sweep:
         Each job's once, wherever it ran: its line says how many of the sweep's jobs have
         ended, in the order they end.
         """
-        with _say_lock:
+        with _say_lock:  # counted and printed together, so that the counts come in order
             if outcome.job in self.outcomes:
                 return
             self.outcomes[outcome.job] = outcome
-            count = len(self.outcomes)
-        total = f"/{self.jobs}" if self.jobs else ""
-        say(f"[{count}{total}] #{outcome.job} {outcome.text}")
+            total = f"/{self.jobs}" if self.jobs else ""
+            _write(f"[{len(self.outcomes)}{total}] #{outcome.job} {outcome.text}")
 
     def launched(self, returns: "Sequence[JobReturn]") -> list[Outcome | None]:
-        """The outcomes a launch handed back, each said once (launchers that run jobs
-        elsewhere say them as they come); None for a job that raised instead."""
+        """The outcomes a launch handed back, each said once; None where a job raised.
+
+        Launchers that run jobs elsewhere (joblib, Ray) say each as it comes; this says the
+        rest (jobs of this process once logged, any other launcher's).
+        """
         if self.recorder is not None:
             self.recorder.drain()  # outcomes logged in the background are settled then
         outcomes: list[Outcome | None] = []
