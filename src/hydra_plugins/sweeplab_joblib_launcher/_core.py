@@ -92,17 +92,15 @@ def _after_break(
     that kills its worker every time cannot loop.
     """
     waiting = [i for i in queue if i not in returns]
-    running = job.running_jobs(launcher.sweep, waiting)
-    finished = job.finished_jobs(launcher.sweep, waiting)
+    runs = job.job_runs(launcher.sweep, waiting)
     settled: dict[int, JobReturn] = {}
     for idx in waiting:
         cfg = _compose(launcher, idx, queue[idx])
         folder = job.output_dir_of(cfg)
-        if idx in finished:  # its run ended FINISHED, but its result was cut off with the pool
-            settled[idx] = job.returned(cfg, queue[idx], finished[idx])
-            assert launcher.sweep is not None
-            launcher.sweep.said(finished[idx])
-        elif idx in running or _touched_since(folder, since):
+        if idx in runs.finished:  # its run FINISHED, but its result was cut off with the pool
+            assert launcher.sweep is not None  # (a store to find the run in)
+            settled[idx] = job.recovered(launcher.sweep, cfg, queue[idx], *runs.finished[idx])
+        elif idx in runs.running or _touched_since(folder, since):
             settled[idx] = job.lost(launcher.sweep, cfg, queue[idx], why)
     if not settled and waiting:
         first = waiting[0]

@@ -8,6 +8,7 @@ to the sweep, which prints its progress line (sweeplab.sweep.parent.Sweep.said).
 
 import math
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from concurrent.futures import Future
 
     from hydra.core.utils import JobReturn
+    from mlflow.entities import Run
 
     from sweeplab.compare.results import JobRecord
 
@@ -55,6 +57,11 @@ def _in_order(recorder: Recorder | None) -> None:
     # lines come in job order.
     if recorder is not None:
         recorder.drain()
+
+
+def _scored(label: str, metric: str, value: float, note: str = "") -> str:
+    """A finished job's line: what it trained, then its metric."""
+    return f"{label} -> {metric} {value:.6g}{note}"
 
 
 def _hand_back(outcome: Outcome, parent: str | None, sweep: Sweep | None) -> Outcome:
@@ -129,7 +136,7 @@ def run_job(cfg: DictConfig, sweep: Sweep | None = None) -> Outcome:
     def logged(future: "Future[None] | None") -> None:
         error = None if future is None or future.cancelled() else future.exception()
         if error is None:
-            outcome.settle(status, f"{label} -> {result.metric} {value:.6g}{reused}",
+            outcome.settle(status, _scored(label, result.metric, value, reused),
                            run_id=result.run_id, value=value)  # fmt: skip
         else:
             outcome.settle("FAILED", f"{label} -> FAILED: {error_summary(error)}",
@@ -145,53 +152,56 @@ def run_job(cfg: DictConfig, sweep: Sweep | None = None) -> Outcome:
     return outcome
 
 
-def running_jobs(sweep: Sweep | None, jobs: list[int]) -> set[int]:
-    """Which of the sweep's ``jobs`` have a RUNNING run (one store query)."""
+@dataclass(frozen=True)
+class JobRuns:
+    """Which of a sweep's jobs have a RUNNING run, and which a FINISHED one (run id, metric)."""
+
+    running: set[int]
+    finished: dict[int, tuple[str, float]]
+
+
+def job_runs(sweep: Sweep | None, jobs: list[int]) -> JobRuns:
+    """What the store holds of the sweep's ``jobs``: their RUNNING and FINISHED runs."""
     if sweep is None:
-        return set()
-    running = tracker.call(
-        _running_numbers, sweep.tracking_uri, sweep.experiment_id, sweep.parent_run_id
+        return JobRuns(set(), {})
+    found = tracker.call(
+        _job_runs, sweep.tracking_uri, sweep.experiment_id, sweep.parent_run_id, sweep.metric
     )
-    return running & set(jobs)
-
-
-def _running_numbers(tracking_uri: str, experiment_id: str, parent_run_id: str) -> set[int]:
-    """The job numbers of a sweep's RUNNING children."""
-    from sweeplab.compare.results import running_children
-    from sweeplab.tracking.record import store_client
-
-    runs = running_children(store_client(tracking_uri), experiment_id, parent_run_id)
-    return {int(n) for run in runs if (n := run.data.tags.get(JOB_TAG, "")).isdigit()}
-
-
-def finished_jobs(sweep: Sweep | None, jobs: list[int]) -> dict[int, Outcome]:
-    """The outcomes of the sweep's ``jobs`` whose runs ended FINISHED (one store query)."""
-    if sweep is None:
-        return {}
-    ended = tracker.call(
-        _finished_runs, sweep.tracking_uri, sweep.experiment_id, sweep.parent_run_id, sweep.metric
+    return JobRuns(
+        found.running & set(jobs), {n: f for n, f in found.finished.items() if n in jobs}
     )
-    return {n: done for n, done in ended.items() if n in jobs}
 
 
-def _finished_runs(
-    tracking_uri: str, experiment_id: str, parent_run_id: str, metric: str
-) -> dict[int, Outcome]:
-    """A sweep's FINISHED children as outcomes, by job number."""
+def _job_runs(tracking_uri: str, experiment_id: str, parent_run_id: str, metric: str) -> JobRuns:
+    """A sweep's RUNNING and FINISHED children, by job number (two store queries)."""
     from sweeplab.compare.results import children_in
     from sweeplab.tracking.record import store_client
 
-    found = {}
-    for run in children_in(store_client(tracking_uri), experiment_id, parent_run_id, "FINISHED"):
-        number = run.data.tags.get(JOB_TAG, "")
-        if number.isdigit():
-            value = run.data.metrics.get(metric, math.nan)
-            overrides = run.data.tags.get(OVERRIDES_TAG, "").split()
-            found[int(number)] = Outcome(
-                int(number), overrides, "FINISHED", f"{' '.join(overrides)} -> {metric} "
-                f"{value:.6g}", run_id=run.info.run_id, value=value,
-            )  # fmt: skip
-    return found
+    client = store_client(tracking_uri)
+
+    def numbered(status: str) -> dict[int, "Run"]:
+        runs = children_in(client, experiment_id, parent_run_id, status)
+        return {int(n): run for run in runs if (n := run.data.tags.get(JOB_TAG, "")).isdigit()}
+
+    finished = {
+        n: (str(run.info.run_id), run.data.metrics.get(metric, math.nan))
+        for n, run in numbered("FINISHED").items()
+    }
+    return JobRuns(set(numbered("RUNNING")), finished)
+
+
+def recovered(
+    sweep: Sweep, cfg: DictConfig, overrides: list[str], run_id: str, value: float
+) -> "JobReturn":
+    """The JobReturn of a job whose run FINISHED but whose result was lost with its worker.
+
+    The sweep is handed its outcome as the job would have handed it back.
+    """
+    shown = [scrub_text(o) for o in overrides]
+    text = _scored(job_label(cfg, shown), sweep.metric, value)
+    outcome = Outcome(int(cfg.hydra.job.num), shown, "FINISHED", text, run_id=run_id, value=value)
+    sweep.said(outcome)
+    return returned(cfg, overrides, outcome)
 
 
 def lost(sweep: Sweep | None, cfg: DictConfig, overrides: list[str], why: str) -> "JobReturn":
