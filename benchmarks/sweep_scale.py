@@ -197,28 +197,26 @@ def main() -> None:
             )
             print(f"round {round_} {name:>10}: {got['wall']:.1f} s{after}, "
                   f"peak RSS {got['peak_mb']:.0f} MB", flush=True)  # fmt: skip
-    loop = statistics.median(r["wall"] for r in results["loop"])
-    ours = statistics.median(r["wall"] for r in results["sweeplab"])
-    first = statistics.median(r["first"] for r in results["sweeplab"])
-    started = statistics.median(r["started"] for r in results["sweeplab"])
-    peak = statistics.median(r["peak_mb"] for r in results["sweeplab"])
+    # Each variant's median of each measure.
+    med = {name: {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
+           for name, rounds in results.items()}  # fmt: skip
+    loop, ours, local = (med[name]["wall"] for name in ("loop", "sweeplab", "in-process"))
     store = "a tracking server" if args.server else "sqlite"
+    sweep = med["sweeplab"]
     print(
-        f"{args.jobs} jobs ({args.launcher} launcher, {store}, peak RSS {peak:.0f} MB): "
+        f"{args.jobs} jobs ({args.launcher} launcher, {store}, "
+        f"peak RSS {sweep['peak_mb']:.0f} MB): "
         f"hand loop {loop:.1f} s ({loop / args.jobs * 1000:.0f} ms a run), "
         f"sweeplab {ours:.1f} s ({ours / args.jobs * 1000:.0f} ms a job) = {ours / loop:.2f}x "
-        f"the loop (bar <= 1.5x); sweeplab's first job started after {started:.1f} s (bar: "
-        f"within 5 s), its progress line after {first:.1f} s"
+        f"the loop (bar <= 1.5x); sweeplab's first job started after {sweep['started']:.1f} s "
+        f"(bar: within 5 s), its progress line after {sweep['first']:.1f} s"
     )
-    local = statistics.median(r["wall"] for r in results["in-process"])
-    local_first = statistics.median(r["first"] for r in results["in-process"])
-    local_started = statistics.median(r["started"] for r in results["in-process"])
-    local_peak = statistics.median(r["peak_mb"] for r in results["in-process"])
+    here = med["in-process"]
     print(
-        f"in-process (SWEEPLAB_TRACKING_PROCESS=off, peak RSS {local_peak:.0f} MB): "
+        f"in-process (SWEEPLAB_TRACKING_PROCESS=off, peak RSS {here['peak_mb']:.0f} MB): "
         f"{local:.1f} s ({local / args.jobs * 1000:.0f} ms a job) = {local / loop:.2f}x the "
-        f"loop; its first job started after {local_started:.1f} s, its progress line after "
-        f"{local_first:.1f} s; tracking process / in-process = {ours / local:.2f}x (below 1: "
+        f"loop; its first job started after {here['started']:.1f} s, its progress line after "
+        f"{here['first']:.1f} s; tracking process / in-process = {ours / local:.2f}x (below 1: "
         "the tracking process saves time)"
     )
 
