@@ -10,18 +10,16 @@ import importlib.util
 import json
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
-from services import free_port, start_server, stop_group
 
-from conftest import REQUIRE_EXTRAS, copy_of_store, sweeplab
+from conftest import REQUIRE_EXTRAS, sweeplab
 
-# Every test here starts programs (sweeplab, servers, clusters): the end-to-end tier.
-# One worker runs them all (--dist loadgroup): they share its module's server and browser.
-pytestmark = [pytest.mark.process, pytest.mark.xdist_group("ui")]
+# Every test here starts programs (a server, a browser): the end-to-end tier. They look at
+# the session's tracking server, so one worker runs them with the other tests that use it.
+pytestmark = [pytest.mark.process, pytest.mark.xdist_group("mlflow_server")]
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Flags for a headless browser as root on a machine without a network: no sandbox (root),
@@ -50,23 +48,20 @@ def _need_browser() -> None:
 
 
 @pytest.fixture(scope="session")
-def shown_sweep(tmp_path_factory: pytest.TempPathFactory, migrated_store: Path) -> Iterator[dict]:
-    """A real 2x2 sweep (in this process: what it logs, not how), then `sweeplab-tools server`
-    on its folder, as the README says."""
+def shown_sweep(mlflow_server: tuple[str, Path]) -> dict:
+    """A real 2x2 sweep into the local store a running `sweeplab-tools server` serves, as a
+    user sweeps beside `make server` (in this process: what it logs, not how)."""
     _need_browser()
-    root = tmp_path_factory.mktemp("ui")
-    copy_of_store(migrated_store, root / "outputs" / "mlflow.db")
-    done = sweeplab("-m", "model.max_depth=3,6", "model.n_estimators=20,40", cwd=root, timeout=300)
+    uri, root = mlflow_server
+    # An experiment of its own: other tests log into this server's store too.
+    done = sweeplab("-m", "model.max_depth=3,6", "model.n_estimators=20,40",
+                    "experiment.name=ui_sweep", cwd=root, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr
     (url,) = re.findall(r"http://127\.0\.0\.1:8080/\S+", done.stdout)
     client = MlflowClient(f"sqlite:///{root}/outputs/mlflow.db")
-    runs = client.search_runs([client.get_experiment_by_name("Apple_Models").experiment_id])
-    port = free_port()
-    server = start_server(root, port)
-    try:
-        yield {"url": url.replace(":8080", f":{port}"), "runs": runs, "base": f"127.0.0.1:{port}"}
-    finally:
-        stop_group(server)
+    runs = client.search_runs([client.get_experiment_by_name("ui_sweep").experiment_id])
+    base = uri.removeprefix("http://")
+    return {"url": url.replace("127.0.0.1:8080", base), "runs": runs, "base": base}
 
 
 def _browser_page(playwright, metric: str, experiment_id: str):
