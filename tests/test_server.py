@@ -78,6 +78,17 @@ def test_unreachable_server_fails_fast_naming_uri_and_fix(tmp_path):
     assert not (tmp_path / "outputs" / "mlflow.db").exists()
 
 
+def test_a_store_that_does_not_answer_is_told_apart_in_seconds(mlflow_server):
+    from sweeplab.tracking.places import not_answering
+
+    uri = f"http://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    assert not_answering(uri) == f"no MLflow tracking server answers at {uri}"
+    assert time.monotonic() - started < 10
+    assert not_answering(mlflow_server[0]) is None
+    assert not_answering("sqlite:///nowhere/mlflow.db") is None  # a file: nothing to ask
+
+
 def test_a_sweep_on_an_unreachable_server_fails_before_it_starts(tmp_path):
     uri = f"http://127.0.0.1:{free_port()}"
     # In this process: what it shows (one line, exit 2, nothing launched) needs none of its own.

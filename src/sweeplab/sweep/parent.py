@@ -24,7 +24,7 @@ from sweeplab.run.plan import default_run_name, shown_overrides
 from sweeplab.run.runner import Recorder
 from sweeplab.tracking import tracker
 from sweeplab.tracking.entries import NewRun, Store
-from sweeplab.tracking.places import check_server, is_server
+from sweeplab.tracking.places import check_server, is_server, not_answering
 from sweeplab.tracking.tags import (
     ERROR_TAG,
     OVERRIDES_TAG,
@@ -33,7 +33,7 @@ from sweeplab.tracking.tags import (
     SWEEP_TAG,
 )
 from sweeplab.util import env, plotting
-from sweeplab.util.errors import UserError, error_summary
+from sweeplab.util.errors import TrackingError, UserError, error_summary
 from sweeplab.util.launch import launch_dir
 from sweeplab.util.redact import redact_uri, scrub_files, scrub_text
 
@@ -248,6 +248,8 @@ def _end_in_store(sweep: Sweep) -> Ended:
     """Compare the sweep's jobs, log that to its parent, register the best, end the parent."""
     from sweeplab.tracking import record
 
+    if why := not_answering(sweep.tracking_uri):  # seconds sooner than MLflow's retries
+        raise TrackingError(why)
     client = record.store_client(sweep.tracking_uri)
     comparison = _compare_and_log(client, client.get_run(sweep.parent_run_id), sweep)
     failed_jobs = len(comparison.failed())

@@ -96,6 +96,25 @@ def wait_for_server(uri: str, timeout: float) -> None:
         time.sleep(0.5)
 
 
+# How long a server that answered before gets to answer again before a failure is recorded.
+_PROBE_SECONDS = 3.0
+
+
+def not_answering(uri: str) -> str | None:
+    """Why store ``uri`` cannot be written to now (a server that does not answer), else None.
+
+    Asked before the requests that record a failure or end a sweep: against a dead server
+    each of those retries for seconds (MLflow's retries), and a sweep makes several a job.
+    """
+    if not is_server(uri):
+        return None
+    try:
+        wait_for_server(uri, _PROBE_SECONDS)
+    except TrackingError:
+        return f"no MLflow tracking server answers at {redact_uri(uri)}"
+    return None
+
+
 def check_server(tracking: Mapping[str, Any]) -> None:
     """Raise TrackingError if config ``tracking`` names a server that does not answer in time.
 

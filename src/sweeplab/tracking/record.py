@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from omegaconf import OmegaConf
 
 from sweeplab.tracking.entries import Entry, Failure, NewRun, Opened, Rows, Setup, Store
+from sweeplab.tracking.places import not_answering
 from sweeplab.tracking.tags import ERROR_TAG, MLFLOW_PARENT_RUN_ID
 from sweeplab.util.errors import TRACEBACK_ARTIFACT, RunFailed, error_summary, warn
 from sweeplab.util.recent import Recent
@@ -154,6 +155,12 @@ def fail_run(opened: Opened, setup: Setup, failure: Failure) -> None:
     """Record why run ``opened`` stopped (tag, traceback artifact); end it FAILED or KILLED."""
     client, run_id = store_client(opened.tracking_uri), opened.run_id
     _stopped.add(run_id)
+    if why := not_answering(opened.tracking_uri):
+        warn(
+            f"run {run_id} could not be ended {failure.status} ({why}); "
+            "`sweeplab-tools mark-killed` ends it once the store is back"
+        )
+        return
     try:
         if not client.get_run(run_id).data.params:
             log_setup(client, run_id, setup)
