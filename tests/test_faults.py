@@ -105,6 +105,12 @@ def test_the_server_dying_mid_sweep_fails_the_rest_fast_and_skip_finished_comple
                 f"{uri}); `sweeplab-tools mark-killed` ends it once the store is back"
             ) in err
     assert "sweep.skip_finished=true" in err
+    # What to run once the server is back points at that server, not at the local store.
+    assert f"`sweeplab-tools mark-killed 'Apple_Models' --tracking-uri {uri}`" in err
+    # Records the dead server could not take are said in one short line each.
+    for line in err.splitlines():
+        if line.startswith("sweeplab: warning: could not record job"):
+            assert line.endswith(f"TrackingError: no MLflow tracking server answers at {uri}")
 
     server = start_server(tmp_path, port)
     try:

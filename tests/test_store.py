@@ -76,6 +76,10 @@ def test_a_server_and_a_run_started_together_on_a_fresh_store_both_work(tmp_path
         (experiment,) = client.search_experiments(filter_string="name = 'Apple_Models'")
         runs_seen = client.search_runs([experiment.experiment_id])
         assert [r.data.params["alpha"] for r in runs_seen] == ["1"]
+        # It says the command it runs, whole, to run by hand with a flag added.
+        (said,) = [line for line in log.read_text().splitlines() if line.startswith("starting:")]
+        assert said.startswith("starting: MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false ")
+        assert f" -m mlflow server --host 127.0.0.1 --port {port} " in said
     finally:
         stop_group(server)
 

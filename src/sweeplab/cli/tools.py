@@ -121,9 +121,11 @@ def serve(args: argparse.Namespace) -> int:
         args.artifacts_destination,
     )
     # MLflow's background job workers (GenAI scorers) cost ~1.6 GB; runs don't need them.
-    os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+    jobs = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
+    shown = [] if jobs in os.environ else [f"{jobs}=false"]  # the command as run, to rerun
+    os.environ.setdefault(jobs, "false")
     _migrate_local_store(command[command.index("--backend-store-uri") + 1])
-    print("starting:", redact_uri(" ".join(command)), flush=True)
+    print("starting:", redact_uri(" ".join([*shown, *command])), flush=True)
     # MLflow's own command line (its console script's entry point), in this process rather
     # than a new interpreter: MLflow is imported already, which saves one of the three
     # imports of MLflow a server start took (21 s to healthy; see docs/speed.md).

@@ -19,8 +19,10 @@ from omegaconf import DictConfig
 from sweeplab.config.preflight import describe
 from sweeplab.sweep.parent import Sweep, SweepPlan, outcomes_report, start
 from sweeplab.tracking import tracker
+from sweeplab.tracking.places import is_server
 from sweeplab.util import env
 from sweeplab.util.errors import UserError, error_summary, interruption
+from sweeplab.util.redact import redact_uri
 
 T = TypeVar("T")
 
@@ -121,6 +123,12 @@ def _stopped(sweep: Sweep, error: BaseException) -> None:
         sweep.end("FAILED", f"the sweep stopped: {type(error).__name__}: {error}")
 
 
+def _store_option(sweep: Sweep) -> str:
+    """The option that points `sweeplab-tools` at the sweep's store, when it is a server."""
+    uri = sweep.tracking_uri
+    return f" --tracking-uri {redact_uri(uri)}" if is_server(uri) else ""
+
+
 def _report_without_store(sweep: Sweep, error: Exception) -> None:
     """Say what happened from the jobs' handed-back outcomes when the store cannot be read."""
     # The store is what failed, most likely; the report below matters more.
@@ -132,7 +140,8 @@ def _report_without_store(sweep: Sweep, error: Exception) -> None:
         f"What each job handed back:\n{outcomes_report(sweep)}\n"
         "Jobs not FINISHED were not logged. Once the store is back, run the same command "
         "with sweep.skip_finished=true to train only those; "
-        f"`sweeplab-tools mark-killed {sweep.experiment_name!r}` ends runs left RUNNING "
+        f"`sweeplab-tools mark-killed {sweep.experiment_name!r}{_store_option(sweep)}` ends "
+        "runs left RUNNING "
         f"(this sweep's parent is {sweep.parent_run_id}).",
         file=sys.stderr,
     )

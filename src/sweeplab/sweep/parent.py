@@ -265,6 +265,8 @@ def _end_open_runs(
     from sweeplab.compare.results import running_children
     from sweeplab.tracking import record
 
+    if down := not_answering(tracking_uri):  # seconds sooner than MLflow's retries
+        raise TrackingError(down)
     client = record.store_client(tracking_uri)
     # Workers killed with the sweep (joblib terminates them) could not end their own runs.
     for run in running_children(client, experiment_id, parent_run_id):
