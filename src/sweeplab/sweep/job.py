@@ -19,10 +19,10 @@ from sweeplab.run.runner import Recorder, execute, exit_on_sigterm
 from sweeplab.sweep.cluster import uses_ray
 from sweeplab.sweep.parent import PARENT_RUN_ENV, Outcome, Sweep, job_label, say
 from sweeplab.tracking import tracker
-from sweeplab.tracking.places import not_answering
+from sweeplab.tracking.places import require_answer
 from sweeplab.tracking.tags import ERROR_TAG, JOB_TAG, OVERRIDES_TAG, TRIAL_TAG
 from sweeplab.util import env
-from sweeplab.util.errors import TrackingError, UserError, error_summary, warn
+from sweeplab.util.errors import UserError, error_summary, warn
 from sweeplab.util.redact import scrub_text
 
 if TYPE_CHECKING:
@@ -48,8 +48,7 @@ def _log_record(tracking_uri: str, parent_run_id: str, record: "JobRecord") -> N
     from sweeplab.compare.results import JOB_RECORDS
     from sweeplab.tracking.record import store_client
 
-    if why := not_answering(tracking_uri):  # seconds sooner than MLflow's retries
-        raise TrackingError(why)
+    require_answer(tracking_uri)  # seconds sooner than MLflow's retries
     store_client(tracking_uri).log_text(
         parent_run_id, record.to_json(), f"{JOB_RECORDS}/job-{record.job:05d}.json"
     )

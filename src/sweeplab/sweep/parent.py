@@ -24,7 +24,7 @@ from sweeplab.run.plan import default_run_name, shown_overrides
 from sweeplab.run.runner import Recorder
 from sweeplab.tracking import tracker
 from sweeplab.tracking.entries import NewRun, Store
-from sweeplab.tracking.places import check_server, is_server, not_answering
+from sweeplab.tracking.places import check_server, is_server, require_answer
 from sweeplab.tracking.tags import (
     ERROR_TAG,
     OVERRIDES_TAG,
@@ -33,7 +33,7 @@ from sweeplab.tracking.tags import (
     SWEEP_TAG,
 )
 from sweeplab.util import env, plotting
-from sweeplab.util.errors import TrackingError, UserError, error_summary
+from sweeplab.util.errors import UserError, error_summary
 from sweeplab.util.launch import launch_dir
 from sweeplab.util.redact import redact_uri, scrub_files, scrub_text
 
@@ -248,8 +248,7 @@ def _end_in_store(sweep: Sweep) -> Ended:
     """Compare the sweep's jobs, log that to its parent, register the best, end the parent."""
     from sweeplab.tracking import record
 
-    if why := not_answering(sweep.tracking_uri):  # seconds sooner than MLflow's retries
-        raise TrackingError(why)
+    require_answer(sweep.tracking_uri)  # seconds sooner than MLflow's retries
     client = record.store_client(sweep.tracking_uri)
     comparison = _compare_and_log(client, client.get_run(sweep.parent_run_id), sweep)
     failed_jobs = len(comparison.failed())
@@ -265,8 +264,7 @@ def _end_open_runs(
     from sweeplab.compare.results import running_children
     from sweeplab.tracking import record
 
-    if down := not_answering(tracking_uri):  # seconds sooner than MLflow's retries
-        raise TrackingError(down)
+    require_answer(tracking_uri)  # seconds sooner than MLflow's retries
     client = record.store_client(tracking_uri)
     # Workers killed with the sweep (joblib terminates them) could not end their own runs.
     for run in running_children(client, experiment_id, parent_run_id):

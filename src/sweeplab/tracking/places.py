@@ -115,6 +115,12 @@ def not_answering(uri: str) -> str | None:
     return None
 
 
+def require_answer(uri: str) -> None:
+    """Raise TrackingError (``not_answering``'s reason) if store ``uri`` does not answer now."""
+    if why := not_answering(uri):
+        raise TrackingError(why)
+
+
 def check_server(tracking: Mapping[str, Any]) -> None:
     """Raise TrackingError if config ``tracking`` names a server that does not answer in time.
 
