@@ -13,11 +13,12 @@ STAMP  := $(VENV)/.installed-dev$(if $(EXTRAS),-$(subst $(comma),-,$(EXTRAS)))
 
 # pip installs uv (pinned too), which installs the rest: the same pinned versions in ~45 s
 # instead of pip's ~140 s (measured: 2 cores, no extras, empty caches), byte-compiled, so
-# that no process compiles MLflow at start.
+# that no process compiles MLflow at start. BYTECODE= leaves that out (CI does: see .ci/run).
+BYTECODE ?= --compile-bytecode
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -c constraints.txt uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode -c constraints.txt \
+	$(BIN)/uv pip install --quiet --python $(BIN)/python $(BYTECODE) -c constraints.txt \
 	  -e '.[dev$(if $(EXTRAS),$(comma)$(EXTRAS))]'
 	@touch $@
 
