@@ -44,10 +44,14 @@ def study_of(root: Path):
 
 @pytest.fixture(scope="session")
 def tpe(tmp_path_factory, migrated_store):
-    """One 12-trial TPE sweep over ridge's alpha and fit_intercept, basic launcher."""
+    """One 6-trial TPE sweep over ridge's alpha and fit_intercept, basic launcher.
+
+    4 random startup trials instead of TPE's 10, so that the last 2 are TPE's own.
+    """
     root = tmp_path_factory.mktemp("tpe")
     copy_of_store(migrated_store, root / "outputs" / "mlflow.db")
-    done = optuna_sweep(*RIDGE, "model.fit_intercept=choice(true,false)", cwd=root, trials=12)
+    done = optuna_sweep(*RIDGE, "model.fit_intercept=choice(true,false)",
+                        "hydra.sweeper.sampler.n_startup_trials=4", cwd=root, trials=6)  # fmt: skip
     return root, done
 
 
@@ -56,8 +60,8 @@ def test_each_trial_is_one_child_run_tagged_with_its_trial_number(tpe):
     assert done.returncode == 0, done.stderr
     parent, children = sweep_runs(store(root))
     assert parent.info.status == "FINISHED"
-    assert parent.info.run_name == "alpha x fit_intercept: 12 trials of model=ridge"
-    assert sorted(int(c.data.tags[TRIAL_TAG]) for c in children) == list(range(12))
+    assert parent.info.run_name == "alpha x fit_intercept: 6 trials of model=ridge"
+    assert sorted(int(c.data.tags[TRIAL_TAG]) for c in children) == list(range(6))
     # Each trial is a complete run, as a grid's job is.
     for child in children:
         assert child.info.status == "FINISHED"
@@ -81,7 +85,7 @@ def test_the_study_is_told_each_runs_metric_and_lives_beside_the_store(tpe):
     assert parent.data.tags["sweeplab.optuna.sampler"] == "TPESampler"
     assert study.direction.name == "MINIMIZE"
     by_run = {c.info.run_id: c for c in children}
-    assert len(study.trials) == 12
+    assert len(study.trials) == 6
     for trial in study.trials:
         assert trial.state.name == "COMPLETE"
         run = by_run[trial.user_attrs["sweeplab.run_id"]]
@@ -101,7 +105,7 @@ def test_the_parent_has_the_grids_comparison_and_optunas_plots(tpe, tmp_path):
     assert parent.data.tags["best_run_id"] == best.info.run_id
     assert parent.data.metrics["best_rmse"] == pytest.approx(best.data.metrics["rmse"])
     rows = parent_csv(client, parent, tmp_path)
-    assert len(rows) == 12 and rows[0]["run_id"] == best.info.run_id
+    assert len(rows) == 6 and rows[0]["run_id"] == best.info.run_id
     optuna_files = {f.path for f in client.list_artifacts(parent.info.run_id, "optuna")}
     assert optuna_files == {
         "optuna/optimization_history.png",
@@ -118,9 +122,9 @@ def test_the_parent_has_the_grids_comparison_and_optunas_plots(tpe, tmp_path):
     # Where Hydra's own Optuna plugin writes it too.
     (written,) = (root / "outputs" / "multirun").glob(f"*/*/{'optimization_results.yaml'}")
     assert yaml.safe_load(written.read_text())["best_run_id"] == best.info.run_id
-    # The summary counts the trials by outcome; progress lines count to 12.
-    assert "optuna   12 trials: 12 finished, 0 failed, 0 pruned;" in done.stdout
-    assert "[12/12]" in done.stdout
+    # The summary counts the trials by outcome; progress lines count to 6.
+    assert "optuna   6 trials: 6 finished, 0 failed, 0 pruned;" in done.stdout
+    assert "[6/6]" in done.stdout
     assert "Warning" not in done.stdout + done.stderr
     # Hydra's launch lines show the trial's values, not sweeplab's bookkeeping.
     assert "env_set" not in done.stdout + done.stderr
@@ -131,7 +135,7 @@ def test_compare_works_on_an_optuna_sweeps_parent(tpe):
     parent, children = sweep_runs(store(root))
     done = sweeplab_tools("compare", parent.info.run_id, cwd=root)
     assert done.returncode == 0, done.stderr
-    assert "12 finished, 0 failed" in done.stdout
+    assert "6 finished, 0 failed" in done.stdout
     best = min(children, key=lambda c: c.data.metrics["rmse"])
     assert f"run {best.info.run_id}" in done.stdout
 
@@ -139,18 +143,18 @@ def test_compare_works_on_an_optuna_sweeps_parent(tpe):
 def test_parallel_trials_run_through_joblib_in_batches(tmp_path):
     done = optuna_sweep(
         *RIDGE, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweeper.n_jobs=2",
-        cwd=tmp_path, trials=6,
+        cwd=tmp_path, trials=4,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     _, children = sweep_runs(store(tmp_path))
-    assert sorted(int(c.data.tags[TRIAL_TAG]) for c in children) == list(range(6))
+    assert sorted(int(c.data.tags[TRIAL_TAG]) for c in children) == list(range(4))
     study = study_of(tmp_path)
     trials = sorted(study.trials, key=lambda t: t.number)
-    assert [t.state.name for t in trials] == ["COMPLETE"] * 6
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 4
     # Two trials were asked before either was told: each batch was in flight together.
     for first, second in zip(trials[::2], trials[1::2], strict=True):
         assert second.datetime_start < first.datetime_complete
-    assert len({t.params["model.alpha"] for t in trials}) == 6
+    assert len({t.params["model.alpha"] for t in trials}) == 4
 
 
 @pytest.mark.process
@@ -349,15 +353,15 @@ def test_a_storage_password_is_masked_everywhere(tmp_path):
 
 
 def test_a_study_name_is_stable_and_what_trials_train_changes_it(tmp_path):
-    first = optuna_sweep(*RIDGE, cwd=tmp_path, trials=2)
-    other_data = optuna_sweep(*RIDGE, "dataset.n_rows=2000", cwd=tmp_path, trials=2)
+    first = optuna_sweep(*RIDGE, cwd=tmp_path, trials=1)
+    other_data = optuna_sweep(*RIDGE, "dataset.n_rows=2000", cwd=tmp_path, trials=1)
     # Reusing runs or renaming the sweep continues the same study: 1 more trial.
     resumed = optuna_sweep(*RIDGE, "sweep.skip_finished=true", "run_name=again", cwd=tmp_path,
-                           trials=3)  # fmt: skip
-    other_sampler = optuna_sweep(*RIDGE, "hydra/sweeper/sampler=random", cwd=tmp_path, trials=2)
+                           trials=2)  # fmt: skip
+    other_sampler = optuna_sweep(*RIDGE, "hydra/sweeper/sampler=random", cwd=tmp_path, trials=1)
     for done in (first, other_data, resumed, other_sampler):
         assert done.returncode == 0, done.stderr
-    assert "optuna   1 trial: " in resumed.stdout and "3 of 3 in all" in resumed.stdout
+    assert "optuna   1 trial: " in resumed.stdout and "2 of 2 in all" in resumed.stdout
     import optuna
 
     storage = f"sqlite:///{tmp_path}/outputs/mlflow.optuna.db"

@@ -61,8 +61,10 @@ def test_a_server_and_a_run_started_together_on_a_fresh_store_both_work(tmp_path
     port = free_port()
     log = tmp_path / "server.log"
     with open(log, "w") as out:
+        # One uvicorn worker: the race is the store's migration, which the command does
+        # before any worker starts; a second worker is a second MLflow import (~8 CPU-s).
         server = subprocess.Popen(
-            [str(BIN / "sweeplab-tools"), "server", "--port", str(port)],
+            [str(BIN / "sweeplab-tools"), "server", "--port", str(port), "--workers", "1"],
             cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
         )  # fmt: skip
     try:
