@@ -136,52 +136,6 @@ def files_under(*folders: Path) -> list[Path]:
     ]
 
 
-def test_a_sweep_on_ray_logs_to_the_postgresql_server(pg_server, ray_head, tmp_path):
-    head, workdir = ray_head
-    done = sweeplab(
-        "-m", "hydra/launcher=ray", "experiment.name=ray_grid", "dataset.n_rows=1000",
-        "model.max_depth=2,3", "model.n_estimators=5,10",
-        cwd=tmp_path, env=driver_env(head, pg_server["uri"]), timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr + ray_logs(head)
-    # The sweep's own process prints each job's line as its result comes back, counted.
-    progress = [line for line in done.stdout.splitlines() if " -> rmse " in line]
-    assert [line.split()[0] for line in progress] == [f"[{k}/4]" for k in range(1, 5)]
-    client = MlflowClient(pg_server["uri"])
-    parent, children = sweep_of(client, "ray_grid")
-    assert parent.info.status == "FINISHED"
-    assert parent.data.tags["sweeplab.sweep.summary"] == "4 finished, 0 failed"
-    assert len(children) == 4
-    assert {c.info.status for c in children} == {"FINISHED"}
-    assert {(c.data.params["max_depth"], c.data.params["n_estimators"]) for c in children} == {
-        (d, n) for d in "23" for n in ("5", "10")
-    }
-    assert parent.data.tags["best_run_id"] in {c.info.run_id for c in children}
-
-    # Models came back through the server's proxied artifacts, into its own folder.
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(pg_server["uri"])
-    try:
-        for child in children[:2]:
-            (output,) = child.outputs.model_outputs
-            model = mlflow.pyfunc.load_model(f"models:/{output.model_id}")
-            assert model.metadata.flavors.keys() >= {"python_function", "sklearn"}
-    finally:
-        mlflow.set_tracking_uri(previous)
-    assert any(p.name == "model.skops" for p in files_under(pg_server["artifacts"]))
-
-    # Nothing in the wrong store: no sqlite file next to the driver or the workers.
-    stray = [p for p in files_under(tmp_path, workdir, head.folder) if p.suffix == ".db"]
-    assert stray == []
-    # Credentials reached the workers through Ray's runtime_env, not through any file.
-    written = files_under(tmp_path, workdir)
-    assert written, "Hydra wrote no job folders"
-    for path in written:
-        with contextlib.suppress(FileNotFoundError):  # removed since it was listed
-            assert PASSWORD not in path.read_text(errors="replace"), path
-    assert PASSWORD not in done.stdout + done.stderr
-
-
 def ray_logs(head: RayHead) -> str:
     """The tail of Ray's logs of workers that died, for a failure message."""
     logs = head.folder / "session_latest" / "logs"
@@ -250,6 +204,10 @@ def test_a_killed_worker_and_a_refused_value_fail_their_jobs_and_resume_finishes
     assert "RUNNING" not in {c.info.status for c in [parent, *children]}
     jobs = [c.data.tags["sweeplab.sweep.job"] for c in children]
     assert len(jobs) == len(set(jobs))  # Ray did not run the lost job a second time
+    # The grid's points, each one job: the two that finished logged theirs.
+    finished = [c.data.params["timeout"] for c in children if c.info.status == "FINISHED"]
+    assert len(finished) == 2 and set(finished) < {"120", "121", "122"}, finished
+    assert parent.data.tags["best_run_id"] in {c.info.run_id for c in children}
 
     # Resumed on the basic launcher (a job's fingerprint leaves the launcher out): what Ray
     # finished is reused, the lost job runs again; no second Ray driver and workers to start.
@@ -270,13 +228,15 @@ def test_a_killed_worker_and_a_refused_value_fail_their_jobs_and_resume_finishes
     assert latest.info.status == "FAILED"
 
 
-def test_an_optuna_study_on_ray_keeps_its_trials_in_postgresql(
+def test_a_sweep_on_ray_logs_to_the_postgresql_server_and_its_study_lives_there_too(
     postgres, pg_server, ray_head, tmp_path
 ):
+    """The happy path of scaling out: an Optuna study on Ray, runs on the PostgreSQL-backed
+    server, models through its proxied artifacts. (The grid sweeper on Ray: the fault test.)"""
     need_extra("optuna")
     import optuna
 
-    head, _ = ray_head
+    head, workdir = ray_head
     # The study gets a database of its own in the cluster, beside MLflow's.
     port = postgres.uri.rsplit(":", 1)[1].split("/")[0]
     subprocess.run(
@@ -291,8 +251,15 @@ def test_an_optuna_study_on_ray_keeps_its_trials_in_postgresql(
         "model.max_depth=int(interval(2,6))",
         cwd=tmp_path, env=driver_env(head, pg_server["uri"]), timeout=300,
     )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
-    parent, children = sweep_of(MlflowClient(pg_server["uri"]), "ray_optuna")
+    assert done.returncode == 0, done.stdout + done.stderr + ray_logs(head)
+    # The sweep's own process prints each job's line as its result comes back, counted.
+    progress = [line for line in done.stdout.splitlines() if " -> rmse " in line]
+    assert [line.split()[0] for line in progress] == [f"[{k}/4]" for k in range(1, 5)]
+    client = MlflowClient(pg_server["uri"])
+    parent, children = sweep_of(client, "ray_optuna")
+    assert parent.info.status == "FINISHED"
+    assert {c.info.status for c in children} == {"FINISHED"}
+    assert parent.data.tags["best_run_id"] in {c.info.run_id for c in children}
     assert sorted(int(c.data.tags["sweeplab.optuna.trial"]) for c in children) == [0, 1, 2, 3]
     (summary,) = optuna.get_all_study_summaries(storage)
     assert summary.study_name == parent.data.tags["sweeplab.optuna.study"]
@@ -302,6 +269,28 @@ def test_an_optuna_study_on_ray_keeps_its_trials_in_postgresql(
         assert trial.state.name == "COMPLETE"
         run = runs[trial.user_attrs["sweeplab.run_id"]]
         assert trial.value == pytest.approx(run.data.metrics["rmse"])
+
+    # Models came back through the server's proxied artifacts, into its own folder.
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(pg_server["uri"])
+    try:
+        for child in children[:2]:
+            (output,) = child.outputs.model_outputs
+            model = mlflow.pyfunc.load_model(f"models:/{output.model_id}")
+            assert model.metadata.flavors.keys() >= {"python_function", "sklearn"}
+    finally:
+        mlflow.set_tracking_uri(previous)
+    assert any(p.name == "model.skops" for p in files_under(pg_server["artifacts"]))
+
+    # Nothing in the wrong store: no sqlite file next to the driver or the workers.
+    stray = [p for p in files_under(tmp_path, workdir, head.folder) if p.suffix == ".db"]
+    assert stray == []
+    # Credentials reached the workers through Ray's runtime_env, not through any file.
+    written = files_under(tmp_path, workdir)
+    assert written, "Hydra wrote no job folders"
+    for path in written:
+        with contextlib.suppress(FileNotFoundError):  # removed since it was listed
+            assert PASSWORD not in path.read_text(errors="replace"), path
     assert PASSWORD not in done.stdout + done.stderr
 
 
