@@ -13,7 +13,8 @@ STAMP  := $(VENV)/.installed-dev$(if $(EXTRAS),-$(subst $(comma),-,$(EXTRAS)))
 
 # pip installs uv (pinned too), which installs the rest: the same pinned versions in ~45 s
 # instead of pip's ~140 s (measured: 2 cores, no extras, empty caches), byte-compiled, so
-# that no process compiles MLflow at start. BYTECODE= leaves that out (CI does: see .ci/run).
+# that no process compiles MLflow at start. BYTECODE= leaves that out (CI does: see .ci/run);
+# it is not part of the stamp, so it takes effect on a new .venv (make clean first).
 BYTECODE ?= --compile-bytecode
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +23,7 @@ $(STAMP): pyproject.toml constraints.txt
 	  -e '.[dev$(if $(EXTRAS),$(comma)$(EXTRAS))]'
 	@touch $@
 
-install: $(STAMP)  ## create .venv with the pinned dependencies (EXTRAS=ray,postgres for more)
+install: $(STAMP)  ## create .venv with the pinned dependencies (EXTRAS=ray,postgres for more; BYTECODE= to skip byte-compiling)
 
 run: $(STAMP)  ## one default run into outputs/mlflow.db; pass overrides as ARGS="model=ridge"
 	$(BIN)/sweeplab $(ARGS)
