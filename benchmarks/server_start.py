@@ -10,12 +10,13 @@ its ratio is the cost of that: 1.0x would be none at all.
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from single_run import alternate  # benchmarks/ is on sys.path when a script here runs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 # The tests' helpers for real local services.
@@ -24,13 +25,10 @@ from services import free_port, stop_group, wait_until_healthy
 BIN = Path(sys.executable).parent
 
 
-def started(command: list[str], cwd: Path) -> float:
+def started(command: list[str], cwd: Path, env: dict[str, str]) -> float:
     """Seconds from starting ``command`` until its server on ``--port`` answers /health."""
     port = free_port()
     log = cwd / f"server-{port}.log"
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    # As sweeplab-tools does by default: MLflow's GenAI job workers would start with it.
-    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
     begun = time.perf_counter()
     with open(log, "w") as out:
         server = subprocess.Popen(
@@ -45,15 +43,18 @@ def started(command: list[str], cwd: Path) -> float:
 
 
 def main() -> None:
-    """Print each command's median start time and their ratio."""
+    """Print each command's start time round by round, their medians and their ratio."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    # As sweeplab-tools does by default: MLflow's GenAI job workers would start with it.
+    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         store = work / "outputs" / "mlflow.db"
         # Made and migrated once, by the first start; every timed start finds it so.
-        started([str(BIN / "sweeplab-tools"), "server"], work)
+        started([str(BIN / "sweeplab-tools"), "server"], work, env)
         commands = {
             "sweeplab-tools server": [str(BIN / "sweeplab-tools"), "server"],
             "mlflow server": [
@@ -62,17 +63,10 @@ def main() -> None:
                 "--artifacts-destination", str(work / "outputs" / "artifacts"),
             ],
         }  # fmt: skip
-        times: dict[str, list[float]] = {name: [] for name in commands}
-        for _ in range(args.rounds):
-            for name, command in commands.items():
-                times[name].append(started(command, work))
-    for name, seconds in times.items():
-        shown = ", ".join(f"{s:.1f}" for s in seconds)
-        print(f"{name:24s} median {statistics.median(seconds):5.1f} s  ({shown})")
-    ratio = statistics.median(times["sweeplab-tools server"]) / statistics.median(
-        times["mlflow server"]
-    )
-    print(f"sweeplab-tools server / mlflow server: {ratio:.2f}x")
+        medians = alternate(commands, args.rounds, work, dict.fromkeys(commands, env), started)
+    ours, theirs = medians["sweeplab-tools server"], medians["mlflow server"]
+    print(f"median: sweeplab-tools server {ours:.1f}s  mlflow server {theirs:.1f}s")
+    print(f"sweeplab-tools server / mlflow server: {ours / theirs:.2f}x")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,13 +35,20 @@ def timed(command: list[str], cwd: Path, env: dict[str, str]) -> float:
 
 
 def alternate(
-    commands: dict[str, list[str]], rounds: int, cwd: Path, envs: dict[str, dict[str, str]]
+    commands: dict[str, list[str]],
+    rounds: int,
+    cwd: Path,
+    envs: dict[str, dict[str, str]],
+    timer: Callable[[list[str], Path, dict[str, str]], float] = timed,
 ) -> dict[str, float]:
-    """Time the commands in turn for ``rounds`` rounds, printing each; return their medians."""
+    """Time the commands in turn for ``rounds`` rounds, printing each; return their medians.
+
+    ``timer`` takes one measurement of a command: by default, until its process ends.
+    """
     times: dict[str, list[float]] = {name: [] for name in commands}
     for round_ in range(1, rounds + 1):
         for name, command in commands.items():
-            times[name].append(timed(command, cwd, envs[name]))
+            times[name].append(timer(command, cwd, envs[name]))
         print(f"round {round_}: " + "  ".join(f"{n} {t[-1]:.2f}s" for n, t in times.items()))
     return {name: statistics.median(t) for name, t in times.items()}
 
