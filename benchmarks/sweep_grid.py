@@ -26,7 +26,8 @@ from sklearn.ensemble import RandomForestRegressor
 
 from sweeplab.data.apple_sales import NOT_FEATURES, TARGET, apple_sales
 from sweeplab.data.base import describe
-from sweeplab.model import train
+from sweeplab.model import splits, train
+from sweeplab.model.tasks import TASKS
 
 BIN = Path(sys.executable).parent
 GRID = {"max_depth": (3, 6, 9), "n_estimators": (50, 100, 200)}
@@ -51,7 +52,7 @@ def fits_alone(rows: int, grid: dict[str, tuple[int, ...]] = GRID) -> float:
             frame = apple_sales(n_rows=rows, base_demand=1000, seed=9999, end_date="2023-11-01")
             data = describe(frame, target=TARGET, drop=NOT_FEATURES, task="regression",
                             name="apple_sales", source=None, digest="", where="")  # fmt: skip
-            train.fit(model, train.split(data, 0.2, 42))
+            train.train(model, splits.holdout(data, 0.2, 42), TASKS["regression"])
     return time.perf_counter() - start
 
 

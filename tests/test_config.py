@@ -162,7 +162,7 @@ def test_range_checks_name_key_value_and_rule(compose_cfg, overrides, key, allow
         (
             "+foo=1",
             "foo",
-            "unknown key in the config: known keys are ['tracking', 'experiment', 'dataset', 'model', 'sweep', 'run_name']",
+            "unknown key in the config: known keys are ['tracking', 'experiment', 'dataset', 'model', 'split', 'sweep', 'run_name']",
         ),
     ],
 )

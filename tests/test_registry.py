@@ -159,12 +159,12 @@ def test_predict_scores_a_csv_with_the_champion_as_its_run_scored(history, tmp_p
     best = client.get_run(client.get_model_version_by_alias("apple_demand", "champion").run_id)
     # The run's own data and split: scoring its validation rows must give its logged rmse.
     from sweeplab.data.base import describe
-    from sweeplab.model import train
+    from sweeplab.model import splits
 
     frame = apple_sales(n_rows=5000, base_demand=1000, seed=9999, end_date="2023-11-01")
     data = describe(frame, target=TARGET, drop=NOT_FEATURES, task="regression",
                     name="apple_sales", source=None, digest="", where="")  # fmt: skip
-    split = train.split(data, 0.2, 42)
+    split = splits.holdout(data, 0.2, 42)
     validation = frame.loc[split.X_val.index]
     validation.to_csv(tmp_path / "new.csv", index=False)
     done = tools("predict", "models:/apple_demand@champion", "--input", str(tmp_path / "new.csv"),

@@ -98,7 +98,7 @@ def test_model_loads_back_and_predicts_like_the_trained_one(default_run):
     result, _, cfg = default_run
     planned = plan.make(cfg)
     data = planned.split
-    expected = train.fit(planned.estimator, data)
+    expected = train.train(planned.estimator, data, planned.task).predictions
 
     loaded = mlflow.pyfunc.load_model(result.model_uri)
     np.testing.assert_array_equal(loaded.predict(data.X_val), expected)
@@ -250,10 +250,10 @@ def test_a_run_whose_model_cannot_be_logged_is_failed_with_its_params(compose_cf
 
 
 def test_a_run_that_raises_is_failed_not_left_running(compose_cfg, monkeypatch):
-    def broken_fit(model, data):
+    def broken_fit(model, data, task, **kwargs):
         raise RuntimeError("training blew up")
 
-    monkeypatch.setattr(train, "fit", broken_fit)
+    monkeypatch.setattr(train, "train", broken_fit)
     with pytest.raises(RunFailed, match="RuntimeError: training blew up") as failure:
         execute(compose_cfg("model=ridge"), [])
     client = MlflowClient(mlflow.get_tracking_uri())

@@ -51,7 +51,7 @@ def main(cfg: DictConfig, sweep: Sweep | None = None) -> float | Outcome:
     if hydra_cfg.mode == RunMode.MULTIRUN:
         return job.run_job(cfg, sweep)
     try:
-        result = execute(cfg, hydra_cfg.overrides.task)
+        result = execute(cfg, hydra_cfg.overrides.task, test=cfg.sweep.register is not None)
     except UserError as e:
         print(f"sweeplab: error: {e}", file=sys.stderr)
         sys.exit(2)
@@ -70,6 +70,7 @@ def main(cfg: DictConfig, sweep: Sweep | None = None) -> float | Outcome:
             lines = tracker.call(
                 champion.register_run, result, shown, name=str(cfg.sweep.register),
                 alias=str(cfg.sweep.alias), always=cfg.sweep.promote == Promote.always,
+                alpha=float(cfg.sweep.alpha),
             )  # fmt: skip
             print("\n".join(lines))
         except Exception as e:

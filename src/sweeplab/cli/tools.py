@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
+from sweeplab.compare import ties
 from sweeplab.config import schema
 from sweeplab.model import tasks
 from sweeplab.model.tasks import METRICS
@@ -191,7 +192,9 @@ def compare_runs(args: argparse.Namespace) -> int:
     try:
         if args.parent_run_id is not None:
             print(
-                parent.regenerate(client, args.parent_run_id, args.out, args.metric, args.direction)
+                parent.regenerate(
+                    client, args.parent_run_id, args.out, args.metric, args.direction, args.alpha
+                )
             )
             return 0
         rows = results.rows_of_experiments(client, args.experiments, args.runs)
@@ -202,12 +205,16 @@ def compare_runs(args: argparse.Namespace) -> int:
     # Without --metric: regression's rmse where the runs have it, else classification's accuracy.
     found = next((m for m in ("rmse", "accuracy") if any(m in row.metrics for row in rows)), "rmse")
     metric, direction = tasks.ranking(args.metric, args.direction, fallback=found)
-    comparison = results.compare(rows, metric, direction, across_sweeps=True)
+    rows = results.with_folds(client, rows, metric)
+    alpha = ties.ALPHA if args.alpha is None else args.alpha
+    comparison = results.compare(rows, metric, direction, across_sweeps=True, alpha=alpha)
     out = args.out or Path("outputs", "comparisons", time.strftime("%Y-%m-%d_%H-%M-%S"))
     files = results.write(comparison, out)
     print(results.leaderboard(comparison))
     if note := results.grouping_note(comparison):
         print(f"\n{note}")
+    if note := results.ties_note(comparison):
+        print(f"\ntied: {note}")
     print(f"\n{results.outcome(comparison.counts)}; wrote {', '.join(str(f) for f in files)}")
     return 0
 
@@ -359,6 +366,12 @@ def parser() -> argparse.ArgumentParser:
         "--direction",
         choices=["minimize", "maximize"],
         help="default: the sweep's for its metric, else the metric's own",
+    )
+    c.add_argument(
+        "--alpha",
+        type=float,
+        help="runs on the same folds whose paired p-value against the best is at least this "
+        f"are tied with it (default: a sweep's sweep.alpha, else {ties.ALPHA})",
     )
     c.add_argument("--out", type=Path, help="also write the table and plots into this folder")
     _store_options(c)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from sweeplab.compare import ties
 from sweeplab.model.tasks import METRICS
 from sweeplab.tracking.tags import (
     BEST_RUN_TAG,
@@ -55,6 +56,8 @@ class Row:
     # The content digest of the run's data (sweeplab.data_digest): runs on other data are
     # not ranked against each other.
     data: str = ""
+    # Each fold's value of the ranking metric, for cross-validated runs (with_folds).
+    folds: list[float] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,13 @@ class Comparison:
     metric: str
     direction: str
     swept: list[str]
+    # The threshold that tied rows' p-values reach (sweep.alpha).
+    alpha: float = ties.ALPHA
+
+    @property
+    def tied(self) -> int:
+        """How many rows a paired test on the same folds cannot separate from their best."""
+        return int((self.table["best"] == "=").sum())
 
     @property
     def best(self) -> pd.Series | None:
@@ -123,7 +133,7 @@ def _row_of_run(run: Run, note: str = "", status: str | None = None, experiment:
         run_id=run.info.run_id,
         job=int(job) if job is not None and job.isdigit() else None,
         params=dict(run.data.params),
-        metrics={k: v for k, v in run.data.metrics.items() if k in METRICS},
+        metrics={k: v for k, v in run.data.metrics.items() if k.removesuffix("_std") in METRICS},
         note=note or tags.get(ERROR_TAG, ""),
         overrides=tags.get(OVERRIDES_TAG, ""),
     )
@@ -245,6 +255,15 @@ def rows_of_experiments(
     ]
 
 
+def with_folds(client: MlflowClient, rows: list[Row], metric: str) -> list[Row]:
+    """``rows``, cross-validated ones given their fold values of ``metric`` (one query each)."""
+    for row in rows:
+        if row.run_id and f"{metric}_std" in row.metrics and not row.folds:
+            history = client.get_metric_history(row.run_id, f"{metric}_fold")
+            row.folds = [m.value for m in sorted(history, key=lambda m: m.step)]
+    return rows
+
+
 def swept_params(rows: Iterable[Row], overrides: Sequence[str] = ()) -> list[str]:
     """The params whose values differ between the rows that have them.
 
@@ -270,6 +289,7 @@ def compare(
     overrides: Sequence[str] = (),
     *,
     across_sweeps: bool = False,
+    alpha: float = ties.ALPHA,
 ) -> Comparison:
     """Rank ``rows`` by ``metric`` (best first; rows without it, or not FINISHED, last).
 
@@ -277,11 +297,15 @@ def compare(
     digest) are ranked within their own group, the largest group first, each with its best
     marked. ``across_sweeps`` (runs of any sweeps or experiments) names each row's experiment
     and run instead of its job number, which only means something within one sweep.
+    Cross-validated rows (with fold values) are tested against their group's best on the same
+    folds: those with p >= ``alpha`` are tied with it, marked ``=`` (see sweeplab.compare.ties).
     """
     swept = swept_params(rows, overrides)
-    # The metrics the runs have (their tasks'), in a fixed order; the ranking one always.
+    # The metrics the runs have (their tasks'), in a fixed order; the ranking one always,
+    # and its spread over folds where runs have one.
     logged = {m for row in rows for m in row.metrics} | {metric}
     metrics = [m for m in METRICS if m in logged]
+    spread = [f"{metric}_std"] if f"{metric}_std" in logged else []
     labels = ["experiment", "run"] if across_sweeps else ["job"]
     records = [
         {
@@ -290,17 +314,19 @@ def compare(
             "run": row.run_name,
             "data": row.data[:8],
             **{p: row.params.get(p) for p in swept},
-            **{m: row.metrics.get(m, math.nan) for m in metrics},
+            **{m: row.metrics.get(m, math.nan) for m in [*metrics, *spread]},
             "status": row.status,
             "run_id": row.run_id or "",
             "note": row.note,
             "overrides": row.overrides,
+            "_folds": row.folds,
+            "_split": (row.params.get("split.kind", ""), row.params.get("split.k", "")),
         }
         for row in rows
     ]
     table = pd.DataFrame.from_records(
-        records, columns=["job", "experiment", "run", "data", *swept, *metrics, "status",
-                          "run_id", "note", "overrides"],
+        records, columns=["job", "experiment", "run", "data", *swept, *metrics, *spread,
+                          "status", "run_id", "note", "overrides", "_folds", "_split"],
     )  # fmt: skip
     table["job"] = table["job"].astype("Int64")
     # A run that failed after logging its metrics (its worker died while it logged the model)
@@ -318,10 +344,33 @@ def compare(
     ranked = table["_group"].notna()
     rank = table[ranked].groupby("_group").cumcount() + 1
     table.insert(0, "rank", rank.reindex(table.index).astype("Int64"))
-    table.insert(0, "best", ["*" if r == 1 else "" for r in table["rank"].fillna(0)])
+    tested = _p_vs_best(table, alpha)
+    if spread:
+        table["p_vs_best"] = tested
+    marks = ["*" if r == 1 else "=" if p >= alpha else "" for r, p in
+             zip(table["rank"].fillna(0), tested.fillna(-1.0), strict=True)]  # fmt: skip
+    table.insert(0, "best", marks)
     columns = ["best", "rank", *labels, *(["data"] if len(order) > 1 else []), *swept, *metrics,
-               "status", "run_id", "note", "overrides"]  # fmt: skip
-    return Comparison(table=table[columns], metric=metric, direction=direction, swept=swept)
+               *spread, *(["p_vs_best"] if spread else []), "status", "run_id", "note",
+               "overrides"]  # fmt: skip
+    return Comparison(
+        table=table[columns], metric=metric, direction=direction, swept=swept, alpha=alpha
+    )
+
+
+def _p_vs_best(table: pd.DataFrame, alpha: float) -> pd.Series[float]:
+    """Each ranked row's p-value against its group's best on the same folds (NaN: untested)."""
+    p = pd.Series(math.nan, index=table.index, dtype=float)
+    for _, group in table[table["rank"].notna()].groupby("_group"):
+        best = group.iloc[0]
+        kind, k = best["_split"]
+        if len(best["_folds"]) < 2 or not str(k).isdigit():
+            continue
+        ratio = ties.validation_ratio(str(kind), int(k))
+        for index, row in group.iloc[1:].iterrows():
+            if len(row["_folds"]) == len(best["_folds"]):
+                p[index] = ties.p_value(row["_folds"], best["_folds"], ratio)
+    return p
 
 
 # Significant digits of a metric column's largest value; the column's other values get the
@@ -341,10 +390,19 @@ def column_format(values: pd.Series[float]) -> str:
 
 
 def _formatted(table: pd.DataFrame) -> pd.DataFrame:
+    """The table as text: metrics to one format a column, a spread after its mean (``±``)."""
     shown = table.copy()
     for m in [c for c in METRICS if c in shown.columns]:
         spec = column_format(shown[m])
-        shown[m] = shown[m].map(lambda v, spec=spec: "" if pd.isna(v) else format(v, spec))
+        text = shown[m].map(lambda v, spec=spec: "" if pd.isna(v) else format(v, spec))
+        if f"{m}_std" in shown.columns:
+            text = text + shown[f"{m}_std"].map(
+                lambda v, spec=spec: "" if pd.isna(v) else f" ± {v:{spec}}"
+            )
+            shown = shown.drop(columns=f"{m}_std")
+        shown[m] = text
+    if "p_vs_best" in shown.columns:
+        shown["p_vs_best"] = shown["p_vs_best"].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
     return shown.astype(object).where(shown.notna(), "")
 
 
@@ -607,6 +665,23 @@ def grouping_note(comparison: Comparison) -> str:
     return (
         f"runs on {comparison.data_groups} different datasets (the data column, their "
         "content digest) are ranked within each: a score on other data is not comparable"
+    )
+
+
+def ties_note(comparison: Comparison) -> str:
+    """A line saying how many rows are tied with the best (``=``), when rows have folds."""
+    if "p_vs_best" not in comparison.table.columns or comparison.table["p_vs_best"].isna().all():
+        return ""
+    n = comparison.tied
+    if n == 0:
+        return (
+            f"none: the paired test on the same folds separates every other run from the best "
+            f"(p < {comparison.alpha:g})"
+        )
+    return (
+        f"{n} other run{'s' * (n != 1)} (=) cannot be told from the best: on the same folds "
+        f"the corrected paired t-test gives p >= {comparison.alpha:g} (sweep.alpha); more "
+        "folds or more rows may separate them"
     )
 
 

@@ -12,6 +12,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 from sweeplab.config import optuna_conf
 from sweeplab.data import SOURCES, source_of
+from sweeplab.model.splits import SPLITS
 from sweeplab.model.tasks import Direction, Metric
 from sweeplab.util.checks import Check, ConfigError, at_least, between, not_blank
 from sweeplab.util.launch import launch_dir
@@ -109,8 +110,12 @@ class SweepConfig:
     # better: move the alias only when the new version beats the one it points at, on the
     # same metric, direction and data; always: move it regardless.
     promote: Promote = Promote.better
+    # With folds: a job (or a new version) beats another only when a paired test on the same
+    # folds gives p < alpha (Nadeau and Bengio's corrected t-test); otherwise they are tied.
+    alpha: float = 0.05
 
     CHECKS: ClassVar[dict[str, Check]] = {
+        "alpha": between(0, 1),
         "register": Check(
             lambda v, _: (
                 v is None
@@ -148,6 +153,8 @@ class Config:
     dataset: Any = MISSING
     # `_target_` (an allowed estimator class, or one per task) and its hyperparameters.
     model: Any = MISSING
+    # Typed by each split option's schema (see sweeplab.model.splits): holdout, kfold, time, group.
+    split: Any = MISSING
     sweep: SweepConfig = field(default_factory=SweepConfig)
     # Run name; null derives one from the model and the command-line overrides.
     run_name: str | None = None
@@ -161,6 +168,9 @@ def register_configs() -> None:
         # dataset/*.yaml options extend these through `- /<name>_dataset_schema@_here_`;
         # stored outside any group so `--help` lists only real options.
         cs.store(name=f"{name}_dataset_schema", node=source.schema)
+    for name, kind in SPLITS.items():
+        # split/*.yaml options extend these, as datasets extend theirs.
+        cs.store(name=f"{name}_split_schema", node=kind.schema)
     # The Optuna sweeper's and its samplers' schemas, under sweeplab's own names: the options
     # (sweeplab/conf/hydra/sweeper/) extend them, in sweeplab's config folder alone.
     cs.store(name=optuna_conf.schema_name(), node=optuna_conf.OptunaSweeperConf)
@@ -225,6 +235,16 @@ def validate(cfg: DictConfig) -> None:
             "a model option needs `_target_: package.EstimatorClass` (or one per task) and its "
             "hyperparameters, or `defaults: [<shipped model>, _self_]` to start from one",
         )
+    if not isinstance(cfg.split, DictConfig) or OmegaConf.get_type(cfg.split) not in [
+        kind.schema for kind in SPLITS.values()
+    ]:
+        raise ConfigError(
+            "split",
+            OmegaConf.to_container(cfg.split) if isinstance(cfg.split, DictConfig) else cfg.split,
+            f"a split option must extend a kind's schema: start its YAML with "
+            f"`defaults: [<kind>, _self_]`, <kind> one of {sorted(SPLITS)}",
+        )
+    _check_node("split", cfg.split)
     name = cfg.model.get("name")
     if name is not None and not str(name).strip():
         raise ConfigError("model.name", name, "must not be empty")

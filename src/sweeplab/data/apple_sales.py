@@ -164,6 +164,7 @@ def _load(cfg: DictConfig) -> Data:
         source=None,
         digest=frame_digest(frame),
         where="dataset=apple_sales",
+        order="date",
     )
 
 

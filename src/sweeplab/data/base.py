@@ -42,6 +42,8 @@ class Data:
     # sha256 of the content trained on (a file's bytes), so a changed file changes the run's
     # config fingerprint.
     digest: str
+    # The column that orders the rows in time, when the source knows one (split=time uses it).
+    order: str | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,7 @@ def describe(
     source: str | None,
     digest: str,
     where: str,
+    order: str | None = None,
 ) -> Data:
     """Check a loaded table's columns and sort them into target and features.
 
@@ -170,7 +173,8 @@ def describe(
     if task == "auto":
         task = "regression" if is_numeric_target(frame[target]) else "classification"
     return Data(
-        frame=frame[[*features, target]],
+        # Every column: a split may order or group the rows by one that is not a feature.
+        frame=frame,
         target=target,
         features=features,
         categorical=categorical,
@@ -178,6 +182,7 @@ def describe(
         name=name,
         source=source,
         digest=digest,
+        order=order,
     )
 
 

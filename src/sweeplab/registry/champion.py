@@ -14,9 +14,10 @@ import os
 import socket
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from sweeplab.compare import ties
 from sweeplab.tracking.tags import (
     DATA_DIGEST_TAG,
     FINGERPRINT_TAG,
@@ -58,6 +59,9 @@ class Entry:
     value: float | None
     direction: str | None
     digest: str | None
+    # A cross-validated version's fold values of its metric, and its split's kind and k.
+    folds: tuple[float, ...] = ()
+    split: tuple[str, int] = ("", 0)
 
     @classmethod
     def of(cls, version: "ModelVersion") -> "Entry":
@@ -71,6 +75,20 @@ class Entry:
             direction=tags.get(VERSION_DIRECTION_TAG),
             digest=tags.get(DATA_DIGEST_TAG),
         )
+
+    @classmethod
+    def read(cls, client: "MlflowClient", version: "ModelVersion") -> "Entry":
+        """A version's tags, and its run's fold values when it was cross-validated."""
+        entry = cls.of(version)
+        if entry.metric is None or not version.run_id:
+            return entry
+        run = client.get_run(version.run_id)
+        k = run.data.params.get("split.k", "")
+        if f"{entry.metric}_std" not in run.data.metrics or not k.isdigit():
+            return entry
+        history = client.get_metric_history(version.run_id, f"{entry.metric}_fold")
+        folds = tuple(m.value for m in sorted(history, key=lambda m: m.step))
+        return replace(entry, folds=folds, split=(run.data.params["split.kind"], int(k)))
 
     def scored(self) -> str:
         """``v4 (rmse 121.59)``."""
@@ -158,8 +176,14 @@ def _current(client: "MlflowClient", name: str, alias: str) -> "ModelVersion | N
         raise
 
 
-def decide(new: Entry, now: Entry | None, always: bool) -> tuple[bool, str]:
-    """Whether the alias moves from ``now`` to ``new``, and why not when it does not."""
+def decide(
+    new: Entry, now: Entry | None, always: bool, alpha: float = ties.ALPHA
+) -> tuple[bool, str]:
+    """Whether the alias moves from ``now`` to ``new``, and why not when it does not.
+
+    On the same folds (cross-validated, same digest) ``new`` wins only when it is better
+    and a paired test on the folds gives p < ``alpha``; a holdout wins on any gain.
+    """
     if now is None or always:
         return True, ""
     if now.version == new.version:
@@ -178,9 +202,18 @@ def decide(new: Entry, now: Entry | None, always: bool) -> tuple[bool, str]:
         )
     assert new.value is not None
     better = new.value < now.value if new.direction == "minimize" else new.value > now.value
-    if better:
-        return True, ""
-    return False, f"v{new.version} has {new.metric} {new.value:.6g}"
+    if not better:
+        return False, f"v{new.version} has {new.metric} {new.value:.6g}"
+    if new.folds and len(new.folds) == len(now.folds):
+        kind, k = new.split
+        p = ties.p_value(new.folds, now.folds, ties.validation_ratio(kind, k))
+        if p >= alpha:
+            return False, (
+                f"v{new.version} has {new.metric} {new.value:.6g}, within noise: on the same "
+                f"{len(new.folds)} folds the corrected paired t-test gives p={p:.3g} >= "
+                f"sweep.alpha={alpha:g}"
+            )
+    return True, ""
 
 
 class _Lock:
@@ -246,17 +279,18 @@ def promote(
     *,
     always: bool,
     forced_by: str = "sweep.promote=always",
+    alpha: float = ties.ALPHA,
 ) -> str:
     """Move ``alias`` to ``version`` when it wins (or ``always``); return the console's line.
 
     ``champion: apple_demand v4 (rmse 121.59) replaces v3 (rmse 121.86)``, or
     ``champion stays apple_demand v3 (rmse 121.86): v4 has rmse 123.30``.
     """
-    new = Entry.of(version)
+    new = Entry.read(client, version)
     with _Lock(client, name):
         current = _current(client, name, alias)
-        now = Entry.of(current) if current is not None else None
-        move, why = decide(new, now, always)
+        now = Entry.read(client, current) if current is not None else None
+        move, why = decide(new, now, always, alpha)
         if move:
             client.set_registered_model_alias(name, alias, new.version)
     if not move:
@@ -266,7 +300,7 @@ def promote(
         return f"{alias}: {name} {new.scored()}, the first"
     if now.version == new.version:
         return f"{alias}: {name} {new.scored()} already"
-    forced = f" ({forced_by})" if always and decide(new, now, False)[0] is False else ""
+    forced = f" ({forced_by})" if always and decide(new, now, False, alpha)[0] is False else ""
     return f"{alias}: {name} {new.scored()} replaces {now.scored()}{forced}"
 
 
@@ -314,6 +348,7 @@ def register_and_promote(
     parent_run_id: str | None = None,
     description: str = "",
     noted_on: str | None = None,
+    alpha: float = ties.ALPHA,
 ) -> list[str]:
     """Register run ``run_id``'s model under ``name``, then promote it; the lines to print.
 
@@ -324,14 +359,20 @@ def register_and_promote(
         client, name, run, metric=metric, direction=direction, parent_run_id=parent_run_id,
         description=description,
     )  # fmt: skip
-    moved = promote(client, name, version, alias, always=always)
+    moved = promote(client, name, version, alias, always=always, alpha=alpha)
     if noted_on:
         client.set_tag(noted_on, REGISTERED_TAG, f"{name} v{version.version}")
     return [_registered(name, version, run_id), moved]
 
 
 def register_run(
-    result: "RunResult", overrides: list[str], *, name: str, alias: str, always: bool
+    result: "RunResult",
+    overrides: list[str],
+    *,
+    name: str,
+    alias: str,
+    always: bool,
+    alpha: float = ties.ALPHA,
 ) -> list[str]:
     """Register a single run's model in ``name`` (sweep.register); the lines to print."""
     from sweeplab.tracking.record import store_client
@@ -341,7 +382,7 @@ def register_run(
         metric=result.metric, direction=result.direction,
         description=f"Run {result.run_name!r} ({result.run_id}), ranked by {result.metric}: "
         f"{' '.join(overrides) or '(defaults)'}",
-        noted_on=result.run_id,
+        noted_on=result.run_id, alpha=alpha,
     )  # fmt: skip
 
 

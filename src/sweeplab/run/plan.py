@@ -18,9 +18,9 @@ from omegaconf import DictConfig, OmegaConf
 from sweeplab.config import schema
 from sweeplab.data import Data, Source, source_of
 from sweeplab.data.base import resolved_items
-from sweeplab.model import estimators, tasks
+from sweeplab.model import estimators, splits, tasks
+from sweeplab.model.splits import Split
 from sweeplab.model.tasks import TASKS, Task
-from sweeplab.model.train import Split, split
 from sweeplab.tracking.tags import DATA_DIGEST_TAG, ESTIMATOR_TAG, FINGERPRINT_TAG, TASK_TAG
 from sweeplab.util import allow, env
 from sweeplab.util.checks import ConfigError
@@ -61,12 +61,16 @@ class Plan:
     logged_model_name: str
 
     def tags(self) -> dict[str, str]:
-        """Tags that say what the run is: fingerprint, task, estimator class, data digest."""
+        """Tags that say what the run is: fingerprint, task, estimator class, data digest.
+
+        The data digest stands for the rows and, for any split but the tutorial's, the folds
+        made of them: runs are compared only on the same folds.
+        """
         return {
             FINGERPRINT_TAG: self.fingerprint,
             TASK_TAG: self.task.name,
             ESTIMATOR_TAG: self.target,
-            DATA_DIGEST_TAG: self.data.digest[:16],
+            DATA_DIGEST_TAG: splits.digest(self.data.digest, self.cfg.split)[:16],
         }
 
 
@@ -140,14 +144,17 @@ def fingerprint(cfg: DictConfig, source: Source, data: Data) -> str:
     """A stable hash of what decides a run's result: the data's content and the config.
 
     Where the data is (a file's path) is left out: the content digest stands for it, so a
-    changed file changes the fingerprint and a moved one does not.
+    changed file changes the fingerprint and a moved one does not. The tutorial's split is
+    left out too, so runs made before splits were a choice keep their fingerprints.
     """
     dataset = {k: v for k, v in resolved_items(cfg.dataset).items() if k not in source.locators}
-    decisive = {
+    decisive: dict[str, Any] = {
         "dataset": dataset,
         "data": data.digest,
         "model": OmegaConf.to_container(cfg.model, resolve=True),
     }
+    if not splits.is_default(cfg.split):
+        decisive["split"] = splits.definition(cfg.split)
     return hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -206,8 +213,13 @@ def make(cfg: DictConfig, overrides: Sequence[str] = ()) -> Plan:
             "forests), fill them in the file, or leave the columns out with dataset.drop",
         )  # fmt: skip
     rows = _recent_splits.get(
-        key,
-        lambda: split(data, cfg.dataset.test_size, cfg.dataset.split_seed, stratify=task.stratify),
+        json.dumps([key, splits.definition(cfg.split)], sort_keys=True),
+        lambda: splits.make(
+            data,
+            cfg.split,
+            holdout=(cfg.dataset.test_size, cfg.dataset.split_seed),
+            stratify=task.stratify,
+        ),
     )
     name = estimators.display_name(cfg.model, target)
     swept = [key for key in env.SWEPT_KEYS.get().split(",") if key]
@@ -216,6 +228,7 @@ def make(cfg: DictConfig, overrides: Sequence[str] = ()) -> Plan:
         **estimators.hyperparameters(cfg.model),
         "model": name,
         **{f"dataset.{k}": v for k, v in resolved_items(cfg.dataset).items()},
+        **{f"split.{k}": v for k, v in splits.definition(cfg.split).items()},
     }
     return Plan(
         cfg=cfg,

@@ -112,6 +112,7 @@ def execute(
     extra_tags: Mapping[str, str] | None = None,
     input_example: bool = True,
     recorder: Recorder | None = None,
+    test: bool = False,
 ) -> RunResult:
     """Plan, train and record one run (plan: sweeplab.run.plan; bad input fails before MLflow).
 
@@ -119,7 +120,8 @@ def execute(
     process when it has one (sweeplab.tracking.tracker), else this process. ``parent_run_id`` nests
     the run under a sweep's parent run; ``input_example`` stores five validation rows with the
     model. With a ``recorder`` the run is logged in the background (``RunResult.logged``);
-    without one it is logged before this returns.
+    without one it is logged before this returns. ``test``: a run chosen already (one that
+    registers its model) is scored on its split's test part too, as test_<metric>.
     """
     plan = planning.make(cfg, overrides)
     if not tracker.get().remote:
@@ -186,6 +188,9 @@ def execute(
         if isinstance(e, Exception):
             raise RunFailed(opened.run_id, e) from e
         raise
+    if test and plan.split.X_test is not None and plan.split.y_test is not None:
+        scores = train.score(trained.estimator, plan.split.X_test, plan.split.y_test, plan.task)
+        trained.metrics.update({f"test_{k}": v for k, v in scores.items()})
     opened = opening.result()
     entry = entries.Entry.of(
         _setup(plan),
@@ -224,7 +229,12 @@ def summary(result: RunResult) -> str:
     """The lines printed when a run ends: where it is, how it scored, how to look at it."""
     from sweeplab.tracking.places import ui_hint
 
-    scores = "  ".join(f"{k} {v:.4g}" for k, v in result.metrics.items())
+    metrics = result.metrics
+    scores = "  ".join(
+        f"{k} {v:.4g}" + (f" +- {metrics[k + '_std']:.2g}" if f"{k}_std" in metrics else "")
+        for k, v in metrics.items()
+        if not (k.endswith("_std") and k.removesuffix("_std") in metrics)
+    )
     reused = "  (reused: sweep.skip_finished found this FINISHED run)" if result.reused else ""
     return (
         f"experiment {result.experiment_name!r} (id {result.experiment_id})\n"

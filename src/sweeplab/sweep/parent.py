@@ -16,6 +16,7 @@ from hydra.core.utils import JobStatus
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf, read_write
 
+from sweeplab.compare import ties
 from sweeplab.config import schema
 from sweeplab.config.preflight import describe, explain_model_key
 from sweeplab.config.schema import ConfigError, Promote
@@ -28,6 +29,7 @@ from sweeplab.tracking.places import check_server, is_server, require_answer
 from sweeplab.tracking.tags import (
     ERROR_TAG,
     OVERRIDES_TAG,
+    SWEEP_ALPHA_TAG,
     SWEEP_DIRECTION_TAG,
     SWEEP_METRIC_TAG,
     SWEEP_TAG,
@@ -127,6 +129,9 @@ class Sweep:
     direction: str
     # The sweep's command-line overrides (model.max_depth=3,6,9 ...).
     overrides: list[str]
+    # sweep.alpha: cross-validated jobs whose paired p-value against the best reaches it
+    # are tied with the best.
+    alpha: float = 0.05
     # Hydra's output folder for the sweep; each job writes its outcome in a subfolder.
     sweep_dir: str = ""
     # Logs the runs of jobs that run in this process (Hydra's basic launcher) in the
@@ -148,6 +153,9 @@ class Sweep:
     register_error: str = ""
     # Whether the parent run has ended (finished, or ended by an interrupt).
     ended: bool = False
+    # The sweep's config, which composes any job's (this process's alone: the best job's
+    # test part is made from it).
+    config: DictConfig | None = None
 
     @property
     def failed(self) -> bool:
@@ -191,12 +199,53 @@ class Sweep:
         # Hydra saved the sweep's config here after this sweep started, secrets included.
         scrub_files(Path(self.sweep_dir))
         # What the store does, the tracking process does: this one has its threads.
-        ended = tracker.call(_end_in_store, replace(self, recorder=None))
+        shared = replace(self, recorder=None, config=None)
+        comparison = tracker.call(_compare_in_store, shared)
+        try:
+            tested = self._score_test(comparison)
+        except Exception as e:  # the sweep's runs are logged and ranked; say what did not happen
+            tested = [f"test     could not score the best job on its test part: {error_summary(e)}"]
+        ended = tracker.call(_end_in_store, shared, comparison)
+        self.notes.extend(tested)
         self.failed_jobs = ended.failed_jobs
         self.notes.extend(ended.notes)
         self.register_error = ended.register_error
         self.ended = True
         return report(self, ended.comparison)
+
+    def _score_test(self, comparison: "Comparison") -> list[str]:
+        """Score the best job's model on its test part, if it has one; the report's line.
+
+        Its test metrics (test_rmse ...) go to the best job's run and the parent: the one
+        job chosen on validation, never the others, so nothing is chosen on the test part.
+        """
+        from hydra.core.global_hydra import GlobalHydra
+
+        from sweeplab.run import plan
+        from sweeplab.tracking import record
+
+        best = comparison.best
+        if best is None or self.config is None or not GlobalHydra.instance().is_initialized():
+            return []
+        overrides = str(best["overrides"]).split()
+        loader = GlobalHydra.instance().config_loader()
+        job = loader.load_sweep_config(self.config, overrides)
+        if float(job.split.test_share) == 0:
+            return []
+        planned = plan.make(job, overrides)
+        part = planned.split
+        assert part.X_test is not None and part.y_test is not None
+        run_id = str(best["run_id"])
+        scores = tracker.call(
+            record.log_test_scores, self.tracking_uri, [run_id, self.parent_run_id], run_id,
+            part.X_test, part.y_test, planned.task,
+        )  # fmt: skip
+        test = scores[f"test_{self.metric}"]
+        return [
+            f"test     job #{best['job']}: test_{self.metric} {test:.6g} on the "
+            f"{len(part.X_test)} rows kept aside (split.test_share={job.split.test_share}); it "
+            f"was chosen on validation {self.metric} {best[self.metric]:.6g}"
+        ]
 
     def _register_best(self, client: "MlflowClient", comparison: "Comparison") -> list[str]:
         """Register the best job's model and promote it; the report's lines on it."""
@@ -214,7 +263,7 @@ class Sweep:
                 parent_run_id=self.parent_run_id,
                 description=f"The best job of sweep {self.run_name!r} (parent run "
                 f"{self.parent_run_id}), ranked by {self.metric}: {' '.join(self.overrides)}",
-                noted_on=self.parent_run_id,
+                noted_on=self.parent_run_id, alpha=self.alpha,
             )  # fmt: skip
         except Exception as e:  # the sweep's runs are logged; say what did not happen
             self.register_error = error_summary(e)
@@ -244,13 +293,20 @@ class Ended:
     register_error: str
 
 
-def _end_in_store(sweep: Sweep) -> Ended:
-    """Compare the sweep's jobs, log that to its parent, register the best, end the parent."""
+def _compare_in_store(sweep: Sweep) -> "Comparison":
+    """Compare the sweep's jobs and log that to its parent."""
     from sweeplab.tracking import record
 
     require_answer(sweep.tracking_uri)  # seconds sooner than MLflow's retries
     client = record.store_client(sweep.tracking_uri)
-    comparison = _compare_and_log(client, client.get_run(sweep.parent_run_id), sweep)
+    return _compare_and_log(client, client.get_run(sweep.parent_run_id), sweep)
+
+
+def _end_in_store(sweep: Sweep, comparison: "Comparison") -> Ended:
+    """Register the best job's model, then end the parent run."""
+    from sweeplab.tracking import record
+
+    client = record.store_client(sweep.tracking_uri)
     failed_jobs = len(comparison.failed())
     notes = sweep._register_best(client, comparison) if sweep.register else []
     client.set_terminated(sweep.parent_run_id, "FAILED" if failed_jobs else "FINISHED")
@@ -461,6 +517,7 @@ def start(cfg: DictConfig, plan: SweepPlan, in_process: bool) -> Sweep:
         OVERRIDES_TAG: " ".join(task),
         SWEEP_METRIC_TAG: plan.metric,
         SWEEP_DIRECTION_TAG: plan.direction,
+        SWEEP_ALPHA_TAG: str(cfg.sweep.alpha),
         "sweeplab.sweep.dir": str(cfg.hydra.sweep.dir),
         **plan.tags,
     }
@@ -478,12 +535,14 @@ def start(cfg: DictConfig, plan: SweepPlan, in_process: bool) -> Sweep:
         metric=plan.metric,
         direction=plan.direction,
         overrides=task,
+        alpha=float(cfg.sweep.alpha),
         sweep_dir=str(cfg.hydra.sweep.dir),
         recorder=Recorder() if in_process else None,
         jobs=plan.count,
         register=cfg.sweep.register,
         alias=str(cfg.sweep.alias),
         always=cfg.sweep.promote == Promote.always,
+        config=cfg,
     )
     job_env = {PARENT_RUN_ENV: sweep.parent_run_id, env.SWEPT_KEYS.name: ",".join(plan.swept)}
     with read_write(cfg.hydra.overrides):
@@ -508,8 +567,10 @@ def _compare_and_log(client: "MlflowClient", parent: "Run", sweep: Sweep) -> "Co
     """Rank the sweep's jobs from the store and attach the comparison to its parent run."""
     from sweeplab.compare import results
 
-    rows = results.rows_of_sweep(client, parent)
-    comparison = results.compare(rows, sweep.metric, sweep.direction, sweep.overrides)
+    rows = results.with_folds(client, results.rows_of_sweep(client, parent), sweep.metric)
+    comparison = results.compare(
+        rows, sweep.metric, sweep.direction, sweep.overrides, alpha=sweep.alpha
+    )
     results.log_to_parent(client, parent, comparison)
     return comparison
 
@@ -535,6 +596,8 @@ def report(sweep: Sweep, comparison: "Comparison") -> str:
     ]
     if note := results.grouping_note(comparison):
         lines.append(f"note     {note}")
+    if note := results.ties_note(comparison):
+        lines.append(f"tied     {note}")
     if (best := comparison.best) is not None:
         # Params the best run's model does not have (a sweep over models) stay out.
         swept = " ".join(f"{p}={best[p]}" for p in comparison.swept if not pd.isna(best[p]))
@@ -575,10 +638,11 @@ def regenerate(
     out: Path | None,
     metric: str | None = None,
     direction: str | None = None,
+    alpha: float | None = None,
 ) -> str:
     """Rebuild a sweep's comparison from the store and log it to its parent again.
 
-    ``metric`` and ``direction`` rank it differently from the sweep's own settings.
+    ``metric``, ``direction`` and ``alpha`` rank it differently from the sweep's own settings.
     """
     from sweeplab.compare import results
 
@@ -602,6 +666,7 @@ def regenerate(
         metric=ranked_by,
         direction=direction,
         overrides=tags.get(OVERRIDES_TAG, "").split(),
+        alpha=alpha if alpha is not None else float(tags.get(SWEEP_ALPHA_TAG, ties.ALPHA)),
     )
     comparison = _compare_and_log(client, parent, sweep)
     # The parent now says how it is ranked: its comparison, description and best run are

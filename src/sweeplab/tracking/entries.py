@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from sweeplab.data import Data
-    from sweeplab.model.train import Split, Trained
+    from sweeplab.model.splits import Split
+    from sweeplab.model.train import Trained
 
 
 @dataclass(frozen=True)
@@ -105,29 +106,30 @@ _tokens: "weakref.WeakKeyDictionary[Split, str]" = weakref.WeakKeyDictionary()
 
 @dataclass(frozen=True)
 class Rows:
-    """A run's training and validation rows, for its dataset inputs; the frames may be left
-    out when the tracking process has them under ``token`` already."""
+    """A run's rows for its dataset inputs: training, and validation and test when it has
+    them; the frames may be left out when the tracking process has them under ``token``."""
 
     token: str
     name: str
     target: str
     source: str | None
-    train: "pd.DataFrame | None" = None
-    validation: "pd.DataFrame | None" = None
+    # Each part's context ("training", "validation", "test") and, when sent, its frame
+    # (features and target together).
+    contexts: tuple[str, ...]
+    frames: "tuple[pd.DataFrame, ...] | None" = None
 
     @classmethod
     def of(cls, rows: "Split", data: "Data") -> "Rows":
-        """A split of ``data``; with its frames (features and target together) the first time."""
+        """A split of ``data``; with its frames the first time."""
         first = rows not in _tokens
         token = _tokens.setdefault(rows, uuid.uuid4().hex)
-        made = cls(token, data.name, data.target, data.source)
+        contexts = tuple(context for context, _, _ in rows.parts())
+        made = cls(token, data.name, data.target, data.source, contexts)
         return made.with_frames(rows) if first else made
 
     def with_frames(self, rows: "Split") -> "Rows":
         """These rows with their frames."""
-        return replace(
-            self, train=rows.X_train.join(rows.y_train), validation=rows.X_val.join(rows.y_val)
-        )
+        return replace(self, frames=tuple(X.join(y) for _, X, y in rows.parts()))
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,8 @@ class Entry:
     metrics: dict[str, float]
     model_name: str
     with_example: bool = True
+    # With k folds, each fold's metrics (logged as steps of <metric>_fold).
+    folds: tuple[dict[str, float], ...] = ()
 
     @classmethod
     def of(
@@ -156,8 +160,9 @@ class Entry:
         *,
         with_example: bool,
     ) -> "Entry":
-        """What logging a trained run needs; its example is the first validation rows."""
-        example = split.X_val.head(5)
+        """What logging a trained run needs; its example is the first validation rows (with
+        k folds, the first rows)."""
+        example = (split.X_val if split.X_val is not None else split.X).head(5)
         return cls(
             setup=setup,
             rows=rows,
@@ -167,6 +172,7 @@ class Entry:
             metrics=trained.metrics,
             model_name=model_name,
             with_example=with_example,
+            folds=tuple(trained.folds),
         )
 
     def with_frames(self, rows: "Split") -> "Entry":

@@ -368,16 +368,21 @@ def log_metrics(
     model_id: str | None = None,
     *,
     params: dict[str, str] | None = None,
+    folds: Sequence[dict[str, float]] = (),
 ) -> None:
     """Log metrics (step 0) to run ``run_id`` and its model ``model_id``, if given.
 
-    ``params`` (as ``params_as_logged`` makes them) go in the same request. A NaN or infinite
+    ``params`` (as ``params_as_logged`` makes them) go in the same request. Each fold's
+    metrics are steps 0, 1, ... of ``<metric>_fold``: the metric itself keeps one value, the
+    mean, which is what ranks runs (MLflow shows a metric's latest step). A NaN or infinite
     metric is tagged and warned about instead.
     """
     now = int(time.time() * 1000)
+    values = [(k, v, 0) for k, v in metrics.items()]
+    values += [(f"{k}_fold", v, step) for step, fold in enumerate(folds) for k, v in fold.items()]
     finite = [
-        Metric(k, v, now, 0, model_id=model_id, run_id=run_id)
-        for k, v in metrics.items()
+        Metric(k, v, now, step, model_id=model_id, run_id=run_id)
+        for k, v, step in values
         if math.isfinite(v)
     ]
     bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}

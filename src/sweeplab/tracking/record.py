@@ -15,13 +15,16 @@ from omegaconf import OmegaConf
 from sweeplab.tracking.entries import Entry, Failure, NewRun, Opened, Rows, Setup, Store
 from sweeplab.tracking.places import not_answering
 from sweeplab.tracking.tags import ERROR_TAG, MLFLOW_PARENT_RUN_ID
-from sweeplab.util.errors import TRACEBACK_ARTIFACT, RunFailed, error_summary, warn
+from sweeplab.util.errors import TRACEBACK_ARTIFACT, RunFailed, TrackingError, error_summary, warn
 from sweeplab.util.recent import Recent
 
 if TYPE_CHECKING:
+    import pandas as pd
     from mlflow import MlflowClient
     from mlflow.data.pandas_dataset import PandasDataset
     from mlflow.entities import Experiment
+
+    from sweeplab.model.tasks import Task
 
 
 class RowsMissing(Exception):
@@ -215,12 +218,9 @@ def _datasets(rows: Rows) -> "list[PandasDataset]":
     from sweeplab.tracking import log
 
     def made() -> "list[PandasDataset]":
-        if rows.train is None or rows.validation is None:
+        if rows.frames is None:
             raise RowsMissing(rows.token)
-        return [
-            log.dataset(frame, rows.name, rows.target, rows.source)
-            for frame in (rows.train, rows.validation)
-        ]
+        return [log.dataset(frame, rows.name, rows.target, rows.source) for frame in rows.frames]
 
     return _made.get(rows.token, made)
 
@@ -239,7 +239,7 @@ def log_run(opened: Opened, entry: Entry) -> None:
         datasets = _datasets(entry.rows)
         params = log.params_as_logged(client, run_id, entry.setup.params)
         log.log_config(client, run_id, entry.setup)
-        log.log_datasets(client, run_id, datasets, ("training", "validation"))
+        log.log_datasets(client, run_id, datasets, entry.rows.contexts)
         model_id = log.log_model(
             run_id,
             opened.experiment_id,
@@ -256,7 +256,9 @@ def log_run(opened: Opened, entry: Entry) -> None:
         # reading every metric's history back (five queries a run); these are linked as logged.
         # The params go in the same request (the model has them already); should anything
         # before fail, fail_run logs them.
-        log.log_metrics(client, run_id, entry.metrics, model_id=model_id, params=params)
+        log.log_metrics(
+            client, run_id, entry.metrics, model_id=model_id, params=params, folds=entry.folds
+        )
     except RowsMissing:
         raise  # nothing is logged yet: the entry comes again with its rows
     except BaseException as e:
@@ -265,3 +267,39 @@ def log_run(opened: Opened, entry: Entry) -> None:
             raise RunFailed(run_id, e) from e
         raise
     client.set_terminated(run_id, "FINISHED")
+
+
+def log_test_scores(
+    tracking_uri: str,
+    run_ids: "list[str]",
+    model_run_id: str,
+    X: "pd.DataFrame",
+    y: "pd.Series",
+    task: "Task",
+) -> dict[str, float]:
+    """Score run ``model_run_id``'s model on the test part ``X``/``y``; log them as test_<metric>.
+
+    To each of ``run_ids`` (the chosen run, and its sweep's parent). The test part never
+    ranks: only what was chosen on validation gets these.
+    """
+    import tempfile
+
+    import mlflow
+
+    from sweeplab.model import train
+    from sweeplab.tracking import log
+
+    client = store_client(tracking_uri)
+    run = client.get_run(model_run_id)
+    outputs = run.outputs.model_outputs if run.outputs else []
+    if not outputs:
+        raise TrackingError(f"run {model_run_id} logged no model to score on the test part")
+    with tempfile.TemporaryDirectory() as tmp:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{outputs[0].model_id}", dst_path=tmp, tracking_uri=tracking_uri
+        )
+        model = mlflow.sklearn.load_model(local)
+    scores = {f"test_{k}": v for k, v in train.score(model, X, y, task).items()}
+    for run_id in run_ids:
+        log.log_metrics(client, run_id, scores)
+    return scores

@@ -30,6 +30,9 @@ JOB_TAG = "sweeplab.sweep.job"  # on a child: the job's number in the multirun
 OVERRIDES_TAG = "sweeplab.sweep.overrides"
 SWEEP_METRIC_TAG = "sweeplab.sweep.metric"
 SWEEP_DIRECTION_TAG = "sweeplab.sweep.direction"
+# The sweep's sweep.alpha: cross-validated jobs with a paired p-value against the best at or
+# above it are tied with the best.
+SWEEP_ALPHA_TAG = "sweeplab.sweep.alpha"
 SUMMARY_TAG = "sweeplab.sweep.summary"
 BEST_RUN_TAG = "best_run_id"
 # An Optuna sweep: on each trial's child run, and on the parent.
