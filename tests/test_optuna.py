@@ -141,9 +141,12 @@ def test_compare_works_on_an_optuna_sweeps_parent(tpe):
 
 
 def test_parallel_trials_run_through_joblib_in_batches(tmp_path):
+    # With folds and a pruner, the jobs in joblib's worker processes report each fold to
+    # the study (a pruner that waits for 4 complete trials prunes none of these).
     done = optuna_sweep(
         *RIDGE, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweeper.n_jobs=2",
-        cwd=tmp_path, trials=4,
+        "split=kfold", "split.k=3", "hydra/sweeper/pruner=median",
+        "hydra.sweeper.pruner.n_startup_trials=4", cwd=tmp_path, trials=4,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     _, children = sweep_runs(store(tmp_path))
@@ -151,10 +154,43 @@ def test_parallel_trials_run_through_joblib_in_batches(tmp_path):
     study = study_of(tmp_path)
     trials = sorted(study.trials, key=lambda t: t.number)
     assert [t.state.name for t in trials] == ["COMPLETE"] * 4
+    assert all(sorted(t.intermediate_values) == [0, 1, 2] for t in trials)
     # Two trials were asked before either was told: each batch was in flight together.
     for first, second in zip(trials[::2], trials[1::2], strict=True):
         assert second.datetime_start < first.datetime_complete
     assert len({t.params["model.alpha"] for t in trials}) == 4
+
+
+def test_a_pruner_stops_hopeless_trials_between_folds_and_they_stay_pruned_runs(tmp_path):
+    done = optuna_sweep(
+        "model=ridge", "model.alpha=tag(log, interval(0.001, 100000))", "split=kfold",
+        "split.k=5", "hydra/sweeper/sampler=random", "hydra/sweeper/pruner=median",
+        "hydra.sweeper.pruner.n_startup_trials=3", cwd=tmp_path, trials=8,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr  # pruned is not failed
+    study = study_of(tmp_path)
+    pruned = {t.number: t for t in study.trials if t.state.name == "PRUNED"}
+    complete = {t.number: t for t in study.trials if t.state.name == "COMPLETE"}
+    assert pruned and len(pruned) + len(complete) == 8
+    assert f"8 trials: {len(complete)} finished, 0 failed, {len(pruned)} pruned" in done.stdout
+    client = store(tmp_path)
+    parent, children = sweep_runs(client)
+    for child in children:
+        trial = int(child.data.tags[TRIAL_TAG])
+        folds = client.get_metric_history(child.info.run_id, "rmse_fold")
+        reported = study.trials[trial].intermediate_values
+        # The study heard each fold the run logged, as the run logged it.
+        assert {m.step: m.value for m in folds} == pytest.approx(reported)
+        if trial in pruned:
+            assert child.info.status == "KILLED"
+            assert child.data.tags["sweeplab.pruned"] == f"after {len(folds)} of 5 folds"
+            assert len(folds) < 5 and "rmse" not in child.data.metrics  # never ranked
+        else:
+            assert child.info.status == "FINISHED" and len(folds) == 5
+    rows = parent_csv(client, parent, tmp_path)
+    assert sorted(r["job"] for r in rows if r["status"] == "PRUNED") == sorted(
+        c.data.tags["sweeplab.sweep.job"] for c in children if c.info.status == "KILLED"
+    )
 
 
 @pytest.mark.process
@@ -291,6 +327,10 @@ def test_skip_finished_tells_the_study_a_reused_runs_metric(tmp_path):
          "hydra.sweeper.custom_search_space='os.system' is not allowed"),
         # Composed before the parent run exists, as a grid's jobs are.
         ("model.max_dept=int(interval(2,5))", "max_dept"),
+        ("hydra/sweeper/pruner=median",
+         "hydra/sweeper/pruner='MedianPruner' is not allowed: stops trials between folds, and split=holdout has one"),
+        ("hydra.sweeper.pruner._target_=os.system",
+         "hydra.sweeper.pruner._target_='os.system' is not allowed: a pruner must be a class of optuna.pruners"),
         ("hydra.sweeper.storage=redis://127.0.0.1/0",
          "hydra.sweeper.storage='redis://127.0.0.1/0' is not allowed: must be a database URL"),
     ],

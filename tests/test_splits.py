@@ -4,11 +4,15 @@ Scores are checked against scikit-learn's own cross_validate on the same splitte
 against numbers written here; runs are read back from a real sqlite store.
 """
 
+import threading
+from typing import ClassVar
+
 import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.ensemble import RandomForestRegressor
 from sklearn.model_selection import (
     GroupKFold,
     KFold,
@@ -245,3 +249,50 @@ def test_a_cross_validated_sweep_calls_ties_ties_and_scores_only_its_best_on_the
     assert again.returncode == 0, again.stderr
     assert "champion stays apples v1" in again.stdout
     assert "within noise: on the same 4 folds the corrected paired t-test gives p=" in again.stdout
+
+
+class _Recording(BaseEstimator, RegressorMixin):
+    """A mean predictor that notes which thread each fit ran on."""
+
+    seen: ClassVar[list[str]] = []
+
+    def fit(self, X, y):
+        self.seen.append(threading.current_thread().name)
+        self.mean_ = float(np.mean(y))
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.mean_)
+
+
+def test_folds_fit_on_idle_cores_and_score_as_folds_in_turn(compose_cfg):
+    planned = plan.make(compose_cfg(*SMALL, "split=kfold", "split.k=4"))
+    forest = plan.make(compose_cfg("dataset.n_rows=400", "model.n_estimators=20", "split=kfold",
+                                   "split.k=4")).estimator  # fmt: skip
+    one = train.train(clone(forest), planned.split, planned.task, cores=1)
+    two = train.train(clone(forest), planned.split, planned.task, cores=2)
+    assert one.folds == two.folds and one.metrics == two.metrics
+    np.testing.assert_array_equal(one.predictions, two.predictions)  # the same refit model
+
+    _Recording.seen.clear()
+    train.train(_Recording(), planned.split, planned.task, cores=2)
+    assert len(_Recording.seen) == 5  # 4 folds and the refit, all on the fold threads
+    assert all(name.startswith("sweeplab-fold") for name in _Recording.seen)
+    _Recording.seen.clear()
+    train.train(_Recording(), planned.split, planned.task, cores=1)
+    assert _Recording.seen == ["MainThread"] * 5
+    # Estimators that spread a fit over the cores themselves keep their folds in turn.
+    hist = plan.make(compose_cfg("dataset.n_rows=400", "model=hist_gradient_boosting")).estimator
+    assert train.fold_workers(hist, 4, 8) == 1
+    assert train.fold_workers(RandomForestRegressor(n_jobs=-1), 4, 8) == 1
+    assert train.fold_workers(RandomForestRegressor(), 4, 8) == 4
+
+
+def test_a_sweep_whose_split_cannot_apply_fails_before_its_parent_run(isolated):
+    done = sweeplab("-m", *SMALL, "split=group", "split.column=weekend", "model.alpha=1,2",
+                    cwd=isolated)  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert "split.k=5 is not allowed: must be <= the 2 groups of column 'weekend'" in line
+    client = MlflowClient(f"sqlite:///{isolated}/outputs/mlflow.db")
+    assert client.search_runs([e.experiment_id for e in client.search_experiments()]) == []

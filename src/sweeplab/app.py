@@ -51,7 +51,12 @@ def main(cfg: DictConfig, sweep: Sweep | None = None) -> float | Outcome:
     if hydra_cfg.mode == RunMode.MULTIRUN:
         return job.run_job(cfg, sweep)
     try:
-        result = execute(cfg, hydra_cfg.overrides.task, test=cfg.sweep.register is not None)
+        result = execute(
+            cfg,
+            hydra_cfg.overrides.task,
+            test=cfg.sweep.register is not None,
+            cores=process.cores(),
+        )
     except UserError as e:
         print(f"sweeplab: error: {e}", file=sys.stderr)
         sys.exit(2)

@@ -22,6 +22,7 @@ from sweeplab.tracking.tags import (
     MLFLOW_PARENT_RUN_ID,
     NOTE_TAG,
     OVERRIDES_TAG,
+    PRUNED_TAG,
     SUMMARY_TAG,
     SWEEP_TAG,
 )
@@ -110,8 +111,8 @@ class Comparison:
         return int(self.table[self.table["rank"].notna()]["data"].nunique())
 
     def failed(self) -> pd.DataFrame:
-        """The rows of jobs that did not finish."""
-        return self.table[~self.table["status"].isin(["FINISHED", "REUSED"])]
+        """The rows of jobs that did not finish (pruned ones stopped as designed)."""
+        return self.table[~self.table["status"].isin(["FINISHED", "REUSED", "PRUNED"])]
 
 
 def param_of_override(override: str) -> tuple[str, str] | None:
@@ -129,12 +130,15 @@ def _row_of_run(run: Run, note: str = "", status: str | None = None, experiment:
         run_name=str(run.info.run_name or ""),
         experiment=experiment,
         data=tags.get(DATA_DIGEST_TAG, ""),
-        status=status or run.info.status,
+        # A run its pruner stopped ended KILLED; it was stopped as designed, not interrupted.
+        status=status or ("PRUNED" if PRUNED_TAG in tags else run.info.status),
         run_id=run.info.run_id,
         job=int(job) if job is not None and job.isdigit() else None,
         params=dict(run.data.params),
         metrics={k: v for k, v in run.data.metrics.items() if k.removesuffix("_std") in METRICS},
-        note=note or tags.get(ERROR_TAG, ""),
+        note=note
+        or tags.get(ERROR_TAG, "")
+        or (f"pruned {tags[PRUNED_TAG]}" if PRUNED_TAG in tags else ""),
         overrides=tags.get(OVERRIDES_TAG, ""),
     )
 
@@ -688,6 +692,9 @@ def ties_note(comparison: Comparison) -> str:
 def outcome(counts: dict[str, int]) -> str:
     """``7 finished, 2 failed`` (reused runs count as finished; skipped ones say so)."""
     finished = counts.get("FINISHED", 0) + counts.get("REUSED", 0)
-    failed = sum(n for status, n in counts.items() if status not in ("FINISHED", "REUSED"))
+    failed = sum(
+        n for status, n in counts.items() if status not in ("FINISHED", "REUSED", "PRUNED")
+    )
     reused = f" ({counts['REUSED']} reused)" if counts.get("REUSED") else ""
-    return f"{finished} finished{reused}, {failed} failed"
+    pruned = f", {counts['PRUNED']} pruned" if counts.get("PRUNED") else ""
+    return f"{finished} finished{reused}{pruned}, {failed} failed"

@@ -28,6 +28,9 @@ class OptunaSweeperConf:
     _recursive_: bool = False
     # An optuna.samplers class and its arguments.
     sampler: Any = MISSING
+    # An optuna.pruners class and its arguments: with folds (split=kfold|time|group) each
+    # trial reports each fold's score, and the pruner may stop it between folds.
+    pruner: Any = MISSING
     # sweeplab ranks by sweep.metric and sweep.direction; set this only to the same value.
     direction: Any = None
     # Where the study is kept: an RDB URL; null: a sqlite file beside a sqlite tracking store.
@@ -141,6 +144,66 @@ SAMPLERS: dict[str, type] = {
 }
 
 
+# ---------------------------------------------------------------- pruners
+# hydra/sweeper/pruner=NAME picks one. A pruner stops a trial between its folds when its
+# scores so far say it will not win: it needs a split with folds (split=kfold|time|group).
+
+
+@dataclass
+class NopPrunerConf:
+    """No pruning: every trial runs all its folds."""
+
+    _target_: str = "optuna.pruners.NopPruner"
+
+
+@dataclass
+class MedianPrunerConf:
+    """Stop a trial whose score after a fold is worse than the median of earlier trials'."""
+
+    _target_: str = "optuna.pruners.MedianPruner"
+    # Trials that run all their folds before any is pruned.
+    n_startup_trials: int = 5
+    # Folds every trial runs before it may be pruned.
+    n_warmup_steps: int = 0
+    interval_steps: int = 1
+    n_min_trials: int = 1
+
+
+@dataclass
+class WilcoxonPrunerConf:
+    """Stop a trial whose fold scores lose to the best trial's on the same folds (Wilcoxon
+    signed-rank test): Optuna's pruner made for k-fold scores."""
+
+    _target_: str = "optuna.pruners.WilcoxonPruner"
+    # Prune when the test's p-value that the trial is no worse than the best falls below it.
+    p_threshold: float = 0.1
+    # Folds every trial runs before it may be pruned.
+    n_startup_steps: int = 2
+
+
+@dataclass
+class SuccessiveHalvingPrunerConf:
+    """Asynchronous successive halving: keep the top 1/reduction_factor at each rung of folds."""
+
+    _target_: str = "optuna.pruners.SuccessiveHalvingPruner"
+    min_resource: Any = "auto"
+    reduction_factor: int = 4
+    min_early_stopping_rate: int = 0
+
+
+PRUNERS: dict[str, type] = {
+    "none": NopPrunerConf,
+    "median": MedianPrunerConf,
+    "wilcoxon": WilcoxonPrunerConf,
+    "successive_halving": SuccessiveHalvingPrunerConf,
+}
+
+
 def schema_name(sampler: str | None = None) -> str:
     """The ConfigStore name of the sweeper's schema, or of one sampler's."""
     return "sweeplab_optuna_sweeper" if sampler is None else f"sweeplab_sampler_{sampler}"
+
+
+def pruner_schema_name(pruner: str) -> str:
+    """The ConfigStore name of one pruner's schema."""
+    return f"sweeplab_pruner_{pruner}"

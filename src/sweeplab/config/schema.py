@@ -176,6 +176,8 @@ def register_configs() -> None:
     cs.store(name=optuna_conf.schema_name(), node=optuna_conf.OptunaSweeperConf)
     for name, node in optuna_conf.SAMPLERS.items():
         cs.store(name=optuna_conf.schema_name(name), node=node)
+    for name, node in optuna_conf.PRUNERS.items():
+        cs.store(name=optuna_conf.pruner_schema_name(name), node=node)
     if not OmegaConf.has_resolver("sweeplab.launch_dir"):
         OmegaConf.register_new_resolver("sweeplab.launch_dir", launch_dir)
 

@@ -12,7 +12,7 @@ from sweeplab.model import estimators, train
 from sweeplab.run import plan as planning
 from sweeplab.tracking import entries, record, tracker
 from sweeplab.tracking.places import check_server, is_server
-from sweeplab.util.errors import RunFailed
+from sweeplab.util.errors import RunFailed, RunPruned
 from sweeplab.util.launch import launch_dir
 
 
@@ -113,6 +113,8 @@ def execute(
     input_example: bool = True,
     recorder: Recorder | None = None,
     test: bool = False,
+    report: Callable[[int, float], None] | None = None,
+    cores: int = 1,
 ) -> RunResult:
     """Plan, train and record one run (plan: sweeplab.run.plan; bad input fails before MLflow).
 
@@ -122,6 +124,9 @@ def execute(
     model. With a ``recorder`` the run is logged in the background (``RunResult.logged``);
     without one it is logged before this returns. ``test``: a run chosen already (one that
     registers its model) is scored on its split's test part too, as test_<metric>.
+    ``report`` hears each fold's value of the ranking metric as it comes (an Optuna trial's
+    pruner); when it raises train.Pruned the run ends with the folds it finished (RunPruned).
+    ``cores``: how many cores its folds may fit on at once.
     """
     plan = planning.make(cfg, overrides)
     if not tracker.get().remote:
@@ -181,8 +186,13 @@ def execute(
         # While this process trains, the tracking process readies its first model log (a
         # sweep has it do so as it starts).
         tracker.get().submit(record.prepare)
+    heard = None if report is None else lambda i, metrics: report(i, metrics[plan.metric])
     try:
-        trained = train.train(plan.estimator, plan.split, plan.task)
+        trained = train.train(plan.estimator, plan.split, plan.task, report=heard, cores=cores)
+    except train.Pruned as e:
+        opened = opening.result()
+        tracker.call(record.end_pruned, opened, _setup(plan), e.folds, e.total)
+        raise RunPruned(opened.run_id, len(e.folds), e.total) from None
     except BaseException as e:
         opened = stopped(e)
         if isinstance(e, Exception):

@@ -16,13 +16,21 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from sweeplab.run.runner import Recorder, execute, exit_on_sigterm
+from sweeplab.sweep import optuna_search
 from sweeplab.sweep.cluster import uses_ray
-from sweeplab.sweep.parent import PARENT_RUN_ENV, Outcome, Sweep, job_label, say
+from sweeplab.sweep.parent import (
+    PARENT_RUN_ENV,
+    Outcome,
+    Sweep,
+    job_label,
+    jobs_at_once,
+    say,
+)
 from sweeplab.tracking import tracker
 from sweeplab.tracking.places import require_answer
 from sweeplab.tracking.tags import ERROR_TAG, JOB_TAG, OVERRIDES_TAG, TRIAL_TAG
-from sweeplab.util import env
-from sweeplab.util.errors import UserError, error_summary, warn
+from sweeplab.util import env, process
+from sweeplab.util.errors import RunPruned, UserError, error_summary, warn
 from sweeplab.util.redact import scrub_text
 
 if TYPE_CHECKING:
@@ -105,6 +113,7 @@ def run_job(cfg: DictConfig, sweep: Sweep | None = None) -> Outcome:
     if (trial := hydra.job.env_set.get(env.OPTUNA_TRIAL.name)) is not None:
         tags[TRIAL_TAG] = str(trial)
     try:
+        report = optuna_search.fold_reporter(cfg, hydra)
         result = execute(
             cfg,
             overrides,
@@ -114,6 +123,9 @@ def run_job(cfg: DictConfig, sweep: Sweep | None = None) -> Outcome:
             # (~70 ms a model); in a sweep the signature alone describes the inputs.
             input_example=False,
             recorder=recorder,
+            report=report,
+            # Folds fit in parallel on the cores the launcher leaves this job.
+            cores=max(1, process.cores() // jobs_at_once(hydra.launcher)),
         )
     except UserError as e:  # refused before any run was created
         _in_order(recorder)
@@ -122,6 +134,11 @@ def run_job(cfg: DictConfig, sweep: Sweep | None = None) -> Outcome:
         return _hand_back(
             outcome.settle(NOT_STARTED, f"{label} -> not run: {e}", error=str(e)), parent, sweep
         )
+    except RunPruned as e:  # its pruner stopped it between folds: not a failure
+        _in_order(recorder)
+        pruned = outcome.settle("PRUNED", f"{label} -> pruned after {e.done} of {e.total} folds",
+                                run_id=e.run_id)  # fmt: skip
+        return _hand_back(pruned, parent, sweep)
     except Exception as e:  # the run is FAILED with its traceback logged; go on to the next
         _in_order(recorder)
         why = error_summary(e)

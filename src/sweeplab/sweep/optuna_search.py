@@ -12,7 +12,6 @@ import importlib
 import importlib.util
 import json
 import math
-import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -37,9 +36,10 @@ from sweeplab.sweep.parent import (
     SweepPlan,
     check_jobs_compose,
     check_sweep,
+    jobs_at_once,
     ranking,
 )
-from sweeplab.tracking.tags import SAMPLER_TAG, STORAGE_TAG, STUDY_TAG
+from sweeplab.tracking.tags import PRUNER_TAG, SAMPLER_TAG, STORAGE_TAG, STUDY_TAG
 from sweeplab.util import allow, env
 from sweeplab.util.checks import ConfigError
 from sweeplab.util.errors import UserError
@@ -47,10 +47,12 @@ from sweeplab.util.redact import redact_uri
 
 if TYPE_CHECKING:
     import optuna
+    from hydra.conf import HydraConf
     from hydra.plugins.launcher import Launcher
 
 
 SAMPLERS_MODULE = "optuna.samplers"
+PRUNERS_MODULE = "optuna.pruners"
 
 # Beside Hydra's files in the sweep's folder, as Hydra's own Optuna plugin writes it, and on
 # the parent run under OPTUNA_DIR with the plots.
@@ -64,6 +66,11 @@ INTERRUPTED_ATTR = "sweeplab.interrupted"
 TRIAL_ENV_PLACEHOLDER = f"++hydra.job.env_set.{env.OPTUNA_TRIAL.name}=''"
 
 _RDB_SCHEMES = ("sqlite", "postgresql", "mysql", "oracle", "mssql")
+
+
+def target_name(node: DictConfig) -> str:
+    """A sampler's or pruner's class name, as its ``_target_`` ends."""
+    return str(node.get("_target_", "")).rsplit(".", 1)[-1]
 
 
 def require_optuna() -> None:
@@ -209,7 +216,12 @@ def grid_of(space: dict[str, Any]) -> dict[str, list[Any]]:
 
 def _storage(cfg: DictConfig) -> str:
     """The study's storage URL: the user's, else a sqlite file beside a sqlite tracking store."""
-    given = cfg.hydra.sweeper.get("storage")
+    return storage_of(cfg.hydra.sweeper, str(cfg.tracking.uri))
+
+
+def storage_of(settings: DictConfig, tracking_uri: str) -> str:
+    """The storage URL of the sweeper ``settings`` (hydra.sweeper) for a ``tracking_uri``."""
+    given = settings.get("storage")
     if given is not None:
         scheme = str(given).partition(":")[0].split("+")[0]
         if not isinstance(given, str) or scheme not in _RDB_SCHEMES:
@@ -220,11 +232,11 @@ def _storage(cfg: DictConfig) -> str:
         return given
     from sweeplab.tracking.store import sqlite_path
 
-    tracking = sqlite_path(str(cfg.tracking.uri))
+    tracking = sqlite_path(tracking_uri)
     if tracking is None:
         raise ConfigError(
             "hydra.sweeper.storage", None, f"must be set when tracking.uri is not a sqlite file "
-            f"({redact_uri(str(cfg.tracking.uri))}): a database URL for the study, like "
+            f"({redact_uri(tracking_uri)}): a database URL for the study, like "
             "postgresql://user@host/optuna, or sqlite:///optuna.db for a file on this machine",
         )  # fmt: skip
     # Never MLflow's own file: Optuna keeps its own schema (and alembic_version table).
@@ -235,14 +247,7 @@ def _n_jobs(cfg: DictConfig) -> int:
     """Trials per batch: hydra.sweeper.n_jobs, else what the launcher runs at once."""
     if (given := cfg.hydra.sweeper.get("n_jobs")) is not None:
         return int(given)
-    launcher = cfg.hydra.launcher
-    target = str(launcher.get("_target_", ""))
-    cpus = os.cpu_count() or 1
-    if target.endswith("BasicLauncher"):
-        return 1
-    if (n := launcher.get("n_jobs")) is not None:  # joblib: -1 is every CPU, -2 all but one
-        return max(1, int(n) if int(n) > 0 else cpus + 1 + int(n))
-    return cpus
+    return jobs_at_once(cfg.hydra.launcher)
 
 
 def _sampler_target(cfg: DictConfig) -> str:
@@ -274,6 +279,74 @@ def _sampler_target(cfg: DictConfig) -> str:
             "hydra/sweeper/sampler", "cmaes", "needs cmaes: pip install 'sweeplab[optuna]'"
         )
     return target
+
+
+def pruner(settings: DictConfig) -> "optuna.pruners.BasePruner":
+    """The pruner ``hydra.sweeper.pruner`` names, checked to be one of optuna.pruners' (or
+    allowed) and built; ConfigError naming the key otherwise."""
+    import optuna.pruners
+    from hydra.utils import instantiate
+
+    node = settings.get("pruner")
+    if node is None:
+        return optuna.pruners.NopPruner()
+    target = str(node.get("_target_", ""))
+    key = "hydra.sweeper.pruner._target_"
+    if not allow.under(target, (PRUNERS_MODULE, *allow.user_prefixes())):
+        raise allow.TargetRefused(key, target, f"a pruner must be a class of {PRUNERS_MODULE}")
+    name = target.removeprefix(PRUNERS_MODULE + ".")
+    if target.startswith(PRUNERS_MODULE + ".") and not isinstance(
+        getattr(optuna.pruners, name, None), type
+    ):
+        known = sorted(n for n in dir(optuna.pruners) if n.endswith("Pruner") and n != "BasePruner")
+        raise ConfigError(key, target, f"must be one of the classes {PRUNERS_MODULE} has: {known}")
+    arguments = OmegaConf.to_container(node, resolve=True)
+    try:
+        made = instantiate(arguments)
+    except Exception as e:
+        raise ConfigError(
+            "hydra.sweeper.pruner", arguments, f"{target} does not take it: {e}"
+        ) from None
+    return made  # type: ignore[no-any-return]
+
+
+def prunes(settings: DictConfig) -> bool:
+    """Whether the sweeper's pruner may stop trials (any but NopPruner)."""
+    node = settings.get("pruner")
+    return node is not None and str(node.get("_target_", "")) != f"{PRUNERS_MODULE}.NopPruner"
+
+
+def fold_reporter(cfg: DictConfig, hydra: "HydraConf") -> Callable[[int, float], None] | None:
+    """For a job of a pruning Optuna sweep: what reports each fold's score to its trial.
+
+    It raises train.Pruned when the sweep's pruner says the trial will not win. The job
+    reaches the study through its storage, so this works on every launcher; None for any
+    other job.
+    """
+    study_name = hydra.job.env_set.get(env.OPTUNA_STUDY.name)
+    number = hydra.job.env_set.get(env.OPTUNA_TRIAL.name)
+    if not study_name or number in (None, ""):
+        return None
+    import optuna
+
+    from sweeplab.model.train import Pruned
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(
+        study_name=str(study_name),
+        storage=storage_of(hydra.sweeper, str(cfg.tracking.uri)),
+        pruner=pruner(hydra.sweeper),
+        sampler=optuna.samplers.RandomSampler(),  # never asked: the sweeper samples
+    )
+    trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, int(number))
+    trial = optuna.trial.Trial(study, trial_id)
+
+    def report(fold: int, value: float) -> None:
+        trial.report(value, fold)
+        if trial.should_prune():
+            raise Pruned()
+
+    return report
 
 
 def _custom_search_space(cfg: DictConfig) -> Callable[[DictConfig, Any], None] | None:
@@ -478,6 +551,13 @@ def plan(
             "hydra.sweeper.sampler", sampler_cfg, f"{target} does not take it: {e}"
         ) from None
     study.sampler = sampler
+    study.pruner = pruner(settings)
+    if prunes(settings) and str(cfg.split.kind) == "holdout" and "split" not in space:
+        raise ConfigError(
+            "hydra/sweeper/pruner", target_name(settings.pruner), "stops trials between "
+            "folds, and split=holdout has one: pick a split with folds (split=kfold, time or "
+            "group), or hydra/sweeper/pruner=none",
+        )  # fmt: skip
     return Search(
         study=study,
         space=space,
@@ -518,9 +598,15 @@ def plan_sweep(cfg: DictConfig) -> tuple[Search, SweepPlan]:
         STORAGE_TAG: search.shown_storage,
         SAMPLER_TAG: search.sampler_name,
     }
+    hydra_overrides = [TRIAL_ENV_PLACEHOLDER]
+    if prunes(cfg.hydra.sweeper):
+        # Jobs report each fold's score to the study's trial, wherever they run.
+        quoted = search.study.study_name.replace("\\", "\\\\").replace("'", "\\'")
+        hydra_overrides.append(f"++hydra.job.env_set.{env.OPTUNA_STUDY.name}='{quoted}'")
+        tags[PRUNER_TAG] = target_name(cfg.hydra.sweeper.pruner)
     return search, SweepPlan(
         search.remaining, list(search.space), metric, direction, unit="trial", tags=tags,
-        hydra_overrides=[TRIAL_ENV_PLACEHOLDER],
+        hydra_overrides=hydra_overrides,
     )  # fmt: skip
 
 
@@ -577,6 +663,10 @@ def _tell(
     if run_id:
         trial.set_user_attr(RUN_ATTR, run_id)
     ok = status in ("FINISHED", "REUSED") and isinstance(value, float) and math.isfinite(value)
+    if status == "PRUNED":
+        _told(search.study, trial, state=TrialState.PRUNED)
+        search.told["pruned"] += 1
+        return
     if ok:
         _told(search.study, trial, values=float(value))
     else:

@@ -34,7 +34,7 @@ from sweeplab.tracking.tags import (
     SWEEP_METRIC_TAG,
     SWEEP_TAG,
 )
-from sweeplab.util import env, plotting
+from sweeplab.util import env, plotting, process
 from sweeplab.util.errors import UserError, error_summary
 from sweeplab.util.launch import launch_dir
 from sweeplab.util.redact import redact_uri, scrub_files, scrub_text
@@ -330,6 +330,21 @@ def _end_open_runs(
     client.set_terminated(parent_run_id, status)
 
 
+def jobs_at_once(launcher: DictConfig) -> int:
+    """How many jobs ``launcher`` (hydra.launcher) runs at once on this machine.
+
+    Hydra's basic launcher: one. joblib: its n_jobs (-1: every core, -2: all but one).
+    Launchers that send jobs to a cluster (Ray, SLURM) give each job the cores its
+    scheduler grants: as many as the machine has is the bound for this one.
+    """
+    target = str(launcher.get("_target_", ""))
+    if target.endswith("BasicLauncher"):
+        return 1
+    if (n := launcher.get("n_jobs")) is not None:
+        return max(1, int(n) if int(n) > 0 else process.cores() + 1 + int(n))
+    return process.cores()
+
+
 def job_label(cfg: DictConfig, overrides: list[str], *, name_model: bool = False) -> str:
     """What a job (or a sweep) trains: ``max_depth=3 n_estimators=50``, ``model=ridge ...``.
 
@@ -455,7 +470,23 @@ def ranking(cfg: DictConfig, jobs: list[list[str]]) -> tuple[str, str]:
         else:  # the sweeper decides each job's data; the metric is the user's word
             task = None
     # A metric the task does not have would leave every job NOT_STARTED: refuse it now.
-    return plan.ranking(cfg.sweep, task)
+    ranked = plan.ranking(cfg.sweep, task)
+    _check_split(cfg, jobs)
+    return ranked
+
+
+def _check_split(cfg: DictConfig, jobs: list[list[str]]) -> None:
+    """Refuse a split the first job's data cannot take (an order column it lacks, more folds
+    than rows) now, before the parent run exists, rather than in every job."""
+    from sweeplab.model import splits
+    from sweeplab.run import plan
+
+    first = cfg
+    if jobs:
+        first = GlobalHydra.instance().config_loader().load_sweep_config(cfg, jobs[0])
+    if not splits.is_default(first.split):
+        # Its data and split stay cached for the jobs this process runs.
+        plan.make(first, jobs[0] if jobs else [])
 
 
 def _get_ready(cfg: DictConfig, in_process: bool) -> None:

@@ -199,6 +199,23 @@ def _fail_models(client: "MlflowClient", opened: Opened) -> None:
             client.finalize_logged_model(model.model_id, LoggedModelStatus.FAILED)
 
 
+def end_pruned(opened: Opened, setup: Setup, folds: "list[dict[str, float]]", total: int) -> None:
+    """End a run its pruner stopped: params, config and finished folds logged, then KILLED.
+
+    The folds go in as steps of ``<metric>_fold``; the metrics themselves are left out, so
+    a mean over fewer folds never ranks against complete runs.
+    """
+    from sweeplab.tracking import log
+    from sweeplab.tracking.tags import PRUNED_TAG
+
+    client = store_client(opened.tracking_uri)
+    params = log.params_as_logged(client, opened.run_id, setup.params)
+    log.log_config(client, opened.run_id, setup)
+    log.log_metrics(client, opened.run_id, {}, params=params, folds=folds)
+    client.set_tag(opened.run_id, PRUNED_TAG, f"after {len(folds)} of {total} folds")
+    client.set_terminated(opened.run_id, "KILLED")
+
+
 def end_killed(tracking_uri: str, run_id: str, why: str) -> None:
     """End run ``run_id`` KILLED, tagged with ``why`` (a run dropped before it was logged)."""
     client = store_client(tracking_uri)

@@ -40,6 +40,11 @@ TRIAL_TAG = "sweeplab.optuna.trial"
 STUDY_TAG = "sweeplab.optuna.study"
 STORAGE_TAG = "sweeplab.optuna.storage"
 SAMPLER_TAG = "sweeplab.optuna.sampler"
+# The Optuna sweep's pruner class, when it prunes.
+PRUNER_TAG = "sweeplab.optuna.pruner"
+# On a trial's run that its pruner stopped between folds: "after 2 of 5 folds". The run ends
+# KILLED (MLflow has no PRUNED status) with the folds it finished; comparisons show PRUNED.
+PRUNED_TAG = "sweeplab.pruned"
 
 # ---------------------------------------------------------------- registered models
 # On each version sweeplab registers: where it came from and how it scored.

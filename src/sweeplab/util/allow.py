@@ -43,8 +43,8 @@ PLUGIN_TARGETS = (
     "hydra_plugins.hydra_ax_sweeper.ax_sweeper.AxSweeper",
     "hydra_plugins.hydra_nevergrad_sweeper.nevergrad_sweeper.NevergradSweeper",
 )
-# Objects the official Optuna sweeper builds from its config (hydra.sweeper.sampler).
-PLUGIN_MODULES = ("optuna.samplers",)
+# Objects the Optuna sweepers build from their config (hydra.sweeper.sampler, .pruner).
+PLUGIN_MODULES = ("optuna.samplers", "optuna.pruners")
 # Hydra's logging configs (logging.config.dictConfig) import `class` and `()` and resolve
 # `ext://` references; its own defaults use only these.
 LOGGING_MODULES = ("logging", "hydra.core")
@@ -144,6 +144,8 @@ def check_config(cfg: DictConfig) -> None:
                 what = (
                     "a sampler must be a class of optuna.samplers"
                     if path.startswith("hydra.sweeper.sampler")
+                    else "a pruner must be a class of optuna.pruners"
+                    if path.startswith("hydra.sweeper.pruner")
                     else "Hydra may instantiate only sweeplab's and the official "
                     "launcher and sweeper plugins"
                 )

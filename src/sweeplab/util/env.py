@@ -49,6 +49,11 @@ OPTUNA_TRIAL = EnvVar(
     doc="set by the Optuna sweeper for each job: the study's trial number it runs, tagged on "
     "its run",
 )
+OPTUNA_STUDY = EnvVar(
+    "SWEEPLAB_OPTUNA_STUDY",
+    doc="set by the Optuna sweeper for each job when it prunes: the study whose trial the job "
+    "reports each fold's score to",
+)
 
 
 _ON = ("1", "on", "true")

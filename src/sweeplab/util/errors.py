@@ -29,6 +29,17 @@ class RunFailed(Exception):
         return (type(self), (self.run_id, self.error))
 
 
+class RunPruned(Exception):
+    """An Optuna pruner stopped the run between folds; it ended with the folds it finished."""
+
+    def __init__(self, run_id: str, done: int, total: int) -> None:
+        self.run_id, self.done, self.total = run_id, done, total
+        super().__init__(f"pruned after {done} of {total} folds")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.run_id, self.done, self.total))
+
+
 # How sweeplab exits on Ctrl-C, and on SIGTERM (sweeplab.run.runner.exit_on_sigterm raises
 # SystemExit(143)): the shell's 128 + the signal's number.
 EXIT_INTERRUPTED = 130

@@ -4,6 +4,7 @@ The entry points: ``sweeplab`` and ``sweeplab-tools``, the task function a launc
 runs (sweeplab.app.main), and the tracking process (sweeplab.tracking.tracker).
 """
 
+import os
 import sys
 
 from sweeplab.util import quiet
@@ -20,3 +21,10 @@ def configure() -> None:
     """Silence the libraries' noise users cannot act on and hand the GIL over sooner."""
     quiet.install()
     sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
+
+
+def cores() -> int:
+    """The cores this process may run on (its CPU affinity, where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
