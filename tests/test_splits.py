@@ -21,7 +21,7 @@ from sklearn.model_selection import (
     cross_validate,
 )
 
-from conftest import sweeplab
+from conftest import sweeplab, sweeplab_tools
 from sweeplab.config.schema import ConfigError
 from sweeplab.model import train
 from sweeplab.run import plan
@@ -243,6 +243,13 @@ def test_a_cross_validated_sweep_calls_ties_ties_and_scores_only_its_best_on_the
     with_test = {r.info.run_id for r in runs if "test_rmse" in r.data.metrics}
     assert with_test == {best_id, parent.info.run_id}  # the chosen job only, never the others
     assert "champion: apples v1" in out
+    assert "alpha=1.01 -> rmse 54." in out and " ± " in out  # each job's line has its spread
+
+    # Across experiments, runs on the same folds are tested the same way.
+    listed = sweeplab_tools("compare", "--experiments", "name = 'Apple_Models'", "--out",
+                            str(isolated / "cmp"), cwd=isolated)  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    assert "tied: 1 other run (=) cannot be told from the best" in listed.stdout
 
     # The same sweep again: its best wins by a hair on the same folds, not beyond noise.
     again = sweeplab("-m", *common, "model.alpha=0.999,100000", cwd=isolated)

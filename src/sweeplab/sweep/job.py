@@ -69,9 +69,12 @@ def _in_order(recorder: Recorder | None) -> None:
         recorder.drain()
 
 
-def _scored(label: str, metric: str, value: float, note: str = "") -> str:
-    """A finished job's line: what it trained, then its metric."""
-    return f"{label} -> {metric} {value:.6g}{note}"
+def _scored(
+    label: str, metric: str, value: float, note: str = "", spread: float | None = None
+) -> str:
+    """A finished job's line: what it trained, then its metric (± its spread over folds)."""
+    shown = "" if spread is None else f" ± {spread:.3g}"
+    return f"{label} -> {metric} {value:.6g}{shown}{note}"
 
 
 def _hand_back(outcome: Outcome, parent: str | None, sweep: Sweep | None) -> Outcome:
@@ -155,7 +158,8 @@ def run_job(cfg: DictConfig, sweep: Sweep | None = None) -> Outcome:
     def logged(future: "Future[None] | None") -> None:
         error = None if future is None or future.cancelled() else future.exception()
         if error is None:
-            outcome.settle(status, _scored(label, result.metric, value, reused),
+            spread = result.metrics.get(f"{result.metric}_std")
+            outcome.settle(status, _scored(label, result.metric, value, reused, spread),
                            run_id=result.run_id, value=value)  # fmt: skip
         else:
             outcome.settle("FAILED", f"{label} -> FAILED: {error_summary(error)}",
