@@ -43,7 +43,7 @@ def test_default_run_prints_where_to_look_and_stores_under_launch_dir(tmp_path):
 
 
 @pytest.mark.process
-def test_python_dash_m_with_a_user_config_dir(tmp_path):
+def test_python_dash_p_m_with_a_user_config_dir_beside_a_folder_named_sweeplab(tmp_path):
     mine = tmp_path / "team-configs" / "experiment"
     mine.mkdir(parents=True)
     (tmp_path / "team-configs" / "model").mkdir()
@@ -58,12 +58,17 @@ def test_python_dash_m_with_a_user_config_dir(tmp_path):
     )
     elsewhere = tmp_path / "somewhere" / "else"
     elsewhere.mkdir(parents=True)
+    # A checkout named sweeplab beside one's projects: nothing sweeplab starts (its tracking
+    # process, MLflow's server) may import it instead of the installed package.
+    (elsewhere / "sweeplab").mkdir()
+    (elsewhere / "sweeplab" / "__init__.py").write_text("raise ImportError('the wrong sweeplab')")
     done = subprocess.run(
-        [sys.executable, "-m", "sweeplab", "--config-dir", str(tmp_path / "team-configs"),
+        [sys.executable, "-P", "-m", "sweeplab", "--config-dir", str(tmp_path / "team-configs"),
          "experiment=dairy_models", "model=small_forest"],
         cwd=elsewhere, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+    assert "wrong sweeplab" not in done.stderr and "warning" not in done.stderr
     client = MlflowClient(f"sqlite:///{elsewhere}/outputs/mlflow.db")
     experiment = client.get_experiment_by_name("Dairy_Models")
     assert experiment.tags["store_dept"] == "dairy"

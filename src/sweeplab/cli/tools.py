@@ -49,7 +49,7 @@ def server_command(
     """The `mlflow server` command line: the local store by default, or the given ones."""
     local = tracking_config("local")
     return [
-        sys.executable, "-m", "mlflow", "server",
+        sys.executable, "-P", "-m", "mlflow", "server",
         "--host", host,
         "--port", str(port),
         "--workers", str(workers),

@@ -81,6 +81,7 @@ class Tracker(Local):
         self._process = subprocess.Popen(
             [
                 sys.executable,
+                "-P",  # not the working directory's modules: a `sweeplab` folder there
                 "-m",
                 "sweeplab.tracking.tracker",
                 str(theirs.fileno()),

@@ -18,9 +18,16 @@ SWITCH_INTERVAL = 0.001
 
 
 def configure() -> None:
-    """Silence the libraries' noise users cannot act on and hand the GIL over sooner."""
+    """Silence the libraries' noise users cannot act on, hand the GIL over sooner, and keep
+    child processes from importing the working directory."""
     quiet.install()
     sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
+    # A child started with `python -m` (the tracking process, joblib's loky workers, MLflow's
+    # server) puts its working directory first on sys.path: a folder named `sweeplab` (a
+    # checkout beside one's projects) or `mlflow` there would shadow the installed package.
+    # This process has no such entry (a console script's is its bin folder); its children
+    # should not either. PYTHONPATH still applies.
+    os.environ["PYTHONSAFEPATH"] = "1"
 
 
 def cores() -> int:
