@@ -178,6 +178,34 @@ def test_predict_scores_a_csv_with_the_champion_as_its_run_scored(history, tmp_p
     rmse = math.sqrt(((scored["prediction"] - scored[TARGET]) ** 2).mean())
     assert rmse == pytest.approx(best.data.metrics["rmse"], rel=1e-6)
 
+    # As most CSV writers write them: whole numbers without ".0" in float columns, and a
+    # flag column read back as text. They are the same values: the same predictions.
+    whole = validation.head(50).copy()
+    whole["previous_days_demand"] = whole["previous_days_demand"].round()
+    as_written = whole.copy()
+    as_written["previous_days_demand"] = as_written["previous_days_demand"].astype("int64")
+    as_written["promo"] = as_written["promo"].astype(str)
+    whole.to_csv(tmp_path / "floats.csv", index=False)
+    as_written.to_csv(tmp_path / "ints.csv", index=False)
+    for name in ("floats", "ints"):
+        done = tools("predict", "models:/apple_demand@champion", "--input",
+                     str(tmp_path / f"{name}.csv"), "--output", str(tmp_path / f"{name}.out.csv"),
+                     cwd=root)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    floats, ints = (pd.read_csv(tmp_path / f"{n}.out.csv") for n in ("floats", "ints"))
+    assert ints["prediction"].tolist() == floats["prediction"].tolist()
+    # A value that would change is refused, naming the column, the types and the value.
+    half = whole.astype({"promo": "float64"})
+    half.loc[half.index[3], "promo"] = 0.5
+    half.to_csv(tmp_path / "half.csv", index=False)
+    refused = tools("predict", "models:/apple_demand@champion", "--input",
+                    str(tmp_path / "half.csv"), "--output", str(tmp_path / "half.out.csv"),
+                    cwd=root)  # fmt: skip
+    assert refused.returncode == 2
+    (line,) = refused.stderr.strip().splitlines()
+    assert ("column 'promo' holds float64 values and the model's signature wants long (int64); "
+            "0.5 would not stay the same value") in line  # fmt: skip
+
 
 def test_predict_refuses_a_table_without_a_column_the_model_needs(history, tmp_path):
     root, _ = history
@@ -207,6 +235,15 @@ def test_predict_gives_a_classifiers_labels(tmp_path):
     labels = pd.read_parquet(tmp_path / "labels.parquet")["species"]
     assert set(labels) <= {0, 1, 2}
     assert (labels == iris.frame["target"]).mean() > 0.9
+    with_proba = tools("predict", "models:/iris@champion", "--input", "flowers.csv", "--proba",
+                       "--output", "proba.csv", "--column", "species", cwd=tmp_path)  # fmt: skip
+    assert with_proba.returncode == 0, with_proba.stderr
+    table = pd.read_csv(tmp_path / "proba.csv")
+    columns = ["species_0", "species_1", "species_2"]
+    assert list(table.columns[-4:]) == ["species", *columns]
+    assert table[columns].sum(axis=1).tolist() == pytest.approx([1.0] * len(table))
+    # Each row's label is its most probable class.
+    assert (table[columns].to_numpy().argmax(axis=1) == table["species"]).all()
 
 
 def test_predict_one_hot_encodes_a_text_column_as_the_pipeline_was_trained(tmp_path):

@@ -56,8 +56,78 @@ def _features(frame: "pd.DataFrame", model: object, path: Path) -> "pd.DataFrame
     return frame[names]
 
 
-def predict(model_uri: str, source: Path, target: Path, column: str = "prediction") -> str:
-    """Score ``source`` with ``model_uri`` into ``target``; return the line to print."""
+# What each MLflow column type is as a numpy dtype, for the types a CSV reader may guess
+# differently from the training file's (whole numbers in a float column, say).
+_NUMPY_TYPES = {
+    "double": "float64",
+    "float": "float32",
+    "long": "int64",
+    "integer": "int32",
+    "boolean": "bool",
+}
+
+
+def _converted(values: "pd.Series", wanted: str) -> "tuple[pd.Series, pd.Series]":
+    """``values`` as the signature's type ``wanted``, and where a value could not be kept."""
+    import numpy as np
+    import pandas as pd
+
+    if wanted == "boolean":
+        words = values.astype(str).str.strip().str.lower()
+        converted = words.map({"true": True, "false": False, "1": True, "0": False, "1.0": True,
+                               "0.0": False})  # fmt: skip
+        return converted, values.notna() & converted.isna()
+    numbers = pd.to_numeric(values, errors="coerce")
+    lost = values.notna() & numbers.isna()  # text that is not a number
+    if wanted in ("long", "integer"):
+        lost |= values.isna() | (numbers.notna() & (numbers != np.floor(numbers)))
+        return numbers.where(~lost, 0).astype(_NUMPY_TYPES[wanted]), lost
+    converted = numbers.astype(_NUMPY_TYPES[wanted])
+    lost |= numbers.notna() & (converted.astype("float64") != numbers.astype("float64"))
+    return converted, lost
+
+
+def _conformed(frame: "pd.DataFrame", model: object, path: Path) -> "pd.DataFrame":
+    """``frame`` with each column in the type the model's signature has, where no value
+    changes: whole numbers as floats, numbers read as text, 0/1 as booleans. A value that
+    would change is one line naming the column, the types and the value."""
+    schema = model.metadata.get_input_schema()  # type: ignore[attr-defined]
+    if schema is None or not schema.has_input_names():
+        return frame
+    fixed = frame.copy()
+    for spec in schema.inputs:
+        name, wanted = spec.name, str(getattr(spec.type, "name", spec.type))
+        if name not in fixed.columns or wanted not in _NUMPY_TYPES:
+            continue
+        values = fixed[name]
+        if str(values.dtype) == _NUMPY_TYPES[wanted]:
+            continue
+        converted, lost = _converted(values, wanted)
+        if lost.any():
+            bad = values[lost].iloc[0]
+            bad = bad.item() if hasattr(bad, "item") else bad  # a numpy scalar as Python's
+            shown = "a missing value" if bad != bad or bad is None else repr(bad)
+            raise UserError(
+                f"--input {str(path)!r}: column {name!r} holds {values.dtype} values and the "
+                f"model's signature wants {wanted} ({_NUMPY_TYPES[wanted]}); {shown} would "
+                "not stay the same value"
+            )
+        fixed[name] = converted
+    return fixed
+
+
+def predict(
+    model_uri: str,
+    source: Path,
+    target: Path,
+    column: str = "prediction",
+    *,
+    proba: bool = False,
+) -> str:
+    """Score ``source`` with ``model_uri`` into ``target``; return the line to print.
+
+    ``proba``: a classifier's class probabilities too, one column ``<column>_<class>`` each.
+    """
     import mlflow
     from mlflow.exceptions import MlflowException
 
@@ -73,20 +143,36 @@ def predict(model_uri: str, source: Path, target: Path, column: str = "predictio
         raise UserError(
             f"cannot load {model_uri}: {e.message.splitlines()[0]}{_hint(model_uri)}"
         ) from None
-    features = _features(frame, model, source)
+    features = _conformed(_features(frame, model, source), model, source)
     try:
         predictions = model.predict(features)
-    except MlflowException as e:  # the signature's type checks
-        raise UserError(
-            f"{model_uri} refuses {str(source)!r}: {e.message.splitlines()[0]}"
-        ) from None
+    except MlflowException as e:  # the signature's other checks
+        shown = " ".join(line.strip() for line in e.message.splitlines() if line.strip())
+        raise UserError(f"{model_uri} refuses {str(source)!r}: {shown[:300]}") from None
     scored = frame.copy()
     scored[column] = list(predictions)
+    if proba:
+        for label, values in _probabilities(model_uri, features).items():
+            scored[f"{column}_{label}"] = values
     _write(scored, target)
     return (
         f"predicted {len(scored):,} rows of {str(source)!r} with {model_uri}{_which(model_uri)} "
-        f"-> {str(target)!r} (column {column!r})"
+        f"-> {str(target)!r} (column {column!r}" + (", and one per class" if proba else "") + ")"
     )
+
+
+def _probabilities(model_uri: str, features: "pd.DataFrame") -> "dict[str, list[float]]":
+    """Each class's probability for each row, by class label (predict_proba)."""
+    import mlflow
+
+    estimator = mlflow.sklearn.load_model(model_uri)
+    if not hasattr(estimator, "predict_proba"):
+        raise UserError(
+            f"--proba: {model_uri} ({type(estimator).__name__}) gives no class probabilities; "
+            "leave --proba out for its predictions"
+        )
+    table = estimator.predict_proba(features)
+    return {str(label): list(table[:, i]) for i, label in enumerate(estimator.classes_)}
 
 
 def _which(model_uri: str) -> str:

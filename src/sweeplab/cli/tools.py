@@ -291,7 +291,7 @@ def predict_table(args: argparse.Namespace) -> int:
 
     client = open_store(args)
     mlflow.set_tracking_uri(client.tracking_uri)
-    print(predict(args.model_uri, args.input, args.output, args.column))
+    print(predict(args.model_uri, args.input, args.output, args.column, proba=args.proba))
     return 0
 
 
@@ -427,6 +427,11 @@ def parser() -> argparse.ArgumentParser:
     )
     q.add_argument(
         "--column", default="prediction", help="the predictions' column (default: prediction)"
+    )
+    q.add_argument(
+        "--proba",
+        action="store_true",
+        help="a classifier's class probabilities too: one column <column>_<class> each",
     )
     _store_options(q)
     q.set_defaults(func=predict_table)
