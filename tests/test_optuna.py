@@ -123,7 +123,7 @@ def test_the_parent_has_the_grids_comparison_and_optunas_plots(tpe, tmp_path):
     (written,) = (root / "outputs" / "multirun").glob(f"*/*/{'optimization_results.yaml'}")
     assert yaml.safe_load(written.read_text())["best_run_id"] == best.info.run_id
     # The summary counts the trials by outcome; progress lines count to 6.
-    assert "optuna   6 trials: 6 finished, 0 failed, 0 pruned;" in done.stdout
+    assert "optuna   6 trials: 6 finished, 0 pruned, 0 failed;" in done.stdout
     assert "[6/6]" in done.stdout
     assert "Warning" not in done.stdout + done.stderr
     # Hydra's launch lines show the trial's values, not sweeplab's bookkeeping.
@@ -172,7 +172,7 @@ def test_a_pruner_stops_hopeless_trials_between_folds_and_they_stay_pruned_runs(
     pruned = {t.number: t for t in study.trials if t.state.name == "PRUNED"}
     complete = {t.number: t for t in study.trials if t.state.name == "COMPLETE"}
     assert pruned and len(pruned) + len(complete) == 8
-    assert f"8 trials: {len(complete)} finished, 0 failed, {len(pruned)} pruned" in done.stdout
+    assert f"8 trials: {len(complete)} finished, {len(pruned)} pruned, 0 failed" in done.stdout
     client = store(tmp_path)
     parent, children = sweep_runs(client)
     for child in children:
@@ -244,7 +244,7 @@ def test_a_trial_that_raises_fails_while_the_others_finish(tmp_path):
     assert states == {(False, "COMPLETE"), (True, "FAIL")}
     _, children = sweep_runs(store(tmp_path))
     assert sorted(c.info.status for c in children) == ["FAILED"] * 2 + ["FINISHED"] * 2
-    assert "optuna   4 trials: 2 finished, 2 failed, 0 pruned;" in done.stdout
+    assert "optuna   4 trials: 2 finished, 0 pruned, 2 failed;" in done.stdout
     assert "Traceback" not in done.stderr
 
 
@@ -293,7 +293,7 @@ def test_skip_finished_tells_the_study_a_reused_runs_metric(tmp_path):
         "sweep.skip_finished=true", cwd=tmp_path, trials=3,
     )  # fmt: skip
     assert again.returncode == 0, again.stderr
-    assert "optuna   3 trials: 3 finished (2 reused), 0 failed, 0 pruned;" in again.stdout
+    assert "optuna   3 trials: 3 finished (2 reused), 0 pruned, 0 failed;" in again.stdout
     import optuna
 
     storage = f"sqlite:///{tmp_path}/outputs/mlflow.optuna.db"
@@ -328,7 +328,7 @@ def test_skip_finished_tells_the_study_a_reused_runs_metric(tmp_path):
         # Composed before the parent run exists, as a grid's jobs are.
         ("model.max_dept=int(interval(2,5))", "max_dept"),
         ("hydra/sweeper/pruner=median",
-         "hydra/sweeper/pruner='MedianPruner' is not allowed: stops trials between folds, and split=holdout has one"),
+         "hydra/sweeper/pruner='median' is not allowed: stops trials between folds, and split=holdout has one"),
         ("hydra.sweeper.pruner._target_=os.system",
          "hydra.sweeper.pruner._target_='os.system' is not allowed: a pruner must be a class of optuna.pruners"),
         ("hydra.sweeper.storage=redis://127.0.0.1/0",

@@ -4,6 +4,7 @@ Scores are checked against scikit-learn's own cross_validate on the same splitte
 against numbers written here; runs are read back from a real sqlite store.
 """
 
+import re
 import threading
 from typing import ClassVar
 
@@ -66,6 +67,7 @@ def test_kfold_scores_equal_cross_validate_and_the_model_is_refit_on_every_row(c
 def test_time_folds_equal_time_series_split_on_rows_put_in_date_order(compose_cfg):
     cfg = compose_cfg(*SMALL, "split=time", "split.k=3", "split.gap=5")
     planned = plan.make(cfg)
+    assert planned.params["split.order"] == "date"  # logged as the column it is
     dates = planned.data.frame.loc[planned.split.X.index, "date"]
     assert dates.is_monotonic_increasing
     assert_matches_cross_validate(planned, TimeSeriesSplit(n_splits=3, gap=5), REGRESSION)
@@ -139,8 +141,9 @@ ROWS = "dataset.n_rows=400"
     ("overrides", "key", "allowed"),
     [
         (["dataset=sklearn", "model=logistic_regression", "split=time"], "split.order",
-         "must name the column that holds the rows' times"),
-        ([ROWS, "split=time", "split.order=when"], "split.order", "columns are ["),
+         "split.order='null' is not allowed: must name the column that holds the rows' times "
+         "(dates, times or numbers) in iris; it has no order of its own"),
+        ([ROWS, "split=time", "split.order=when"], "split.order", "its columns are ['date', "),
         (["dataset.n_rows=5", "split=time"], "split.k", "cannot make 5 time-ordered folds"),
         ([ROWS, "split=group"], "split.column", "must be set: split.column=..."),
         ([ROWS, "split=group", "split.column=nope"], "split.column", "columns are ["),
@@ -173,6 +176,11 @@ def test_a_split_that_cannot_apply_fails_before_any_run(isolated):
 def test_a_cross_validated_run_logs_mean_spread_folds_and_its_own_digest(isolated):
     done = sweeplab(*SMALL, "split=kfold", "split.k=3", "split.test_share=0.2", cwd=isolated)
     assert done.returncode == 0, done.stderr
+    shown = re.search(r"rmse \d+\.?(\d*) ± \d+\.?(\d*) ", done.stdout)
+    assert shown and len(shown.group(1)) == len(shown.group(2))  # the spread, as many decimals
+    assert (
+        "test       split.test_share=0.2 of the rows are kept aside and not scored" in done.stdout
+    )
     holdout = sweeplab(*SMALL, cwd=isolated)
     assert holdout.returncode == 0, holdout.stderr
     client = MlflowClient(f"sqlite:///{isolated}/outputs/mlflow.db")

@@ -68,6 +68,12 @@ def main(cfg: DictConfig, sweep: Sweep | None = None) -> float | Outcome:
         )
         sys.exit(1)
     print(summary(result))
+    if cfg.split.test_share > 0 and not cfg.sweep.register:
+        print(
+            f"test       split.test_share={cfg.split.test_share} of the rows are kept aside and "
+            "not scored: a single run is scored on them when it registers its model "
+            "(sweep.register=NAME), a sweep's best job always"
+        )
     if cfg.sweep.register:
         # The run is logged either way; a registry that refuses is this command's failure.
         try:

@@ -132,7 +132,8 @@ def serve(args: argparse.Namespace) -> int:
     # imports of MLflow a server start took (21 s to healthy; see docs/speed.md).
     from mlflow.cli import cli
 
-    cli.main(args=command[3:], prog_name="mlflow")  # exits, as `mlflow server` does
+    # exits, as `mlflow server` does
+    cli.main(args=command[command.index("server") :], prog_name="mlflow")
     return 0
 
 
@@ -213,7 +214,8 @@ def compare_runs(args: argparse.Namespace) -> int:
     print(results.leaderboard(comparison))
     if note := results.grouping_note(comparison):
         print(f"\n{note}")
-    if note := results.ties_note(comparison):
+    setting = "--alpha" if args.alpha is not None else "the default; --alpha to change it"
+    if note := results.ties_note(comparison, setting):
         print(f"\ntied: {note}")
     print(f"\n{results.outcome(comparison.counts)}; wrote {', '.join(str(f) for f in files)}")
     return 0

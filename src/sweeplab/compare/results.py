@@ -667,24 +667,28 @@ def grouping_note(comparison: Comparison) -> str:
     if comparison.data_groups < 2:
         return ""
     return (
-        f"runs on {comparison.data_groups} different datasets (the data column, their "
-        "content digest) are ranked within each: a score on other data is not comparable"
+        f"runs on {comparison.data_groups} different datasets or folds (the data column: a "
+        "digest of the rows and, for a split with folds or a test part, of how they are "
+        "split) are ranked within each: a score on other rows is not comparable"
     )
 
 
-def ties_note(comparison: Comparison) -> str:
-    """A line saying how many rows are tied with the best (``=``), when rows have folds."""
+def ties_note(comparison: Comparison, setting: str = "sweep.alpha") -> str:
+    """A line saying how many rows are tied with the best (``=``), when rows have folds.
+
+    ``setting``: what set the threshold, as the line names it.
+    """
     if "p_vs_best" not in comparison.table.columns or comparison.table["p_vs_best"].isna().all():
         return ""
     n = comparison.tied
     if n == 0:
         return (
             f"none: the paired test on the same folds separates every other run from the best "
-            f"(p < {comparison.alpha:g})"
+            f"(p < {comparison.alpha:g}, {setting})"
         )
     return (
         f"{n} other run{'s' * (n != 1)} (=) cannot be told from the best: on the same folds "
-        f"the corrected paired t-test gives p >= {comparison.alpha:g} (sweep.alpha); more "
+        f"the corrected paired t-test gives p >= {comparison.alpha:g} ({setting}); more "
         "folds or more rows may separate them"
     )
 

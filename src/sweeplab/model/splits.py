@@ -196,11 +196,12 @@ def digest(data_digest: str, cfg: DictConfig) -> str:
 
 def _column(data: Data, key: str, name: str | None, what: str) -> "pd.Series":
     """The column ``name`` of the data (a feature or not), or a ConfigError on ``key``."""
-    columns = [str(c) for c in data.frame.columns]
+    columns = [str(c) for c in data.frame.columns if c != data.target]
     if name is None or name not in columns:
+        own = "; it has no order of its own" if name is None else ""
         raise ConfigError(
-            key, name, f"must name the column that holds {what} in {data.name}: columns are "
-            f"{columns}",
+            key, "null" if name is None else name, f"must name the column that holds {what} "
+            f"in {data.name}{own}: its columns are {columns}",
         )  # fmt: skip
     values = data.frame[name]
     missing = int(values.isna().sum())

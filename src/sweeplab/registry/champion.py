@@ -203,7 +203,7 @@ def decide(
     assert new.value is not None
     better = new.value < now.value if new.direction == "minimize" else new.value > now.value
     if not better:
-        return False, f"v{new.version} has {new.metric} {new.value:.6g}"
+        return False, f"v{new.version} has {new.metric} {new.value:.6g}, no better"
     if new.folds and len(new.folds) == len(now.folds):
         kind, k = new.split
         p = ties.p_value(new.folds, now.folds, ties.validation_ratio(kind, k))

@@ -196,6 +196,9 @@ def make(cfg: DictConfig, overrides: Sequence[str] = ()) -> Plan:
     assert source is not None  # validate() refuses datasets without a source
     key = _data_key(cfg.dataset, source)
     data = _recent_data.get(key, lambda: source.load(cfg.dataset))
+    if str(cfg.split.kind) == "time" and cfg.split.order is None and data.order is not None:
+        # Logged, fingerprinted and shown as the column it is (apple_sales: date).
+        cfg.split.order = data.order
     task = TASKS[data.task]
     metric, direction = ranking(cfg.sweep, task)
     estimator, target = estimators.build(cfg.model, task, data.categorical)

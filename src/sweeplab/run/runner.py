@@ -235,13 +235,22 @@ def _setup(plan: planning.Plan) -> entries.Setup:
     return entries.Setup.of(plan.cfg, plan.params, plan.overrides)
 
 
+def scored(value: float, spread: float | None, digits: int) -> str:
+    """``value`` to ``digits`` significant digits, then ``± spread`` to as many decimals."""
+    shown = f"{value:.{digits}g}"
+    if spread is None:
+        return shown
+    decimals = len(shown.partition(".")[2]) if "e" not in shown else digits
+    return f"{shown} ± {spread:.{decimals}f}"
+
+
 def summary(result: RunResult) -> str:
     """The lines printed when a run ends: where it is, how it scored, how to look at it."""
     from sweeplab.tracking.places import ui_hint
 
     metrics = result.metrics
     scores = "  ".join(
-        f"{k} {v:.4g}" + (f" +- {metrics[k + '_std']:.2g}" if f"{k}_std" in metrics else "")
+        f"{k} {scored(v, metrics.get(f'{k}_std'), 4)}"
         for k, v in metrics.items()
         if not (k.endswith("_std") and k.removesuffix("_std") in metrics)
     )

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from sweeplab.run.runner import Recorder, execute, exit_on_sigterm
+from sweeplab.run.runner import Recorder, execute, exit_on_sigterm, scored
 from sweeplab.sweep import optuna_search
 from sweeplab.sweep.cluster import uses_ray
 from sweeplab.sweep.parent import (
@@ -73,8 +73,7 @@ def _scored(
     label: str, metric: str, value: float, note: str = "", spread: float | None = None
 ) -> str:
     """A finished job's line: what it trained, then its metric (± its spread over folds)."""
-    shown = "" if spread is None else f" ± {spread:.3g}"
-    return f"{label} -> {metric} {value:.6g}{shown}{note}"
+    return f"{label} -> {metric} {scored(value, spread, 6)}{note}"
 
 
 def _hand_back(outcome: Outcome, parent: str | None, sweep: Sweep | None) -> Outcome:

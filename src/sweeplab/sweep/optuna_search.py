@@ -73,6 +73,12 @@ def target_name(node: DictConfig) -> str:
     return str(node.get("_target_", "")).rsplit(".", 1)[-1]
 
 
+def _choice(cfg: DictConfig, group: str, node: DictConfig) -> str:
+    """The option the user picked for ``group`` (``median``), else its class's name."""
+    choices = cfg.hydra.get("runtime", {}).get("choices", {})
+    return str(choices.get(group) or target_name(node))
+
+
 def require_optuna() -> None:
     """Raise UserError, saying which extra to install, when Optuna is not importable."""
     try:
@@ -554,7 +560,8 @@ def plan(
     study.pruner = pruner(settings)
     if prunes(settings) and str(cfg.split.kind) == "holdout" and "split" not in space:
         raise ConfigError(
-            "hydra/sweeper/pruner", target_name(settings.pruner), "stops trials between "
+            "hydra/sweeper/pruner", _choice(cfg, "hydra/sweeper/pruner", settings.pruner),
+            "stops trials between "
             "folds, and split=holdout has one: pick a split with folds (split=kfold, time or "
             "group), or hydra/sweeper/pruner=none",
         )  # fmt: skip
@@ -739,7 +746,7 @@ def summary(search: Search) -> str:
     reused = f" ({told['reused']} reused)" if told["reused"] else ""
     line = (
         f"optuna   {trials} trial{'s' * (trials != 1)}: {finished} finished{reused}, "
-        f"{told['failed']} failed, {told['pruned']} pruned; study {search.study.study_name!r}"
+        f"{told['pruned']} pruned, {told['failed']} failed; study {search.study.study_name!r}"
     )
     total = sum(map(_counts_toward_total, search.study.get_trials(deepcopy=False)))
     line += f", {total} of {search.n_trials} in all; kept in {search.shown_storage}"
