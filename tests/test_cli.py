@@ -181,7 +181,9 @@ def test_mistakes_in_a_users_own_config_files_are_one_line_naming_the_file(tmp_p
                        *grid, cwd=tmp_path)  # fmt: skip
     assert unnamed.returncode == 2
     assert unnamed.stderr == (
-        "sweeplab: error: experiment.name='???' is not allowed: must be set: experiment.name=...\n"
+        "sweeplab: error: experiment.name='???' is not allowed: must be set: config file "
+        f"'{tmp_path / 'mine' / 'experiment' / 'unnamed.yaml'}' has no `name:` (add it there, "
+        "or experiment.name=... on the command line)\n"
     )
     broken = sweeplab(*flags, "--config-dir", str(tmp_path / "mine"), "experiment=broken",
                       *grid, cwd=tmp_path)  # fmt: skip
@@ -224,6 +226,13 @@ def test_help_shows_what_to_pick_and_the_values_a_run_would_use(tmp_path):
     # Where and how a sweep runs, which Hydra's own --help leaves to --hydra-help.
     assert "hydra/launcher (where a sweep's jobs run): basic, joblib, ray" in out
     assert "hydra/sweeper (how a sweep picks its jobs' values): basic" in out
+    assert "hydra/sweeper/pruner (stop hopeless Optuna trials between folds): median, none," in out
+    # Names no config file lists: bundled datasets, metrics, and the other command.
+    assert (
+        "dataset.name (with dataset=sklearn): diabetes (regression), iris (classification)" in out
+    )
+    assert "sweep.metric: regression: mae, mse, rmse, r2; classification: accuracy," in out
+    assert "(sweeplab-tools --help)" in out
     # Resolved values, the command line's included; no interpolations, no password.
     assert "  alpha: 3" in out
     assert "uri: http://***@127.0.0.1:5999" in out

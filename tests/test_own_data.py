@@ -82,6 +82,13 @@ def test_a_csv_with_text_and_boolean_columns_trains_a_model_that_takes_its_raw_r
     (training,) = [i for i in run.inputs.dataset_inputs if i.tags[0].value == "training"]
     assert training.dataset.name == "sales"
     assert str(sales_csv) in training.dataset.source
+    # The logged model's name is one every URI form takes: no spaces, brackets or dots.
+    (model,) = client.search_logged_models([run.info.experiment_id])
+    assert model.name == (
+        "hist_gradient_boosting-dataset=table-dataset-path=data-sales-csv-dataset-target=units-"
+        "dataset-drop=-date"
+    )
+    assert result.model_uri == f"runs:/{run.info.run_id}/{model.name}"
 
     # The model is a Pipeline that one-hot encodes `store` and `promo` itself: it takes the
     # file's rows as they are, date column and all, in a Python that never saw the training.
@@ -220,8 +227,8 @@ def write(isolated: Path, name: str, content: bytes | str) -> str:
         ("sales", table("data/sales.csv"), r"column\(s\) \['date'\] of data/sales.csv hold dates, times or other values that cannot be features: leave them out with dataset.drop=\[date\]"),
         (("few.csv", "x,label\n1,a\n2,a\n3,b\n4,b\n5,c\n"), [*table("few.csv", "label"), "model=logistic_regression"], r"dataset.target='label' is not allowed: class\(es\) \['c'\] of few have a single row"),
         ("sales", [*table("data/sales.csv", "units", "dataset.drop=[date]"), "sweep.metric=accuracy"], r"sweep.metric='accuracy' is not allowed: the dataset's task, regression, has \['mae', 'mse', 'rmse', 'r2'\]"),
-        ("sales", [*table("data/sales.csv", "store", "dataset.drop=[date]"), "model=ridge"], r"model='ridge' is not allowed: sklearn.linear_model.Ridge is a regressor, and the dataset's task is classification: pick a classifier"),
-        (None, ["dataset=sklearn", "dataset.name=diabetes", "model=random_forest_classifier"], r"RandomForestClassifier is a classifier, and the dataset's task is regression: pick a regressor"),
+        ("sales", [*table("data/sales.csv", "store", "dataset.drop=[date]"), "model=ridge"], r"model='ridge' is not allowed: sklearn.linear_model.Ridge is a regressor, and the dataset's task is classification: pick a classifier: model=hist_gradient_boosting, model=lightgbm, model=logistic_regression, model=random_forest_classifier, model=xgboost, or your own"),
+        (None, ["dataset=sklearn", "dataset.name=diabetes", "model=random_forest_classifier"], r"RandomForestClassifier is a classifier, and the dataset's task is regression: pick a regressor: model=gradient_boosting, model=hist_gradient_boosting, model=lightgbm, model=random_forest, model=ridge, model=xgboost, or your own"),
         (None, ["dataset=sklearn", "model=logistic_regression", "model.C=0"], r"model.C=0 is not allowed: must be a float in the range \(0.0, inf\]"),
         (None, ["dataset=sklearn", "model=logistic_regression", "+model.c=1"], r"model.c=1 is not allowed: unknown hyperparameter of sklearn.linear_model.LogisticRegression: its parameters are \['C', 'class_weight'"),
         ("sales", [*table("data/sales.csv", "promo", "dataset.drop=[date]"), "model=logistic_regression"], r"model='logistic_regression' is not allowed: sklearn.linear_model.LogisticRegression does not take missing values, and column\(s\) \['units'\] of sales have some: pick a model that does"),

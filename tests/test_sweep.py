@@ -70,7 +70,8 @@ def test_a_sweep_makes_one_parent_and_a_nested_child_per_job(grid):
     assert {c.info.run_name for c in children} == values
     client = store(root)
     models = client.search_logged_models([parent.info.experiment_id])
-    assert {m.name for m in models} == {f"random_forest {v}" for v in values}
+    # Names every URI form takes (runs:/<id>/<name>): no spaces.
+    assert {m.name for m in models} == {f"random_forest-{v.replace(' ', '-')}" for v in values}
     # MLflow's UI opens the experiment in its model-training view, not the GenAI one.
     experiment = client.get_experiment(parent.info.experiment_id)
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
@@ -431,13 +432,24 @@ def test_categorical_and_missing_params_plot_as_they_are(tmp_path):
         plot(comparison, tmp_path)
     finally:
         plt.Figure.savefig = original
+    # Each model has its own max_depth, none swept: max_depth is no swept param, not plotted.
+    assert comparison.swept == ["model"]
     assert drawn == [
-        # ridge has no max_depth: no "None" or "nan" tick, one line per model that has it.
-        ("by_max_depth.png", ["3", "6"], ["-", "-"]),
-        # Points, not lines through unrelated models; ridge shows, as "no max_depth".
-        ("by_model.png", ["gradient_boosting", "random_forest", "ridge"], ["None"] * 3),
-        ("heatmap_max_depth_model.png", ["gradient_boosting", "random_forest"], []),
+        # Points, not lines through unrelated models.
+        ("by_model.png", ["gradient_boosting", "random_forest", "ridge"], ["None"]),
     ]
+    # Swept within a model, it is plotted: one line per model that has it, ridge left out.
+    rows.append(
+        Row("FINISHED", "f9", 3, {"model": "random_forest", "max_depth": "9"}, {"rmse": 121.0})
+    )
+    drawn.clear()
+    plt.Figure.savefig = keep
+    try:
+        plot(compare(rows, "rmse", "minimize"), tmp_path)
+    finally:
+        plt.Figure.savefig = original
+    by_depth = next(d for d in drawn if d[0] == "by_max_depth.png")
+    assert by_depth[1] == ["3", "6", "9"] and by_depth[2] == ["-", "-"]
 
 
 def _many_jobs(count: int, seeds: int = 1) -> list[Row]:

@@ -58,11 +58,16 @@ class BasicLauncher(HydraBasic):
 
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-        log.info(f"Launching {len(job_overrides)} jobs locally")
+        # A sweeplab sweep prints each job's line as it ends: Hydra's lines for each job (and
+        # for each batch, an Optuna trial's batch of one) would only repeat them.
+        quiet = self.sweep is not None
+        if not quiet or initial_job_idx == 0:
+            log.info(f"Launching {len(job_overrides)} jobs locally")
         runs: list[JobReturn] = []
         for idx, overrides in enumerate(job_overrides):
             idx = initial_job_idx + idx
-            log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
+            if not quiet:
+                log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
             sweep_config = self.hydra_context.config_loader.load_sweep_config(
                 self.config, list(overrides)
             )

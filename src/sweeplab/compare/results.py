@@ -269,15 +269,24 @@ def with_folds(client: MlflowClient, rows: list[Row], metric: str) -> list[Row]:
 
 
 def swept_params(rows: Iterable[Row], overrides: Sequence[str] = ()) -> list[str]:
-    """The params whose values differ between the rows that have them.
+    """The params whose values differ between the rows that have them, within one model kind.
 
-    Params the sweep's ``overrides`` name come first, in their order.
+    Two models' own defaults (logistic regression's max_iter 1000, a boosting model's 100)
+    are not a swept value: a param is swept when runs of the same model (param ``model``)
+    differ in it, and ``model`` itself when the runs' models differ. Params the sweep's
+    ``overrides`` name come first, in their order.
     """
-    values: dict[str, set[str]] = {}
+    rows = list(rows)
+    models = {row.params["model"] for row in rows if "model" in row.params}
+    values: dict[str, dict[str | None, set[str]]] = {}
     for row in rows:
+        # One model (or none named): every row is of the same kind, refused jobs too.
+        kind = row.params.get("model") if len(models) > 1 else None
         for key, value in row.params.items():
-            values.setdefault(key, set()).add(value)
-    swept = [key for key, seen in values.items() if len(seen) > 1]
+            values.setdefault(key, {}).setdefault(None if key == "model" else kind, set()).add(
+                value
+            )
+    swept = [key for key, by_kind in values.items() if any(len(s) > 1 for s in by_kind.values())]
     named = [p[0] for p in map(param_of_override, overrides) if p and p[0] in swept]
     return named + sorted(set(swept) - set(named))
 
@@ -418,7 +427,13 @@ def leaderboard(comparison: Comparison, limit: int | None = None) -> str:
     """
     table = comparison.table
     shown = _formatted(table if limit is None else table.head(limit)).drop(columns="overrides")
-    shown["note"] = shown["note"].map(lambda s: s if len(s) <= 60 else s[:57] + "...")
+    # A terminal's width: long run names (a run's full overrides) and notes are cut; the
+    # comparison files keep them whole.
+    for column, width in (("note", 60), ("run", 40), ("experiment", 24)):
+        if column in shown.columns:
+            shown[column] = shown[column].map(
+                lambda s, w=width: s if len(str(s)) <= w else str(s)[: w - 3] + "..."
+            )
     text = str(shown.to_string(index=False))
     if limit is not None and len(table) > limit:
         more = len(table) - limit
@@ -495,8 +510,9 @@ def plot(comparison: Comparison, folder: Path) -> list[Path]:
         if len(order) < 2:
             continue  # one value (the plotted data group has no other): nothing to compare
         numeric = all(map(_is_number, order))
-        # Many values: on a number line with the axis's own ticks, not a label for each.
-        scaled = numeric and len(order) > _LABELLED_TICKS
+        # Numbers on a number line with the axis's own ticks (Optuna's 0.0117115, 0.0160712 ...
+        # as categories would be evenly spaced, their labels running together).
+        scaled = numeric
         line = "-" if numeric else "none"
         marker = "o" if len(order) <= _LABELLED_TICKS * 2 else "."
         fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
@@ -514,6 +530,8 @@ def plot(comparison: Comparison, folder: Path) -> list[Path]:
             values = [float(x) for x in order]
             if min(values) > 0 and max(values) / min(values) >= 100:
                 ax.set_xscale("log")
+            if len(order) <= _LABELLED_TICKS and all(v.is_integer() for v in values):
+                ax.set_xticks(values, order)  # a few whole numbers (3, 6, 9): each labelled
         else:
             positions, labels = _thinned(order)
             ax.set_xticks(positions, labels)
@@ -555,10 +573,11 @@ def _heatmap(
     top = cells.idxmin() if best == "min" else cells.idxmax()
     # Values in the cells while they fit; beyond that the colour bar reads them.
     readable = max(pivot.shape) <= _LABELLED_SIDE
+    decimals = _telling_decimals(cells.tolist(), cells[top])
     for (i, j), value in cells.items() if readable else ():
         # Dark text on the bright end of viridis, light text on the dark end.
         bright = (value > middle) == (best == "min")
-        ax.text(j, i, f"{value:.4g}" + ("\nbest" if (i, j) == top else ""), ha="center",
+        ax.text(j, i, f"{value:.{decimals}f}" + ("\nbest" if (i, j) == top else ""), ha="center",
                 va="center", fontsize=9, color="black" if bright else "white",
                 fontweight="bold" if (i, j) == top else "normal")  # fmt: skip
     ax.add_patch(Rectangle((top[1] - 0.5, top[0] - 0.5), 1, 1, fill=False, edgecolor="red",
@@ -575,6 +594,18 @@ def _heatmap(
 # columns a heatmap's cells carry no text (a 1,000-job sweep stays readable).
 _LABELLED_TICKS = 20
 _LABELLED_SIDE = 12
+
+
+def _telling_decimals(values: list[float], best: float) -> int:
+    """Decimals that show 4 significant digits, and more until the best value reads apart from
+    every other (121.56 and 121.62, not 121.6 twice); at most 6 more."""
+    spec = column_format(pd.Series(values, dtype=float))
+    decimals = max(0, int(spec[1:-1]) - 2)  # column_format's 6 significant digits, less 2
+    others = [v for v in values if v != best and math.isfinite(v)]
+    for more in range(decimals, decimals + 7):
+        if all(f"{v:.{more}f}" != f"{best:.{more}f}" for v in others):
+            return more
+    return decimals + 6
 
 
 def _thinned(values: list[Any]) -> tuple[list[int], list[str]]:
@@ -667,9 +698,9 @@ def grouping_note(comparison: Comparison) -> str:
     if comparison.data_groups < 2:
         return ""
     return (
-        f"runs on {comparison.data_groups} different datasets or folds (the data column: a "
-        "digest of the rows and, for a split with folds or a test part, of how they are "
-        "split) are ranked within each: a score on other rows is not comparable"
+        f"the ranked runs are on {comparison.data_groups} different datasets or folds (the data "
+        "column: a digest of the rows and, for a split with folds or a test part, of how they "
+        "are split), ranked within each: a score on other rows is not comparable"
     )
 
 

@@ -21,6 +21,7 @@ _HYDRA_GROUPS = {
     "hydra/launcher": "where a sweep's jobs run",
     "hydra/sweeper": "how a sweep picks its jobs' values",
     "hydra/sweeper/sampler": "which Optuna sampler, with hydra/sweeper=optuna",
+    "hydra/sweeper/pruner": "stop hopeless Optuna trials between folds",
 }
 # Options whose Hydra plugin is an extra, by the module the plugin installs.
 _NEEDS = {
@@ -35,6 +36,7 @@ _HIDDEN = {
     "hydra/launcher": {"submitit_local", "submitit_slurm", "ray_aws"},
     "hydra/sweeper": set(),
     "hydra/sweeper/sampler": set(),
+    "hydra/sweeper/pruner": set(),
 }
 
 
@@ -77,6 +79,7 @@ def text(argv: Sequence[str]) -> str:
     for group, purpose in _HYDRA_GROUPS.items():
         shown = [_option(o) for o in options[group] if o not in _HIDDEN[group]]
         lines.append(_listed(f"{group} ({purpose})", shown, chosen.get(group)))
+    lines += ["", "== Values some keys take ==", *_values()]
     lines += [
         "",
         "== The config a run would use (override any value: model.max_depth=9) ==",
@@ -85,6 +88,27 @@ def text(argv: Sequence[str]) -> str:
         str(cfg.hydra.help.footer).rstrip(),
     ]
     return "\n".join(lines)
+
+
+def _values() -> list[str]:
+    """The names a few keys take, which no config file lists, and the other command."""
+    from sweeplab.data.bundled import BUNDLED
+    from sweeplab.model.tasks import TASKS
+
+    bundled = ", ".join(f"{name} ({task})" for name, (_, task) in BUNDLED.items())
+    metrics = "; ".join(f"{task.name}: {', '.join(task.metrics)}" for task in TASKS.values())
+    return [
+        _wrapped(f"dataset.name (with dataset=sklearn): {bundled}"),
+        _wrapped(f"sweep.metric: {metrics}; null: rmse, or accuracy for classification"),
+        _wrapped(
+            "sweeplab-tools: compare runs and sweeps, list and promote registered models, "
+            "predict with one, start MLflow's UI on this folder's store (sweeplab-tools --help)"
+        ),
+    ]
+
+
+def _wrapped(line: str) -> str:
+    return textwrap.fill(line, width=_WIDTH, subsequent_indent="    ", break_on_hyphens=False)
 
 
 def _listed(group: str, options: list[str], now: str | None) -> str:

@@ -141,6 +141,29 @@ def check(argv: Sequence[str]) -> None:
     # Before Hydra runs: it instantiates hydra.callbacks (and imports launchers and sweepers)
     # right after composing.
     allow.check_config(composed)
+    if args.config_dir:
+        swept = [o.partition("=")[0].lstrip("+~") for o in args.overrides]
+        _check_files_set_their_keys(composed, Path(args.config_dir), swept)
+
+
+def _check_files_set_their_keys(cfg: Any, config_dir: Path, swept: Sequence[str]) -> None:
+    """A required key a file of the user's leaves unset is one line naming that file.
+
+    Without it the schema's check says only ``experiment.name='???'``, not which file.
+    """
+    from omegaconf import OmegaConf
+
+    for group, choice in cfg.hydra.runtime.choices.items():
+        file = config_dir / str(group) / f"{choice}.yaml"
+        node = cfg.get(group) if "/" not in str(group) else None
+        if choice is None or node is None or not file.is_file() or not OmegaConf.is_dict(node):
+            continue
+        for key in map(str, node):
+            if OmegaConf.is_missing(node, key) and f"{group}.{key}" not in swept:
+                raise ConfigError(
+                    f"{group}.{key}", "???", f"must be set: config file '{file}' has no "
+                    f"`{key}:` (add it there, or {group}.{key}=... on the command line)",
+                )  # fmt: skip
 
 
 # Composing errors in the options Hydra's own Optuna plugin also names.

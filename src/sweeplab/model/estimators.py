@@ -144,6 +144,30 @@ def _validate_values(estimator: Any, prefix: str) -> None:
         ) from None
 
 
+def shipped_for(task: Task) -> list[str]:
+    """The shipped model options (sweeplab/conf/model/) that fit ``task``, by name."""
+    from importlib import resources
+
+    import yaml
+
+    fitting = []
+    folder = resources.files("sweeplab.conf").joinpath("model")
+    for file in sorted(folder.iterdir(), key=lambda f: f.name):
+        if not file.name.endswith(".yaml"):
+            continue
+        target = yaml.safe_load(file.read_text()).get("_target_")
+        if isinstance(target, dict):
+            fits = task.name in target  # one class per task
+        else:
+            try:
+                fits = not task.other(allow.load_estimator_class(str(target), "model._target_")())
+            except Exception:  # an extra that is not installed: it is not offered
+                fits = False
+        if fits:
+            fitting.append(file.name.removesuffix(".yaml"))
+    return fitting
+
+
 def build(model: DictConfig, task: Task, categorical: list[str]) -> tuple[Any, str]:
     """An unfitted estimator for ``task`` with the config's hyperparameters, and its class name.
 
@@ -156,10 +180,12 @@ def build(model: DictConfig, task: Task, categorical: list[str]) -> tuple[Any, s
     estimator = _construct(cls, params, "model", target)
     if task.other(estimator):
         other = "classifier" if task.kind == "regressor" else "regressor"
+        shipped = ", ".join(f"model={name}" for name in shipped_for(task))
         raise ConfigError(
             "model",
             display_name(model, target),
-            f"{target} is a {other}, and the dataset's task is {task.name}: pick a {task.kind}",
+            f"{target} is a {other}, and the dataset's task is {task.name}: pick a "
+            f"{task.kind}: {shipped}, or your own",
         )
     if not categorical:
         return estimator, target

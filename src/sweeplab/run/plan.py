@@ -30,9 +30,10 @@ from sweeplab.util.redact import scrub_text
 # Overrides that say where to log rather than what to train stay out of run names.
 _NOT_IN_RUN_NAME = ("tracking", "experiment", "run_name", "sweep", "hydra", "model=", "+model=")
 
-# What MLflow refuses in a logged model's name (mlflow.utils.validation), and a length the
-# name column of every backend store holds.
-_NOT_IN_MODEL_NAME = re.compile(r"[/:.%\"']")
+# What a logged model's name may not hold: what MLflow refuses (/ : . % " ', see
+# mlflow.utils.validation) and what `runs:/<id>/<name>` URIs do not survive (spaces,
+# brackets, commas); and a length the name column of every backend store holds.
+_NOT_IN_MODEL_NAME = re.compile(r"[^A-Za-z0-9_=+-]+")
 _MAX_MODEL_NAME = 200
 
 
@@ -108,13 +109,16 @@ def names(model_name: str, overrides: Sequence[str], swept: Sequence[str]) -> tu
 
     In a sweep (``swept`` keys given) the run's name is only its values of the swept keys,
     so that the UI's narrow name column tells the jobs apart; the model's name always starts
-    with the model's kind. MLflow refuses ``/ : . % " '`` in a model's name: they become ``_``.
+    with the model's kind, and holds only letters, digits and ``_ = + -`` (any run of other
+    characters becomes one ``-``), so that every MLflow URI form names it:
+    ``random_forest-max_depth=3`` for ``random_forest max_depth=3``.
     """
     own = named(model_name, overrides)
     parts = distinguishing(overrides, swept) if swept else []
     run_name = " ".join(shown for _, shown in parts) or own
     model = " ".join([model_name, *(shown for key, shown in parts if key != "model")])
-    return run_name, _NOT_IN_MODEL_NAME.sub("_", model if parts else own)[:_MAX_MODEL_NAME]
+    safe = _NOT_IN_MODEL_NAME.sub("-", model if parts else own).strip("-")
+    return run_name, safe[:_MAX_MODEL_NAME]
 
 
 def default_run_name(cfg: DictConfig, overrides: Sequence[str]) -> str:
