@@ -49,7 +49,7 @@ def history(tmp_path_factory, migrated_store):
         # The default random forest beats ridge on the apple data.
         "better run": sweeplab("model.n_estimators=30", register, cwd=root),
         "other data": sweeplab("model.n_estimators=30", "dataset.n_rows=2000", register, cwd=root),
-        "forced": sweeplab(*RIDGE, "model.alpha=1000", register, "sweep.promote=always", cwd=root),
+        "forced": sweeplab(*RIDGE, "model.alpha=3000", register, "sweep.promote=always", cwd=root),
     }
     return root, steps
 
@@ -399,3 +399,28 @@ def test_a_bad_registry_setting_is_one_line_before_any_run(tmp_path, override, m
     (line,) = done.stderr.strip().splitlines()
     assert message in line
     assert not (tmp_path / "outputs" / "mlflow.db").exists()
+
+
+def test_a_version_that_could_never_be_compared_is_refused_and_an_identical_one_reused(tmp_path):
+    small = ("model=ridge", "dataset.n_rows=300", "sweep.register=demo")
+    first = sweeplab(*small, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "champion: demo v1 (rmse " in first.stdout
+    # The same run again (no skip_finished: it trains again): the same model, not a v2.
+    again = sweeplab(*small, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    (reused,) = lines_of(again, "registry")
+    assert reused.startswith("registry demo v1 is this model already (same config fingerprint")
+    client = store(tmp_path)
+    assert [str(v.version) for v in client.search_model_versions("name = 'demo'")] == ["1"]
+    # A classifier ranked by accuracy under a name whose versions are ranked by rmse.
+    iris = sweeplab("dataset=sklearn", "model=logistic_regression", "sweep.register=demo",
+                    cwd=tmp_path)  # fmt: skip
+    assert iris.returncode == 1
+    assert "demo's versions are ranked by rmse (minimize), v1 the newest" in iris.stderr
+    assert "could never be compared with them: register it under another name" in iris.stderr
+    run_id = iris.stdout.split("id ")[1].split()[0]
+    by_hand = tools("promote", run_id, "--name", "demo", cwd=tmp_path)
+    assert by_hand.returncode == 2
+    assert len(by_hand.stderr.strip().splitlines()) == 1
+    assert [str(v.version) for v in client.search_model_versions("name = 'demo'")] == ["1"]

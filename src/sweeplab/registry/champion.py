@@ -331,6 +331,56 @@ def _versions_named(client: "MlflowClient", name: str) -> list["ModelVersion"]:
     return list(client.search_model_versions(f"name = '{escaped}'", max_results=10000))
 
 
+def _existing_versions(client: "MlflowClient", name: str) -> list["ModelVersion"]:
+    """The versions of ``name``, newest first; none when the registered model does not exist."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        found = _versions_named(client, name)
+    except MlflowException:
+        return []
+    return sorted(found, key=lambda v: -int(v.version))
+
+
+def fitting_version(
+    client: "MlflowClient", name: str, run: "Run", metric: str, direction: str
+) -> "tuple[ModelVersion | None, str]":
+    """An existing version of ``name`` that is this run's model again, and its line; or none.
+
+    Raises UserError when ``name``'s versions are ranked by another metric or direction:
+    a version ranked otherwise could never be compared with them, so it is not registered.
+    A version with the same config fingerprint, data digest and score is the same model
+    trained again (an identical sweep re-run): it is reused instead of a duplicate.
+    """
+    existing = _existing_versions(client, name)
+    ranked = [Entry.of(v) for v in existing if Entry.of(v).metric is not None]
+    if ranked and (ranked[0].metric, ranked[0].direction) != (metric, direction):
+        newest = ranked[0]
+        raise UserError(
+            f"{name}'s versions are ranked by {newest.metric} ({newest.direction}), v"
+            f"{newest.version} the newest; run {run.info.run_id}'s model is ranked by {metric} "
+            f"({direction}) and could never be compared with them: register it under another "
+            f"name, or rank it by {newest.metric}"
+        )
+    tags = run.data.tags
+    fingerprint, digest = tags.get(FINGERPRINT_TAG), tags.get(DATA_DIGEST_TAG, "")
+    value = run.data.metrics.get(metric)
+    for version in existing:
+        vtags = version.tags or {}
+        if (
+            fingerprint
+            and vtags.get(FINGERPRINT_TAG) == fingerprint
+            and vtags.get(DATA_DIGEST_TAG, "") == digest
+            and value is not None
+            and vtags.get(VERSION_VALUE_TAG) == repr(float(value))
+        ):
+            return version, (
+                f"registry {name} v{version.version} is this model already (same config "
+                f"fingerprint, data and {metric} {value:.6g}): no new version"
+            )
+    return None, ""
+
+
 def _registered(name: str, version: "ModelVersion", run_id: str) -> str:
     """``registry apple_demand v4 (models:/apple_demand/4, run <id>)``."""
     return f"registry {name} v{version.version} (models:/{name}/{version.version}, run {run_id})"
@@ -355,14 +405,17 @@ def register_and_promote(
     ``noted_on``: the run (a sweep's parent, or ``run_id`` itself) that gets REGISTERED_TAG.
     """
     run = client.get_run(run_id)
-    version = register(
-        client, name, run, metric=metric, direction=direction, parent_run_id=parent_run_id,
-        description=description,
-    )  # fmt: skip
+    version, line = fitting_version(client, name, run, metric, direction)
+    if version is None:
+        version = register(
+            client, name, run, metric=metric, direction=direction, parent_run_id=parent_run_id,
+            description=description,
+        )  # fmt: skip
+        line = _registered(name, version, run_id)
     moved = promote(client, name, version, alias, always=always, alpha=alpha)
     if noted_on:
         client.set_tag(noted_on, REGISTERED_TAG, f"{name} v{version.version}")
-    return [_registered(name, version, run_id), moved]
+    return [line, moved]
 
 
 def register_run(
@@ -444,6 +497,9 @@ def promote_run(
             )
         version = existing
         lines.append(f"registry {name} v{version.version} is run {run.info.run_id}'s model already")
+    elif (same := fitting_version(client, name, run, metric, direction))[0] is not None:
+        version = same[0]
+        lines.append(same[1])
     else:
         parent = run.data.tags.get(MLFLOW_PARENT_RUN_ID)
         overrides = run.data.tags.get(OVERRIDES_TAG, "")
