@@ -261,6 +261,35 @@ def test_on_the_command_line_bad_data_is_one_line_and_exit_2(tmp_path):
     assert not (tmp_path / "outputs" / "mlflow.db").exists()
 
 
+@pytest.mark.fresh_store
+def test_every_problem_of_a_file_and_its_model_comes_in_one_pass(tmp_path):
+    rows = 1200
+    frame = pd.DataFrame({
+        "tenure": [float(i % 40) if i % 7 else None for i in range(rows)],
+        "city": [f"city{i}" for i in range(rows)],               # 1,200 values: too many
+        "email": [f"user{i}@example.com" for i in range(rows)],  # unique
+        "signup": pd.date_range("2020-01-01", periods=rows, freq="D").astype(str),
+        "churned": ["yes" if i % 3 else "no" for i in range(rows)],
+    })  # fmt: skip
+    frame.to_csv(tmp_path / "customers.csv", index=False)
+    done = sweeplab(*table("customers.csv", "churned"), "model=ridge", cwd=tmp_path)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert all(line.startswith("sweeplab: error: ") for line in lines)
+    # Dates, too many categories, and a regressor for classes: three lines, one run.
+    assert len(lines) == 3, lines
+    assert "column(s) ['signup'] of customers.csv hold dates" in lines[0]
+    assert "dataset.drop=[signup,city,email]" in lines[0]
+    assert "text column(s) ['city', 'email'] of customers.csv have 1,200, 1,200" in lines[1]
+    assert "is a regressor, and the dataset's task is classification" in lines[2]
+    assert not (tmp_path / "outputs" / "mlflow.db").exists()
+    # The model chosen, what is left is the missing values it does not take, with the rest.
+    again = sweeplab(*table("customers.csv", "churned"), "model=logistic_regression",
+                     cwd=tmp_path)  # fmt: skip
+    assert again.returncode == 2
+    assert "does not take missing values, and column(s) ['tenure']" in again.stderr.splitlines()[2]
+
+
 def test_the_file_is_read_once_per_run_digest_included(compose_cfg, sales_csv):
     opened: list[str] = []
 

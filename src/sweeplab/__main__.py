@@ -9,7 +9,7 @@ import sys
 
 from sweeplab.tracking import tracker
 from sweeplab.util import env, process
-from sweeplab.util.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, UserError
+from sweeplab.util.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, UserError, error_lines
 
 
 def main() -> None:
@@ -18,7 +18,7 @@ def main() -> None:
     try:
         separate = env.tracking_process()
     except UserError as e:  # before anything is composed or logged, as app.cli reports errors
-        print(f"sweeplab: error: {e}", file=sys.stderr)
+        print(error_lines("sweeplab", e), file=sys.stderr)
         sys.exit(2)
     # The environment decides whether a helper exists; the command line, what it gets ready for.
     if separate and tracker.wanted(sys.argv[1:]):

@@ -24,6 +24,7 @@ from sweeplab.util.errors import (
     TRACEBACK_ARTIFACT,
     RunFailed,
     UserError,
+    error_lines,
     error_summary,
     interruption,
 )
@@ -58,7 +59,7 @@ def main(cfg: DictConfig, sweep: Sweep | None = None) -> float | Outcome:
             cores=process.cores(),
         )
     except UserError as e:
-        print(f"sweeplab: error: {e}", file=sys.stderr)
+        print(error_lines("sweeplab", e), file=sys.stderr)
         sys.exit(2)
     except RunFailed as e:
         print(
@@ -108,7 +109,7 @@ def cli() -> None:
         try:
             print(helptext.text(sys.argv[1:]))
         except UserError as e:  # a bad override or config file: the same one line as a run's
-            print(f"sweeplab: error: {e}", file=sys.stderr)
+            print(error_lines("sweeplab", e), file=sys.stderr)
             sys.exit(2)
         return
     exit_on_sigterm()
@@ -121,7 +122,7 @@ def cli() -> None:
         # composing once first turns those into one line, as for every other bad value.
         preflight.check(sys.argv[1:])
     except UserError as e:
-        print(f"sweeplab: error: {e}", file=sys.stderr)
+        print(error_lines("sweeplab", e), file=sys.stderr)
         sys.exit(2)
     # A sweep's sweeper has ended its runs by the time an interrupt or an error gets here
     # (sweeplab.sweep.owner); a single run ends its own.

@@ -21,7 +21,7 @@ from sweeplab.model import tasks
 from sweeplab.model.tasks import METRICS
 from sweeplab.tracking.tags import ERROR_TAG
 from sweeplab.util import env, process
-from sweeplab.util.errors import UserError
+from sweeplab.util.errors import UserError, error_lines
 from sweeplab.util.redact import redact_uri
 
 
@@ -447,7 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except UserError as e:
-        print(f"sweeplab-tools: error: {e}", file=sys.stderr)
+        print(error_lines("sweeplab-tools", e), file=sys.stderr)
         return 2
     except BrokenPipeError:  # `sweeplab-tools models | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

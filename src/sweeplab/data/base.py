@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from omegaconf import DictConfig
 
-from sweeplab.util.checks import Check, ConfigError, between, numpy_seed
+from sweeplab.util.checks import Check, ConfigError, between, numpy_seed, raise_all
 from sweeplab.util.errors import warn
 
 if TYPE_CHECKING:
@@ -44,6 +44,9 @@ class Data:
     digest: str
     # The column that orders the rows in time, when the source knows one (split=time uses it).
     order: str | None = None
+    # What is wrong with the file, found while reading it: plan.make raises these together
+    # with what is wrong with the model for it (features without the unusable columns).
+    problems: tuple[ConfigError, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -124,19 +127,24 @@ def describe(
         raise ConfigError(
             "dataset.target", target, f"not a column of {where}: columns are {columns}"
         )
+    # Everything wrong with the file is found in one pass, one line each (sweeplab.run.plan
+    # raises them with the model's own problems); only what leaves nothing to check stops here.
+    problems: list[ConfigError] = []
     missing = [c for c in drop if c not in columns]
     if missing:
-        raise ConfigError(
+        problems.append(ConfigError(
             "dataset.drop", list(drop), f"{missing} not column(s) of {where}: columns are {columns}"
-        )
+        ))  # fmt: skip
     if target in drop:
-        raise ConfigError("dataset.drop", list(drop), f"holds the target {target!r}")
+        problems.append(ConfigError("dataset.drop", list(drop), f"holds the target {target!r}"))
     features = [c for c in columns if c != target and c not in drop]
     if not features:
-        raise ConfigError("dataset.drop", list(drop), f"leaves no feature columns in {where}")
+        raise_all([*problems, ConfigError(
+            "dataset.drop", list(drop), f"leaves no feature columns in {where}"
+        )])  # fmt: skip
     unknown_target = int(frame[target].isna().sum())
     if unknown_target == len(frame):
-        raise ConfigError("dataset.target", target, f"has no values in {where}")
+        raise_all([*problems, ConfigError("dataset.target", target, f"has no values in {where}")])
     if unknown_target:
         warn(f"{unknown_target} of {len(frame)} rows of {where} have no {target!r}: left out")
         frame = frame[frame[target].notna()].reset_index(drop=True)
@@ -156,20 +164,23 @@ def describe(
     # Each distinct value becomes a column of the model's (dense) input: ids or free text
     # would make it as wide as the data is long.
     wide = {c: n for c in categorical if (n := int(frame[c].nunique())) > MAX_CATEGORIES}
-    if wide:
-        raise ConfigError(
-            "dataset.drop", list(drop), f"text column(s) {list(wide)} of {where} have "
-            f"{', '.join(f'{n:,}' for n in wide.values())} distinct values, more than the "
-            f"{MAX_CATEGORIES:,} sweeplab one-hot encodes: leave them out with "
-            f"dataset.drop=[{','.join([*drop, *wide])}], or encode them in the file",
-        )  # fmt: skip
     if unusable:
-        kept = [*drop, *unusable]
-        raise ConfigError(
+        kept = [*drop, *unusable, *wide]
+        problems.append(ConfigError(
             "dataset.drop", list(drop), f"column(s) {unusable} of {where} hold dates, times or "
             f"other values that cannot be features: leave them out with "
             f"dataset.drop=[{','.join(kept)}]",
-        )  # fmt: skip
+        ))  # fmt: skip
+    if wide:
+        problems.append(ConfigError(
+            "dataset.drop", list(drop), f"text column(s) {list(wide)} of {where} have "
+            f"{', '.join(f'{n:,}' for n in wide.values())} distinct values, more than the "
+            f"{MAX_CATEGORIES:,} sweeplab one-hot encodes: leave them out with "
+            f"dataset.drop=[{','.join([*drop, *unusable, *wide])}], or encode them in the file",
+        ))  # fmt: skip
+    # The model is checked against the columns that can be features.
+    features = [c for c in features if c not in unusable and c not in wide]
+    categorical = [c for c in categorical if c not in wide]
     if task == "auto":
         task = "regression" if is_numeric_target(frame[target]) else "classification"
     return Data(
@@ -183,6 +194,7 @@ def describe(
         source=source,
         digest=digest,
         order=order,
+        problems=tuple(problems),
     )
 
 

@@ -23,7 +23,7 @@ from sweeplab.model.splits import Split
 from sweeplab.model.tasks import TASKS, Task
 from sweeplab.tracking.tags import DATA_DIGEST_TAG, ESTIMATOR_TAG, FINGERPRINT_TAG, TASK_TAG
 from sweeplab.util import allow, env
-from sweeplab.util.checks import ConfigError
+from sweeplab.util.checks import ConfigError, raise_all
 from sweeplab.util.recent import Recent
 from sweeplab.util.redact import scrub_text
 
@@ -204,21 +204,32 @@ def make(cfg: DictConfig, overrides: Sequence[str] = ()) -> Plan:
         # Logged, fingerprinted and shown as the column it is (apple_sales: date).
         cfg.split.order = data.order
     task = TASKS[data.task]
-    metric, direction = ranking(cfg.sweep, task)
-    estimator, target = estimators.build(cfg.model, task, data.categorical)
+    # Every problem of the data and of the model for it, found in one pass: one line each.
+    problems = list(data.problems)
+    try:
+        metric, direction = ranking(cfg.sweep, task)
+    except ConfigError as e:
+        problems.append(e)
+        metric, direction = tasks.ranking(None, task=task)
+    try:
+        estimator, target = estimators.build(cfg.model, task, data.categorical)
+    except ConfigError as e:
+        raise_all([*problems, e])
+        raise
     if metric in ("log_loss", "roc_auc") and not hasattr(estimator, "predict_proba"):
-        raise ConfigError(
+        problems.append(ConfigError(
             "sweep.metric", metric, f"{target} gives no class probabilities (predict_proba)"
-        )
+        ))  # fmt: skip
     # One-hot encoding gives missing text values a column of their own; numbers stay NaN.
     gaps = [c for c in data.features if c not in data.categorical and data.frame[c].isna().any()]
     if gaps and not estimators.accepts_missing(estimator):
-        raise ConfigError(
+        problems.append(ConfigError(
             "model", estimators.display_name(cfg.model, target),
             f"{target} does not take missing values, and column(s) {gaps} of {data.name} have "
             "some: pick a model that does (hist_gradient_boosting, lightgbm, xgboost, the "
             "forests), fill them in the file, or leave the columns out with dataset.drop",
-        )  # fmt: skip
+        ))  # fmt: skip
+    raise_all(problems)
     rows = _recent_splits.get(
         json.dumps([key, splits.definition(cfg.split)], sort_keys=True),
         lambda: splits.make(

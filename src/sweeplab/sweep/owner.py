@@ -21,7 +21,7 @@ from sweeplab.sweep.parent import Sweep, SweepPlan, outcomes_report, start
 from sweeplab.tracking import tracker
 from sweeplab.tracking.places import is_server
 from sweeplab.util import env
-from sweeplab.util.errors import UserError, error_summary, interruption
+from sweeplab.util.errors import UserError, error_lines, error_summary, interruption
 from sweeplab.util.redact import redact_uri
 
 T = TypeVar("T")
@@ -64,7 +64,7 @@ def checked(config: DictConfig, step: Callable[[], T]) -> T:
     try:
         return step()
     except UserError as e:
-        print(f"sweeplab: error: {e}", file=sys.stderr)
+        print(error_lines("sweeplab", e), file=sys.stderr)
         raise SystemExit(2) from None
     except HydraException as e:
         print(f"sweeplab: error: {describe(e, config.hydra.overrides.task)}", file=sys.stderr)

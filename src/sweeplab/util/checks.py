@@ -23,6 +23,30 @@ class ConfigError(UserError, ValueError):
         return (type(self), (self.key, self.value, self.allowed))
 
 
+class ConfigErrors(ConfigError):
+    """Several bad values found in one pass: one line each (its key and value: the first's)."""
+
+    def __init__(self, errors: "list[ConfigError]") -> None:
+        self.errors = list(errors)
+        first = self.errors[0]
+        super().__init__(first.key, first.value, first.allowed)
+        self.args = ("\n".join(str(e) for e in self.errors),)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.errors,))
+
+
+def raise_all(errors: "list[ConfigError]") -> None:
+    """Raise the one error, or all of them as ConfigErrors; nothing when there is none."""
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise ConfigErrors(errors)
+
+
 @dataclass(frozen=True)
 class Check:
     """A rule for one field: ``ok(value, node)`` says whether the value passes."""

@@ -67,3 +67,8 @@ def error_summary(error: BaseException) -> str:
 def warn(message: str) -> None:
     """Print ``sweeplab: warning: <message>`` on stderr."""
     print(f"sweeplab: warning: {message}", file=sys.stderr, flush=True)
+
+
+def error_lines(program: str, error: BaseException) -> str:
+    """``program: error: <line>`` for each line of ``error`` (several problems found at once)."""
+    return "\n".join(f"{program}: error: {line}" for line in str(error).splitlines() or [""])
