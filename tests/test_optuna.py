@@ -219,6 +219,16 @@ def test_an_interrupted_study_resumes_to_its_total(tmp_path):
     assert sum(t.state.name == "COMPLETE" for t in study.trials) == 6
     assert f"optuna   {6 - len(completed)} trial" in again.stdout
     assert "6 of 6 in all" in again.stdout
+    # The resumed sweep's parent covers the whole study: its name, its table (and plots).
+    client = store(tmp_path)
+    experiment = client.get_experiment_by_name("Apple_Models").experiment_id
+    parents = [r for r in client.search_runs([experiment])
+               if r.data.tags.get("sweeplab.sweep") == "true"]  # fmt: skip
+    newest = max(parents, key=lambda r: r.info.start_time)
+    assert ": 6 trials" in newest.info.run_name
+    rows = parent_csv(client, newest, tmp_path)
+    assert sum(r["status"] == "FINISHED" for r in rows) == 6
+    assert sum("an earlier run of this study" in r["note"] for r in rows) == len(completed)
     # The same command once the study is complete runs nothing, and says so.
     done = sweeplab(*command[1:], cwd=tmp_path, timeout=120)
     assert done.returncode == 0

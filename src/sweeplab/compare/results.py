@@ -208,8 +208,12 @@ def job_records(client: MlflowClient, parent_run_id: str) -> list[JobRecord]:
         return [JobRecord(**json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))]
 
 
-def rows_of_sweep(client: MlflowClient, parent: Run) -> list[Row]:
-    """A row per job of the sweep whose parent run is ``parent``."""
+def rows_of_sweep(client: MlflowClient, parent: Run, also: Sequence[str] = ()) -> list[Row]:
+    """A row per job of the sweep whose parent run is ``parent``, and per run of ``also``.
+
+    ``also``: runs of earlier sweeps this one continues (a resumed Optuna study's trials),
+    each noted as such; their job numbers were another sweep's, so they show none.
+    """
     children = _search_all(
         client,
         [parent.info.experiment_id],
@@ -240,6 +244,13 @@ def rows_of_sweep(client: MlflowClient, parent: Run) -> list[Row]:
                     overrides=" ".join(record.overrides),
                 )
             )
+    have = {row.run_id for row in rows}
+    wanted = [i for i in also if i not in have]
+    for found in _runs_by_id(client, [parent.info.experiment_id], wanted).values():
+        before = found.data.tags.get(MLFLOW_PARENT_RUN_ID, "?")
+        row = _row_of_run(found, note=f"an earlier run of this study (parent {before})")
+        row.job = None
+        rows.append(row)
     return rows
 
 

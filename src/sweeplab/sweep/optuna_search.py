@@ -611,9 +611,15 @@ def plan_sweep(cfg: DictConfig) -> tuple[Search, SweepPlan]:
         quoted = search.study.study_name.replace("\\", "\\\\").replace("'", "\\'")
         hydra_overrides.append(f"++hydra.job.env_set.{env.OPTUNA_STUDY.name}='{quoted}'")
         tags[PRUNER_TAG] = target_name(cfg.hydra.sweeper.pruner)
+    # A resumed study's earlier trials: one comparison covers every trial of the study.
+    earlier = [
+        str(t.user_attrs[RUN_ATTR])
+        for t in search.study.get_trials(deepcopy=False)
+        if RUN_ATTR in t.user_attrs and _counts_toward_total(t)
+    ]
     return search, SweepPlan(
         search.remaining, list(search.space), metric, direction, unit="trial", tags=tags,
-        hydra_overrides=hydra_overrides,
+        hydra_overrides=hydra_overrides, earlier_runs=earlier,
     )  # fmt: skip
 
 

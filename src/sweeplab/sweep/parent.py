@@ -68,6 +68,9 @@ class SweepPlan:
     # The sweeper's own tags on the parent run, and overrides of Hydra's every job gets.
     tags: dict[str, str] = field(default_factory=dict)
     hydra_overrides: list[str] = field(default_factory=list)
+    # Runs of earlier sweeps that this one continues (a resumed Optuna study's trials): its
+    # name, comparison and plots cover them too.
+    earlier_runs: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -156,6 +159,8 @@ class Sweep:
     # The sweep's config, which composes any job's (this process's alone: the best job's
     # test part is made from it).
     config: DictConfig | None = None
+    # Runs of earlier sweeps it continues (SweepPlan.earlier_runs), compared with its own.
+    earlier_runs: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -542,7 +547,8 @@ def start(cfg: DictConfig, plan: SweepPlan, in_process: bool) -> Sweep:
     if cluster.uses_ray(cfg.hydra.launcher):
         cluster.connect(cfg.hydra.launcher, uri)
     task = [scrub_text(o) for o in cfg.hydra.overrides.task]
-    name = cfg.run_name or sweep_name(cfg, task, plan.swept, plan.count, plan.unit)
+    count = plan.count + len(plan.earlier_runs) if plan.count else 0
+    name = cfg.run_name or sweep_name(cfg, task, plan.swept, count, plan.unit)
     tags = {
         SWEEP_TAG: "true",
         OVERRIDES_TAG: " ".join(task),
@@ -574,6 +580,7 @@ def start(cfg: DictConfig, plan: SweepPlan, in_process: bool) -> Sweep:
         alias=str(cfg.sweep.alias),
         always=cfg.sweep.promote == Promote.always,
         config=cfg,
+        earlier_runs=list(plan.earlier_runs),
     )
     job_env = {PARENT_RUN_ENV: sweep.parent_run_id, env.SWEPT_KEYS.name: ",".join(plan.swept)}
     with read_write(cfg.hydra.overrides):
@@ -598,7 +605,8 @@ def _compare_and_log(client: "MlflowClient", parent: "Run", sweep: Sweep) -> "Co
     """Rank the sweep's jobs from the store and attach the comparison to its parent run."""
     from sweeplab.compare import results
 
-    rows = results.with_folds(client, results.rows_of_sweep(client, parent), sweep.metric)
+    rows = results.rows_of_sweep(client, parent, also=sweep.earlier_runs)
+    rows = results.with_folds(client, rows, sweep.metric)
     comparison = results.compare(
         rows, sweep.metric, sweep.direction, sweep.overrides, alpha=sweep.alpha
     )
