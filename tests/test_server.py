@@ -61,6 +61,9 @@ def test_console_script_logs_to_the_server(mlflow_server, tmp_path):
     )  # fmt: skip
     assert found.returncode == 0, found.stderr
     assert "Apple_Models" in found.stdout
+    # The server's processes say what a user acts on, not starlette's notes to MLflow.
+    log = (mlflow_server[1] / "server.log").read_text()
+    assert "Uvicorn running on" in log and "DeprecationWarning" not in log
 
 
 def test_unreachable_server_fails_fast_naming_uri_and_fix(tmp_path):

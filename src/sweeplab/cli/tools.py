@@ -20,7 +20,7 @@ from sweeplab.config import schema
 from sweeplab.model import tasks
 from sweeplab.model.tasks import METRICS
 from sweeplab.tracking.tags import ERROR_TAG
-from sweeplab.util import env, process
+from sweeplab.util import env, process, quiet
 from sweeplab.util.errors import UserError, error_lines
 from sweeplab.util.redact import redact_uri
 
@@ -127,6 +127,10 @@ def serve(args: argparse.Namespace) -> int:
     os.environ.setdefault(jobs, "false")
     _migrate_local_store(command[command.index("--backend-store-uri") + 1])
     print("starting:", redact_uri(" ".join([*shown, *command])), flush=True)
+    # uvicorn's worker processes never run sweeplab's filters (util.quiet): the environment
+    # carries the one they need.
+    given = os.environ.get("PYTHONWARNINGS")
+    os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [given, f"ignore:{quiet.SERVER_NOTICE}"]))
     # MLflow's own command line (its console script's entry point), in this process rather
     # than a new interpreter: MLflow is imported already, which saves one of the three
     # imports of MLflow a server start took (21 s to healthy; see docs/speed.md).

@@ -11,6 +11,9 @@ still show.
 import logging
 import warnings
 
+# MLflow's server imports starlette's WSGI middleware, which starlette deprecates: a note for
+# MLflow's developers, printed by each server process.
+SERVER_NOTICE = "starlette.middleware.wsgi is deprecated"
 # Messages, matched from their start (MLflow colours some with ANSI escapes first).
 _MESSAGES = (
     # MLflow hints that integer columns cannot hold missing values; generated data has none,
@@ -28,6 +31,7 @@ _MESSAGES = (
     # stand in for those options in sweeplab alone, on purpose; Hydra 1.3 then checks each
     # against the ConfigStore entry of the same name, which is wanted, and warns.
     r"\s*'hydra/(launcher|sweeper)/(basic|joblib|ray)' is validated against ConfigStore schema",
+    SERVER_NOTICE,
 )
 # Libraries whose deprecation notices are for their callers' developers, not for users.
 _LIBRARIES = (
