@@ -124,6 +124,8 @@ def test_the_parent_has_the_grids_comparison_and_optunas_plots(tpe, tmp_path):
     assert yaml.safe_load(written.read_text())["best_run_id"] == best.info.run_id
     # The summary counts the trials by outcome; progress lines count to 6.
     assert "optuna   6 trials: 6 finished, 0 pruned, 0 failed;" in done.stdout
+    # Each trial's own line, not Hydra's launcher lines for each batch of one.
+    assert "Launching" not in done.stdout + done.stderr
     assert "[6/6]" in done.stdout
     assert "Warning" not in done.stdout + done.stderr
     # Hydra's launch lines show the trial's values, not sweeplab's bookkeeping.

@@ -87,7 +87,8 @@ def main(cfg: DictConfig, sweep: Sweep | None = None) -> float | Outcome:
             print("\n".join(lines))
         except Exception as e:
             print(f"sweeplab: error: run {result.run_id} is logged, but registering its model "
-                  f"failed: {error_summary(e)}", file=sys.stderr)  # fmt: skip
+                  f"failed: {e if isinstance(e, UserError) else error_summary(e)}",
+                  file=sys.stderr)  # fmt: skip
             sys.exit(1)
     return result.metrics.get(result.metric, float("nan"))
 

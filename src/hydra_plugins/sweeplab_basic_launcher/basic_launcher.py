@@ -58,10 +58,10 @@ class BasicLauncher(HydraBasic):
 
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-        # A sweeplab sweep prints each job's line as it ends: Hydra's lines for each job (and
-        # for each batch, an Optuna trial's batch of one) would only repeat them.
+        # A sweeplab sweep prints each job's line as it ends, and its count: Hydra's lines for
+        # each batch (an Optuna trial's batch of one) and each job would only repeat them.
         quiet = self.sweep is not None
-        if not quiet or initial_job_idx == 0:
+        if not quiet:
             log.info(f"Launching {len(job_overrides)} jobs locally")
         runs: list[JobReturn] = []
         for idx, overrides in enumerate(job_overrides):

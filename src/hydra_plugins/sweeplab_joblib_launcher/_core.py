@@ -51,14 +51,13 @@ def launch(
     warmed(launcher.warming)
     launcher.warming = None
     queue = {initial_job_idx + i: list(o) for i, o in enumerate(job_overrides)}
-    if launcher.sweep is None:  # Hydra's lines, as its joblib launcher prints them
+    # A sweeplab sweep prints each job's line as it ends, and its count: Hydra's lines, as its
+    # joblib launcher prints them, only for another sweeper's jobs.
+    if launcher.sweep is None:
         shown = ",".join(f"{k}={v}" for k, v in settings.items())
         log.info(f"Joblib.Parallel({shown}) is launching {len(job_overrides)} jobs")
         for idx, overrides in queue.items():
             log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
-    elif initial_job_idx == 0:  # a sweeplab sweep prints each job's line as it ends
-        workers = settings.get("n_jobs")
-        log.info(f"Launching {len(job_overrides)} jobs on {workers} joblib worker processes")
     singleton_state = Singleton.get_state()
     returns: dict[int, JobReturn] = {}
     while queue:

@@ -356,11 +356,13 @@ def fitting_version(
     ranked = [Entry.of(v) for v in existing if Entry.of(v).metric is not None]
     if ranked and (ranked[0].metric, ranked[0].direction) != (metric, direction):
         newest = ranked[0]
+        # Ranking it their way is a way out only where the run has their metric.
+        theirs = f", or rank it by {newest.metric}" if newest.metric in run.data.metrics else ""
         raise UserError(
             f"{name}'s versions are ranked by {newest.metric} ({newest.direction}), v"
             f"{newest.version} the newest; run {run.info.run_id}'s model is ranked by {metric} "
             f"({direction}) and could never be compared with them: register it under another "
-            f"name, or rank it by {newest.metric}"
+            f"name{theirs}"
         )
     tags = run.data.tags
     fingerprint, digest = tags.get(FINGERPRINT_TAG), tags.get(DATA_DIGEST_TAG, "")

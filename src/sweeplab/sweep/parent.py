@@ -271,7 +271,7 @@ class Sweep:
                 noted_on=self.parent_run_id, alpha=self.alpha,
             )  # fmt: skip
         except Exception as e:  # the sweep's runs are logged; say what did not happen
-            self.register_error = error_summary(e)
+            self.register_error = str(e) if isinstance(e, UserError) else error_summary(e)
             return [f"registry could not register the best model in {self.register!r}: "
                     f"{self.register_error}"]  # fmt: skip
         return lines
