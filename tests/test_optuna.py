@@ -60,7 +60,7 @@ def test_each_trial_is_one_child_run_tagged_with_its_trial_number(tpe):
     assert done.returncode == 0, done.stderr
     parent, children = sweep_runs(store(root))
     assert parent.info.status == "FINISHED"
-    assert parent.info.run_name == "alpha x fit_intercept: 6 trials of model=ridge"
+    assert parent.info.run_name == "alpha x fit_intercept (fi): 6 trials of model=ridge"
     assert sorted(int(c.data.tags[TRIAL_TAG]) for c in children) == list(range(6))
     # Each trial is a complete run, as a grid's job is.
     for child in children:
@@ -69,10 +69,7 @@ def test_each_trial_is_one_child_run_tagged_with_its_trial_number(tpe):
         assert child.outputs.model_outputs
         assert child.inputs.dataset_inputs
     # Child names carry the suggested values, floats to 6 significant digits.
-    assert all(
-        c.info.run_name.startswith("alpha=") and "fit_intercept=" in c.info.run_name
-        for c in children
-    )
+    assert all(c.info.run_name.startswith("alpha=") and " fi=" in c.info.run_name for c in children)
     alphas = [c.data.params["alpha"] for c in children]
     assert all(len(a.lstrip("0.").replace(".", "").partition("e")[0]) <= 6 for a in alphas)
 
@@ -582,6 +579,8 @@ def test_search_config_files_set_the_sweeper_and_its_params(tmp_path):
                     timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr
     parent, children = sweep_runs(store(tmp_path))
-    assert parent.info.run_name == "alpha x fit_intercept: 3 trials of ridge search=ridge_alpha"
+    assert parent.info.run_name == (
+        "alpha x fit_intercept (fi): 3 trials of ridge search=ridge_alpha"
+    )
     assert len(children) == 3
     assert {"alpha", "fit_intercept"} <= set(children[0].data.params)

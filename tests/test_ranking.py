@@ -84,3 +84,20 @@ def test_a_comparison_across_experiments_fits_a_terminal_and_counts_what_it_rank
     assert comparison.table["run"].str.len().max() > 80
     # Two groups are ranked (a failed run's third digest is ranked in none).
     assert grouping_note(comparison).startswith("the ranked runs are on 2 different datasets")
+
+
+def test_swept_keys_have_short_forms_that_tell_runs_apart_in_20_characters():
+    from sweeplab.run.plan import names, short_forms
+
+    assert short_forms(["model.max_depth", "model.n_estimators", "model.alpha", "model"]) == {
+        "model.max_depth": "md", "model.n_estimators": "ne", "model.alpha": "alpha"
+    }  # fmt: skip
+    # Short forms that would clash keep their names.
+    assert short_forms(["model.max_depth", "model.min_depth"]) == {
+        "model.max_depth": "max_depth", "model.min_depth": "min_depth"
+    }  # fmt: skip
+    swept = ["model.max_depth", "model.n_estimators"]
+    first = names("random_forest", ["model.max_depth=9", "model.n_estimators=100"], swept)
+    second = names("random_forest", ["model.max_depth=9", "model.n_estimators=200"], swept)
+    assert first[0] == "md=9 ne=100" and first[0][:20] != second[0][:20]
+    assert first[1] == "random_forest-max_depth=9-n_estimators=100"  # the model: full keys

@@ -53,7 +53,7 @@ def test_a_sweep_makes_one_parent_and_a_nested_child_per_job(grid):
     parent, children = sweep_runs(store(root))
     assert parent.info.status == "FINISHED"
     # What was swept comes first: the UI's name column is narrow.
-    assert parent.info.run_name == "max_depth x n_estimators: 4 jobs of random_forest"
+    assert parent.info.run_name == "max_depth (md) x n_estimators (ne): 4 jobs of random_forest"
     assert parent.data.tags["sweeplab.sweep.overrides"] == " ".join(GRID)
     assert len(children) == 4
     assert {c.info.status for c in children} == {"FINISHED"}
@@ -65,9 +65,12 @@ def test_a_sweep_makes_one_parent_and_a_nested_child_per_job(grid):
     for child in children:
         assert set(child.data.metrics) >= {"mae", "mse", "rmse", "r2"}
         assert child.outputs.model_outputs
-    # Children are named by their swept values; their models by kind and values.
+    # Children are named by their swept values, short enough for the UI's name column to tell
+    # apart (its ~20 characters); their models by kind and the full keys.
+    assert {c.info.run_name for c in children} == {
+        f"md={d} ne={n}" for d in (3, 6) for n in (20, 40)
+    }  # fmt: skip
     values = {f"max_depth={d} n_estimators={n}" for d in (3, 6) for n in (20, 40)}
-    assert {c.info.run_name for c in children} == values
     client = store(root)
     models = client.search_logged_models([parent.info.experiment_id])
     # Names every URI form takes (runs:/<id>/<name>): no spaces.

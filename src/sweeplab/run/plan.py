@@ -89,18 +89,34 @@ def named(label: str, overrides: Sequence[str]) -> str:
     return " ".join([label, *shown_overrides([scrub_text(o) for o in overrides])])
 
 
+def short_forms(swept: Sequence[str]) -> dict[str, str]:
+    """A short form of each swept key for run names: ``max_depth`` -> ``md``.
+
+    The UI's name column shows about 20 characters: ``max_depth=9 n_estimators=100`` and
+    ``max_depth=9 n_estimators=200`` read alike there, ``md=9 ne=100`` and ``md=9 ne=200`` do
+    not. A key of several words becomes their initials, a one-word key stays itself; keys
+    whose short forms would clash keep their own names. The params keep the full keys.
+    """
+    full = {key: key.rpartition(".")[2] for key in swept if key != "model"}
+    short = {}
+    for key, name in full.items():
+        words = [w for w in name.split("_") if w]
+        short[key] = "".join(w[0] for w in words) if len(words) > 1 else name
+    clashing = {s for s in short.values() if list(short.values()).count(s) > 1}
+    return {key: (full[key] if s in clashing else s) for key, s in short.items()}
+
+
 def distinguishing(overrides: Sequence[str], swept: Sequence[str]) -> list[tuple[str, str]]:
     """``(key, shown)`` for each of a job's overrides of a ``swept`` key, in the job's order.
 
-    A swept model shows as its name (``ridge``), any other key as ``max_depth=3``.
+    A swept model shows as its name (``ridge``), any other key by its short form (``md=3``).
     """
     shown = []
+    forms = short_forms(swept)
     for line in overrides:
         key, sep, value = scrub_text(line).lstrip("+~").partition("=")
         if sep and key in swept:
-            shown.append(
-                (key, value if key == "model" else f"{key.removeprefix('model.')}={value}")
-            )
+            shown.append((key, value if key == "model" else f"{forms[key]}={value}"))
     return shown
 
 
@@ -116,7 +132,10 @@ def names(model_name: str, overrides: Sequence[str], swept: Sequence[str]) -> tu
     own = named(model_name, overrides)
     parts = distinguishing(overrides, swept) if swept else []
     run_name = " ".join(shown for _, shown in parts) or own
-    model = " ".join([model_name, *(shown for key, shown in parts if key != "model")])
+    # The model's name keeps the full keys: it is read where there is room (its page, URIs).
+    full = [f"{key.rpartition('.')[2]}={shown.partition('=')[2]}" for key, shown in parts
+            if key != "model"]  # fmt: skip
+    model = " ".join([model_name, *full])
     safe = _NOT_IN_MODEL_NAME.sub("-", model if parts else own).strip("-")
     return run_name, safe[:_MAX_MODEL_NAME]
 

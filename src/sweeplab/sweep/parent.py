@@ -21,7 +21,7 @@ from sweeplab.config import schema
 from sweeplab.config.preflight import describe, explain_model_key
 from sweeplab.config.schema import ConfigError, Promote
 from sweeplab.model import estimators
-from sweeplab.run.plan import default_run_name, shown_overrides
+from sweeplab.run.plan import default_run_name, short_forms, shown_overrides
 from sweeplab.run.runner import Recorder
 from sweeplab.tracking import tracker
 from sweeplab.tracking.entries import NewRun, Store
@@ -386,10 +386,18 @@ def sweep_name(
 ) -> str:
     """The parent run's name: what is swept, how many jobs, then what all of them share.
 
-    ``max_depth x n_estimators: 9 jobs of random_forest``: the UI's name column shows the
-    start, so the swept keys come first. An Optuna sweep counts ``trials``.
+    ``max_depth (md) x n_estimators (ne): 9 jobs of random_forest``: the UI's name column
+    shows the start, so the swept keys come first, with the short forms the jobs' run names
+    use (run.plan.short_forms). An Optuna sweep counts ``trials``.
     """
-    keys = " x ".join(k.removeprefix("model.") for k in swept) or "no swept values"
+    forms = short_forms(swept)
+
+    def shown(key: str) -> str:
+        name = key.removeprefix("model.")
+        short = forms.get(key, name)
+        return name if short in (name, key.rpartition(".")[2]) else f"{name} ({short})"
+
+    keys = " x ".join(map(shown, swept)) or "no swept values"
     count = f"{jobs} {unit}{'s' * (jobs != 1)}" if jobs else f"{unit}s as the sweeper picks them"
     shared = [o for o in task if o.lstrip("+~").partition("=")[0] not in swept]
     of = "" if "model" in swept else f" of {job_label(cfg, shared, name_model=True)}"
