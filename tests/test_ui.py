@@ -98,7 +98,7 @@ def test_the_printed_url_shows_the_parent_its_children_and_their_metric(shown_sw
             # Before expanding: one row, the sweep's parent, named by what it swept.
             assert rows.count() == 1
             row = page.locator(f'{LEFT} .ag-row[row-id="{parent.info.run_id}"]')
-            assert "max_depth x n_estimators: 4 jobs of random_forest" in row.inner_text()
+            assert "max_depth (md) x n_estimators (ne): 4 jobs of random_forest" in row.inner_text()
             row.locator(EXPANDER).click()
             page.wait_for_function(
                 f"document.querySelectorAll('{LEFT} .ag-row').length == 5", timeout=20_000
@@ -114,7 +114,9 @@ def test_the_printed_url_shows_the_parent_its_children_and_their_metric(shown_sw
             names = {r.get_attribute("row-id"): r.inner_text().strip() for r in rows.all()}
         finally:
             browser.close()
-    # Each child by its swept values, with its rmse; the parent with the best child's.
+    # Each child by its swept values, with its rmse; the parent with the best child's. The
+    # name column shows about 20 characters: they tell the children apart.
+    assert len({child.info.run_name[:20] for child in children}) == len(children)
     for child in children:
         assert child.info.run_name in names[child.info.run_id]
         assert float(shown[child.info.run_id]) == pytest.approx(child.data.metrics["rmse"])
@@ -134,9 +136,9 @@ def test_the_parent_run_page_reads_as_a_training_run(shown_sweep):
         browser, page = _browser_page(playwright, "rmse", experiment_id)
         try:
             page.goto(url)
-            page.get_by_text("max_depth x n_estimators: 4 jobs of random_forest").first.wait_for(
-                timeout=60_000
-            )
+            page.get_by_text(
+                "max_depth (md) x n_estimators (ne): 4 jobs of random_forest"
+            ).first.wait_for(timeout=60_000)
             page.get_by_text("Logged models").first.wait_for(timeout=20_000)
             text = page.inner_text("body")
         finally:
