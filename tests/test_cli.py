@@ -181,7 +181,7 @@ def test_mistakes_in_a_users_own_config_files_are_one_line_naming_the_file(tmp_p
                        *grid, cwd=tmp_path)  # fmt: skip
     assert unnamed.returncode == 2
     assert unnamed.stderr == (
-        "sweeplab: error: experiment.name='???' is not allowed: must be set: config file "
+        "sweeplab: error: experiment.name is not set: config file "
         f"'{tmp_path / 'mine' / 'experiment' / 'unnamed.yaml'}' has no `name:` (add it there, "
         "or experiment.name=... on the command line)\n"
     )

@@ -55,9 +55,9 @@ def test_every_other_option_composes_and_validates(compose_cfg, group):
 
 
 def test_the_table_option_asks_for_its_file_and_target(compose_cfg):
-    with pytest.raises(ConfigError, match=r"dataset.path='\?\?\?' is not allowed: must be set"):
+    with pytest.raises(ConfigError, match=r"dataset.path is not set: give it a value"):
         validate(compose_cfg("dataset=table"))
-    with pytest.raises(ConfigError, match=r"dataset.target='\?\?\?' is not allowed: must be set"):
+    with pytest.raises(ConfigError, match=r"dataset.target is not set: give it a value"):
         validate(compose_cfg("dataset=table", "dataset.path=sales.csv"))
     validate(compose_cfg("dataset=table", "dataset.path=sales.csv", "dataset.target=units"))
 

@@ -145,7 +145,7 @@ ROWS = "dataset.n_rows=400"
          "(dates, times or numbers) in iris; it has no order of its own"),
         ([ROWS, "split=time", "split.order=when"], "split.order", "its columns are ['date', "),
         (["dataset.n_rows=5", "split=time"], "split.k", "cannot make 5 time-ordered folds"),
-        ([ROWS, "split=group"], "split.column", "must be set: split.column=..."),
+        ([ROWS, "split=group"], "split.column", "split.column is not set: give it a value"),
         ([ROWS, "split=group", "split.column=nope"], "split.column", "columns are ["),
         ([ROWS, "split=group", "split.column=weekend"], "split.k", "must be <= the 2 groups"),
         ([ROWS, "split=kfold", "split.k=1"], "split.k", "must be >= 2"),

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 from hydra.errors import HydraException, MissingConfigException, OverrideParseException
+from omegaconf import MISSING
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from sweeplab.config.schema import ConfigError
@@ -149,7 +150,7 @@ def check(argv: Sequence[str]) -> None:
 def _check_files_set_their_keys(cfg: Any, config_dir: Path, swept: Sequence[str]) -> None:
     """A required key a file of the user's leaves unset is one line naming that file.
 
-    Without it the schema's check says only ``experiment.name='???'``, not which file.
+    Without it the schema's check says only that ``experiment.name`` is not set, not where.
     """
     from omegaconf import OmegaConf
 
@@ -161,7 +162,7 @@ def _check_files_set_their_keys(cfg: Any, config_dir: Path, swept: Sequence[str]
         for key in map(str, node):
             if OmegaConf.is_missing(node, key) and f"{group}.{key}" not in swept:
                 raise ConfigError(
-                    f"{group}.{key}", "???", f"must be set: config file '{file}' has no "
+                    f"{group}.{key}", MISSING, f"config file '{file}' has no "
                     f"`{key}:` (add it there, or {group}.{key}=... on the command line)",
                 )  # fmt: skip
 

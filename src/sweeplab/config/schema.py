@@ -200,7 +200,11 @@ def _check_node(prefix: str, node: DictConfig) -> None:
     _check_keys(prefix, node, schema)
     for key in map(str, node):
         if OmegaConf.is_missing(node, key):
-            raise ConfigError(f"{prefix}.{key}", "???", f"must be set: {prefix}.{key}=...")
+            raise ConfigError(
+                f"{prefix}.{key}",
+                MISSING,
+                f"give it a value: {prefix}.{key}=... on the command line, or in a config file",
+            )
     for key, check in getattr(schema, "CHECKS", {}).items():
         value = node[key]
         if not check.ok(value, node):

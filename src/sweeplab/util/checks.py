@@ -4,6 +4,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from omegaconf import MISSING
+
 from sweeplab.util.errors import UserError
 from sweeplab.util.redact import REDACTED, is_secret_key, redact_uri
 
@@ -16,7 +18,10 @@ class ConfigError(UserError, ValueError):
         shown = redact_uri(value) if isinstance(value, str) else value
         if is_secret_key(key):
             shown = REDACTED
-        super().__init__(f"{key}={shown!r} is not allowed: {allowed}")
+        if value == MISSING:  # OmegaConf's mark for a value nobody gave: say so in words
+            super().__init__(f"{key} is not set: {allowed}")
+        else:
+            super().__init__(f"{key}={shown!r} is not allowed: {allowed}")
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Raised in the tracking process too (sweeplab.tracking.tracker), and sent back pickled.
