@@ -270,12 +270,17 @@ def rows_of_experiments(
     ]
 
 
+def fold_values(client: MlflowClient, run_id: str, metric: str) -> list[float]:
+    """A cross-validated run's value of ``metric`` on each fold, in fold order."""
+    history = client.get_metric_history(run_id, f"{metric}_fold")
+    return [m.value for m in sorted(history, key=lambda m: m.step)]
+
+
 def with_folds(client: MlflowClient, rows: list[Row], metric: str) -> list[Row]:
     """``rows``, cross-validated ones given their fold values of ``metric`` (one query each)."""
     for row in rows:
         if row.run_id and f"{metric}_std" in row.metrics and not row.folds:
-            history = client.get_metric_history(row.run_id, f"{metric}_fold")
-            row.folds = [m.value for m in sorted(history, key=lambda m: m.step)]
+            row.folds = fold_values(client, row.run_id, metric)
     return rows
 
 
@@ -344,13 +349,13 @@ def compare(
             "note": row.note,
             "overrides": row.overrides,
             "_folds": row.folds,
-            "_split": (row.params.get("split.kind", ""), row.params.get("split.k", "")),
+            "_ratio": ties.ratio_of(row.params),
         }
         for row in rows
     ]
     table = pd.DataFrame.from_records(
         records, columns=["job", "experiment", "run", "data", *swept, *metrics, *spread,
-                          "status", "run_id", "note", "overrides", "_folds", "_split"],
+                          "status", "run_id", "note", "overrides", "_folds", "_ratio"],
     )  # fmt: skip
     table["job"] = table["job"].astype("Int64")
     # A run that failed after logging its metrics (its worker died while it logged the model)
@@ -387,13 +392,11 @@ def _p_vs_best(table: pd.DataFrame, alpha: float) -> pd.Series[float]:
     p = pd.Series(math.nan, index=table.index, dtype=float)
     for _, group in table[table["rank"].notna()].groupby("_group"):
         best = group.iloc[0]
-        kind, k = best["_split"]
-        if len(best["_folds"]) < 2 or not str(k).isdigit():
+        if len(best["_folds"]) < 2 or pd.isna(best["_ratio"]):
             continue
-        ratio = ties.validation_ratio(str(kind), int(k))
         for index, row in group.iloc[1:].iterrows():
             if len(row["_folds"]) == len(best["_folds"]):
-                p[index] = ties.p_value(row["_folds"], best["_folds"], ratio)
+                p[index] = ties.p_value(row["_folds"], best["_folds"], best["_ratio"])
     return p
 
 

@@ -8,7 +8,7 @@ fold validates on relative to those it trains on; it is the test scikit-learn's 
 """
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 # The default threshold: a paired difference with p below it is called real (sweep.alpha).
 ALPHA = 0.05
@@ -23,6 +23,13 @@ def validation_ratio(kind: str, k: int) -> float:
     if kind == "time":
         return sum(1 / i for i in range(1, k + 1)) / k
     return 1 / (k - 1)
+
+
+def ratio_of(params: Mapping[str, str]) -> float | None:
+    """validation_ratio of a run's folds, from its logged params ``split.kind`` and ``split.k``;
+    None for a run without folds."""
+    k = params.get("split.k", "")
+    return validation_ratio(params.get("split.kind", ""), int(k)) if k.isdigit() else None
 
 
 def p_value(a: Sequence[float], b: Sequence[float], ratio: float) -> float:

@@ -108,18 +108,14 @@ def _values() -> list[str]:
 
 
 def _wrapped(line: str) -> str:
+    """``line`` wrapped to the help's width, its later lines indented."""
     return textwrap.fill(line, width=_WIDTH, subsequent_indent="    ", break_on_hyphens=False)
 
 
 def _listed(group: str, options: list[str], now: str | None) -> str:
     """``group: a, b, c  [now: b]``, wrapped under the group's name."""
     chosen = f"  [now: {now}]" if now is not None else ""
-    return textwrap.fill(
-        f"{group}: {', '.join(options)}{chosen}",
-        width=_WIDTH,
-        subsequent_indent="    ",
-        break_on_hyphens=False,
-    )
+    return _wrapped(f"{group}: {', '.join(options)}{chosen}")
 
 
 def _option(name: str) -> str:

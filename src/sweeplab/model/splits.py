@@ -8,7 +8,7 @@ works on every data source; what a kind cannot do with the data is a ConfigError
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -130,8 +130,6 @@ class Split:
     refit: bool
     X_test: "pd.DataFrame | None" = None
     y_test: "pd.Series | None" = None
-    # What decides the folds (kind, k, seed ...): part of the run's fingerprint and data digest.
-    definition: dict[str, Any] = field(default_factory=dict)
 
     def fold(self, i: int) -> "tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.Series]":
         """Fold ``i``'s training and validation rows: X_train, X_val, y_train, y_val."""
@@ -429,7 +427,6 @@ def make(data: Data, cfg: DictConfig, *, holdout: tuple[float, int], stratify: b
         refit=kind.name != "holdout",
         X_test=None if len(test) == 0 else features.iloc[test],
         y_test=None if len(test) == 0 else target.iloc[test],
-        definition=definition(cfg),
     )
 
 

@@ -59,9 +59,10 @@ class Entry:
     value: float | None
     direction: str | None
     digest: str | None
-    # A cross-validated version's fold values of its metric, and its split's kind and k.
+    # A cross-validated version's fold values of its metric, and its folds' validation ratio
+    # (compare.ties.ratio_of).
     folds: tuple[float, ...] = ()
-    split: tuple[str, int] = ("", 0)
+    ratio: float | None = None
 
     @classmethod
     def of(cls, version: "ModelVersion") -> "Entry":
@@ -82,13 +83,14 @@ class Entry:
         entry = cls.of(version)
         if entry.metric is None or not version.run_id:
             return entry
+        from sweeplab.compare.results import fold_values
+
         run = client.get_run(version.run_id)
-        k = run.data.params.get("split.k", "")
-        if f"{entry.metric}_std" not in run.data.metrics or not k.isdigit():
+        ratio = ties.ratio_of(run.data.params)
+        if f"{entry.metric}_std" not in run.data.metrics or ratio is None:
             return entry
-        history = client.get_metric_history(version.run_id, f"{entry.metric}_fold")
-        folds = tuple(m.value for m in sorted(history, key=lambda m: m.step))
-        return replace(entry, folds=folds, split=(run.data.params["split.kind"], int(k)))
+        folds = tuple(fold_values(client, version.run_id, entry.metric))
+        return replace(entry, folds=folds, ratio=ratio)
 
     def scored(self) -> str:
         """``v4 (rmse 121.59)``."""
@@ -204,9 +206,8 @@ def decide(
     better = new.value < now.value if new.direction == "minimize" else new.value > now.value
     if not better:
         return False, f"v{new.version} has {new.metric} {new.value:.6g}, no better"
-    if new.folds and len(new.folds) == len(now.folds):
-        kind, k = new.split
-        p = ties.p_value(new.folds, now.folds, ties.validation_ratio(kind, k))
+    if new.folds and new.ratio is not None and len(new.folds) == len(now.folds):
+        p = ties.p_value(new.folds, now.folds, new.ratio)
         if p >= alpha:
             return False, (
                 f"v{new.version} has {new.metric} {new.value:.6g}, within noise: on the same "

@@ -256,25 +256,27 @@ def _n_jobs(cfg: DictConfig) -> int:
     return jobs_at_once(cfg.hydra.launcher)
 
 
+def _optuna_class(node: DictConfig, setting: str, module: str) -> str:
+    """``hydra.sweeper.<setting>``'s ``_target_``, checked to be a class of Optuna's ``module``
+    (``optuna.samplers``, ``optuna.pruners``) or of a module allowed from the environment."""
+    target = str(node.get("_target_", ""))
+    key = f"hydra.sweeper.{setting}._target_"
+    if not allow.under(target, (module, *allow.user_prefixes())):
+        raise allow.TargetRefused(key, target, f"a {setting} must be a class of {module}")
+    if target.startswith(module + "."):
+        classes = importlib.import_module(module)
+        if not isinstance(getattr(classes, target.removeprefix(module + "."), None), type):
+            known = sorted(
+                n for n in dir(classes)
+                if n.endswith(setting.capitalize()) and not n.startswith(("Base", "PartialFixed"))
+            )  # fmt: skip
+            raise ConfigError(key, target, f"must be one of the classes {module} has: {known}")
+    return target
+
+
 def _sampler_target(cfg: DictConfig) -> str:
     """The sampler class's dotted name, checked to be one of optuna.samplers' (or allowed)."""
-    sampler = cfg.hydra.sweeper.sampler
-    target = str(sampler.get("_target_", ""))
-    key = "hydra.sweeper.sampler._target_"
-    if not allow.under(target, (SAMPLERS_MODULE, *allow.user_prefixes())):
-        raise allow.TargetRefused(key, target, f"a sampler must be a class of {SAMPLERS_MODULE}")
-    if target.startswith(SAMPLERS_MODULE + "."):
-        import optuna.samplers
-
-        name = target.removeprefix(SAMPLERS_MODULE + ".")
-        if not isinstance(getattr(optuna.samplers, name, None), type):
-            known = sorted(
-                n for n in dir(optuna.samplers)
-                if n.endswith("Sampler") and not n.startswith(("Base", "PartialFixed"))
-            )  # fmt: skip
-            raise ConfigError(
-                key, target, f"must be one of the classes {SAMPLERS_MODULE} has: {known}"
-            )
+    target = _optuna_class(cfg.hydra.sweeper.sampler, "sampler", SAMPLERS_MODULE)
     if target.endswith(".GPSampler") and importlib.util.find_spec("torch") is None:
         raise ConfigError(
             "hydra/sweeper/sampler", "gp", "needs PyTorch, which is not installed: "
@@ -296,16 +298,7 @@ def pruner(settings: DictConfig) -> "optuna.pruners.BasePruner":
     node = settings.get("pruner")
     if node is None:
         return optuna.pruners.NopPruner()
-    target = str(node.get("_target_", ""))
-    key = "hydra.sweeper.pruner._target_"
-    if not allow.under(target, (PRUNERS_MODULE, *allow.user_prefixes())):
-        raise allow.TargetRefused(key, target, f"a pruner must be a class of {PRUNERS_MODULE}")
-    name = target.removeprefix(PRUNERS_MODULE + ".")
-    if target.startswith(PRUNERS_MODULE + ".") and not isinstance(
-        getattr(optuna.pruners, name, None), type
-    ):
-        known = sorted(n for n in dir(optuna.pruners) if n.endswith("Pruner") and n != "BasePruner")
-        raise ConfigError(key, target, f"must be one of the classes {PRUNERS_MODULE} has: {known}")
+    target = _optuna_class(node, "pruner", PRUNERS_MODULE)
     arguments = OmegaConf.to_container(node, resolve=True)
     try:
         made = instantiate(arguments)

@@ -134,7 +134,7 @@ class Sweep:
     overrides: list[str]
     # sweep.alpha: cross-validated jobs whose paired p-value against the best reaches it
     # are tied with the best.
-    alpha: float = 0.05
+    alpha: float = ties.ALPHA
     # Hydra's output folder for the sweep; each job writes its outcome in a subfolder.
     sweep_dir: str = ""
     # Logs the runs of jobs that run in this process (Hydra's basic launcher) in the

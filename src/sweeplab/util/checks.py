@@ -18,7 +18,7 @@ class ConfigError(UserError, ValueError):
         shown = redact_uri(value) if isinstance(value, str) else value
         if is_secret_key(key):
             shown = REDACTED
-        if value == MISSING:  # OmegaConf's mark for a value nobody gave: say so in words
+        if isinstance(value, str) and value == MISSING:  # OmegaConf's mark for an unset value
             super().__init__(f"{key} is not set: {allowed}")
         else:
             super().__init__(f"{key}={shown!r} is not allowed: {allowed}")
