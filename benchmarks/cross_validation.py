@@ -14,6 +14,8 @@ noise hits both alike):
    is within the tie band of the unpruned best (the paired test on the same folds).
 
     .venv/bin/python benchmarks/cross_validation.py [--rounds 3] [--trials 30] [--skip search]
+
+The search needs Optuna: `make install EXTRAS=optuna` first (or --skip search).
 """
 
 import argparse
