@@ -108,7 +108,14 @@ def test_parquet_reads_like_csv(compose_cfg, sales_csv, isolated):
     )
     assert from_parquet.data.source == str(isolated / "data" / "sales.parquet")
     pd.testing.assert_frame_equal(from_csv.split.X_val, from_parquet.split.X_val)
-    assert from_csv.data.categorical == from_parquet.data.categorical == ["store", "promo"]
+    assert (
+        from_csv.data.categorical
+        == from_parquet.data.categorical
+        == {
+            "store": "onehot",
+            "promo": "onehot",
+        }
+    )
 
 
 def test_the_fingerprint_follows_the_files_content_not_its_path(compose_cfg, sales_csv, isolated):
@@ -266,8 +273,8 @@ def test_every_problem_of_a_file_and_its_model_comes_in_one_pass(tmp_path):
     rows = 1200
     frame = pd.DataFrame({
         "tenure": [float(i % 40) if i % 7 else None for i in range(rows)],
-        "city": [f"city{i}" for i in range(rows)],               # 1,200 values: too many
-        "email": [f"user{i}@example.com" for i in range(rows)],  # unique
+        "city": [f"city{i % 1100}" for i in range(rows)],        # 1,100 values: needs a choice
+        "email": [f"user{i}@example.com" for i in range(rows)],  # unique: an id
         "signup": pd.date_range("2020-01-01", periods=rows, freq="D").astype(str),
         "churned": ["yes" if i % 3 else "no" for i in range(rows)],
     })  # fmt: skip
@@ -276,18 +283,27 @@ def test_every_problem_of_a_file_and_its_model_comes_in_one_pass(tmp_path):
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert all(line.startswith("sweeplab: error: ") for line in lines)
-    # Dates, too many categories, and a regressor for classes: three lines, one run.
-    assert len(lines) == 3, lines
+    # Dates, an id, too many categories, and a regressor for classes: four lines, one run.
+    assert len(lines) == 4, lines
     assert "column(s) ['signup'] of customers.csv hold dates" in lines[0]
-    assert "dataset.drop=[signup,city,email]" in lines[0]
-    assert "text column(s) ['city', 'email'] of customers.csv have 1,200, 1,200" in lines[1]
-    assert "is a regressor, and the dataset's task is classification" in lines[2]
+    assert "dataset.drop=[signup,email]" in lines[0]
+    assert "['email'] of customers.csv hold a different value in every row" in lines[1]
+    assert (
+        "dataset.encode={} is not allowed: text column(s) city (1,100 values) of customers.csv "
+        "have more distinct values than dataset.max_categories=1,000: choose an encoding for "
+        "each, e.g. '+dataset.encode={city:target}' (target, ordinal, native, or onehot: the 999 "
+        "commonest values and one 'other'), or leave them out with "
+        "dataset.drop=[signup,email,city]"
+    ) in lines[2]
+    assert "is a regressor, and the dataset's task is classification" in lines[3]
     assert not (tmp_path / "outputs" / "mlflow.db").exists()
-    # The model chosen, what is left is the missing values it does not take, with the rest.
+    # Each choice made as the lines say, what is left is the missing values the model refuses.
     again = sweeplab(*table("customers.csv", "churned"), "model=logistic_regression",
+                     "dataset.drop=[signup,email]", "+dataset.encode={city:target}",
                      cwd=tmp_path)  # fmt: skip
     assert again.returncode == 2
-    assert "does not take missing values, and column(s) ['tenure']" in again.stderr.splitlines()[2]
+    assert again.stderr.count("sweeplab: error:") == 1, again.stderr
+    assert "does not take missing values, and column(s) ['tenure']" in again.stderr
 
 
 def test_the_file_is_read_once_per_run_digest_included(compose_cfg, sales_csv):
@@ -311,16 +327,19 @@ def test_logged_datasets_have_the_schema_mlflow_would_infer(sales_csv):
     assert [c.required for c in dataset_schema(frame).inputs] == [True, False, True, True, False]
 
 
-def test_a_text_column_as_wide_as_the_data_is_refused_not_one_hot_encoded(compose_cfg, isolated):
+def test_a_text_column_as_wide_as_the_data_is_refused_as_an_id(compose_cfg, isolated):
     rows = 1500
     pd.DataFrame(
         {"order_id": [f"o{i}" for i in range(rows)], "x": range(rows), "y": range(rows)}
     ).to_csv(isolated / "orders.csv", index=False)
     with pytest.raises(
         ConfigError,
-        match=r"text column\(s\) \['order_id'\] of orders.csv have 1,500 distinct values, more than the 1,000 sweeplab one-hot encodes: leave them out with dataset.drop=\[order_id\]",
+        match=r"text column\(s\) \['order_id'\] of orders.csv hold a different value in every row \(ids or free text\): leave them out with dataset.drop=\[order_id\]$",
     ):
         plan.make(compose_cfg(*table("orders.csv", "y")))
+    # Chosen, an encoding is used even there: the user has said what they want.
+    chosen = plan.make(compose_cfg(*table("orders.csv", "y"), "+dataset.encode={order_id:ordinal}"))
+    assert chosen.data.categorical == {"order_id": "ordinal"}
 
 
 def test_missing_feature_values_go_to_the_model_as_they_are(compose_cfg, isolated):

@@ -59,6 +59,13 @@ def describe(error: Exception, overrides: Sequence[str] = ()) -> str:
         return first
     if isinstance(cause, ConfigKeyError | AttributeError) and "not in" in str(cause):
         rule = _unknown_key(cause)
+        if (
+            rule == "unknown key"
+            and not key.startswith("model.")
+            and (given := _adding(key, overrides))
+        ):
+            # A mapping (dataset.encode) takes new keys, but Hydra only adds them with a '+'.
+            return f"{key} is not a key yet: add it with '+{given}'"
     elif isinstance(cause, ValidationError) and "is not a ListConfig" in str(cause):
         rule = f"must be a list: {key}=[a,b]"
     elif isinstance(cause, ValidationError):
@@ -79,6 +86,17 @@ def _value_of(key: str | None, overrides: Sequence[str]) -> str | None:
         name, sep, value = line.partition("=")
         if sep and name.lstrip("+~") == key:
             return value
+    return None
+
+
+def _adding(key: str, overrides: Sequence[str]) -> str | None:
+    """The override without a leading '+' that sets ``key`` or the mapping holding it."""
+    for line in overrides:
+        name, sep, _ = line.partition("=")
+        # A key (a.b), not a group's option (dataset=table).
+        given = sep and "." in name and not line.startswith(("+", "~"))
+        if given and (key == name or key.startswith(f"{name}.")):
+            return line
     return None
 
 

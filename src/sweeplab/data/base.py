@@ -1,8 +1,8 @@
 """What every data source shares: the split settings, the loaded data, and the source record."""
 
 import hashlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from omegaconf import DictConfig
@@ -32,9 +32,10 @@ class Data:
 
     frame: "pd.DataFrame"
     target: str
-    # Feature columns, in the file's order; those to one-hot encode are in ``categorical``.
+    # Feature columns, in the file's order; those encoded as categories are in ``categorical``,
+    # each with its encoding (one of ENCODINGS).
     features: list[str]
-    categorical: list[str]
+    categorical: dict[str, str]
     task: str
     # The dataset's name in MLflow, and where it came from (a file path; None when generated).
     name: str
@@ -47,6 +48,8 @@ class Data:
     # What is wrong with the file, found while reading it: plan.make raises these together
     # with what is wrong with the model for it (features without the unusable columns).
     problems: tuple[ConfigError, ...] = ()
+    # One-hot encoding's most columns per text column: the rarest values share the last.
+    max_categories: int = 1000
 
 
 @dataclass(frozen=True)
@@ -67,10 +70,22 @@ class Source:
     # Keys that say where the data is rather than what it is: the fingerprint uses the
     # content digest instead.
     locators: tuple[str, ...] = ()
+    # Keys added after runs were logged without them: left out of the fingerprint while they
+    # hold these values, so that those runs keep their fingerprints (and stay reusable).
+    added_later: Mapping[str, Any] = field(default_factory=dict)
 
 
-# Most distinct values a text feature column may have (each becomes a one-hot column).
+# Most distinct values a text column is one-hot encoded with unless an encoding is chosen
+# for it: each value becomes a column of the model's (dense) input.
 MAX_CATEGORIES = 1000
+
+# How a column becomes numbers the model takes (dataset.encoding, dataset.encode).
+ENCODINGS = {
+    "onehot": "a 0/1 column per value, the rarest beyond dataset.max_categories in one 'other'",
+    "ordinal": "one column of codes",
+    "target": "the value's cross-fitted mean target (scikit-learn's TargetEncoder)",
+    "native": "codes the model splits as categories itself (hist_gradient_boosting)",
+}
 
 
 def frame_digest(frame: "pd.DataFrame") -> str:
@@ -113,11 +128,17 @@ def describe(
     digest: str,
     where: str,
     order: str | None = None,
+    encoding: str = "auto",
+    encode: Mapping[str, str] | None = None,
+    max_categories: int = MAX_CATEGORIES,
 ) -> Data:
     """Check a loaded table's columns and sort them into target and features.
 
     ``where`` names the data in messages (``dataset.path='sales.csv'``). Rows whose target is
-    missing are dropped with a warning; ``task`` may be ``auto``.
+    missing are dropped with a warning; ``task`` may be ``auto``. Text columns are encoded as
+    ``encoding`` says, or as ``encode`` says for a column (which may name a number column, for
+    codes such as zip codes); ``auto`` one-hot encodes up to ``max_categories`` values and asks
+    for a choice above.
     """
     import pandas as pd
 
@@ -148,39 +169,48 @@ def describe(
     if unknown_target:
         warn(f"{unknown_target} of {len(frame)} rows of {where} have no {target!r}: left out")
         frame = frame[frame[target].notna()].reset_index(drop=True)
-    categorical, unusable = [], []
-    for column in features:
-        values = frame[column]
-        if pd.api.types.is_bool_dtype(values) or isinstance(values.dtype, pd.CategoricalDtype):
-            categorical.append(column)
-        elif pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_complex_dtype(values):
-            continue
-        elif (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)) and (
-            not _holds_dates(values)
-        ):
-            categorical.append(column)
-        else:
-            unusable.append(column)
-    # Each distinct value becomes a column of the model's (dense) input: ids or free text
-    # would make it as wide as the data is long.
-    wide = {c: n for c in categorical if (n := int(frame[c].nunique())) > MAX_CATEGORIES}
+    chosen = {str(c): str(e) for c, e in (encode or {}).items() if str(e) != "auto"}
+    strangers = [c for c in chosen if c not in features]
+    if strangers:
+        problems.append(ConfigError(
+            "dataset.encode", dict(encode or {}), f"{strangers} not feature column(s) of {where}: "
+            f"features are {features}",
+        ))  # fmt: skip
+    text, unusable = _text_columns(frame, [c for c in features if c not in chosen])
+    counts = {c: int(frame[c].nunique()) for c in text}
+    wide = [c for c in text if encoding == "auto" and counts[c] > max_categories]
+    # A different value in every row is an id or free text: no encoding helps a model there.
+    ids = [c for c in wide if counts[c] == int(frame[c].notna().sum())]
+    undecided = [c for c in wide if c not in ids]
+    left_out = [*drop, *unusable, *ids]
     if unusable:
-        kept = [*drop, *unusable, *wide]
         problems.append(ConfigError(
             "dataset.drop", list(drop), f"column(s) {unusable} of {where} hold dates, times or "
             f"other values that cannot be features: leave them out with "
-            f"dataset.drop=[{','.join(kept)}]",
+            f"dataset.drop=[{','.join(left_out)}]",
         ))  # fmt: skip
-    if wide:
+    if ids:
         problems.append(ConfigError(
-            "dataset.drop", list(drop), f"text column(s) {list(wide)} of {where} have "
-            f"{', '.join(f'{n:,}' for n in wide.values())} distinct values, more than the "
-            f"{MAX_CATEGORIES:,} sweeplab one-hot encodes: leave them out with "
-            f"dataset.drop=[{','.join([*drop, *unusable, *wide])}], or encode them in the file",
+            "dataset.drop", list(drop), f"text column(s) {ids} of {where} hold a different value "
+            f"in every row (ids or free text): leave them out with "
+            f"dataset.drop=[{','.join(left_out)}]",
         ))  # fmt: skip
+    if undecided:
+        shown = ", ".join(f"{c} ({counts[c]:,} values)" for c in undecided)
+        example = ",".join(f"{c}:target" for c in undecided)
+        problems.append(ConfigError(
+            "dataset.encode", dict(encode or {}), f"text column(s) {shown} of {where} have more "
+            f"distinct values than dataset.max_categories={max_categories:,}: choose an encoding "
+            f"for each, e.g. '+dataset.encode={{{example}}}' (target, ordinal, native, or onehot: "
+            f"the {max_categories - 1:,} commonest values and one 'other'), or leave them out "
+            f"with dataset.drop=[{','.join([*left_out, *undecided])}]",
+        ))  # fmt: skip
+    default = "onehot" if encoding == "auto" else encoding
+    categorical = {
+        c: chosen.get(c, default) for c in features if c in chosen or (c in text and c not in wide)
+    }
     # The model is checked against the columns that can be features.
     features = [c for c in features if c not in unusable and c not in wide]
-    categorical = [c for c in categorical if c not in wide]
     if task == "auto":
         task = "regression" if is_numeric_target(frame[target]) else "classification"
     return Data(
@@ -195,7 +225,28 @@ def describe(
         digest=digest,
         order=order,
         problems=tuple(problems),
+        max_categories=max_categories,
     )
+
+
+def _text_columns(frame: "pd.DataFrame", columns: list[str]) -> tuple[list[str], list[str]]:
+    """Of ``columns``, those holding categories (text, booleans) and those no model takes."""
+    import pandas as pd
+
+    text, unusable = [], []
+    for column in columns:
+        values = frame[column]
+        if pd.api.types.is_bool_dtype(values) or isinstance(values.dtype, pd.CategoricalDtype):
+            text.append(column)
+        elif pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_complex_dtype(values):
+            continue
+        elif (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)) and (
+            not _holds_dates(values)
+        ):
+            text.append(column)
+        else:
+            unusable.append(column)
+    return text, unusable
 
 
 def resolved_items(node: DictConfig) -> dict[str, Any]:

@@ -9,8 +9,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from omegaconf import MISSING, DictConfig
 
-from sweeplab.data.base import Data, DatasetConfig, Source, describe, is_numeric_target
-from sweeplab.util.checks import Check, ConfigError, not_blank
+from sweeplab.data.base import (
+    MAX_CATEGORIES,
+    Data,
+    DatasetConfig,
+    Source,
+    describe,
+    is_numeric_target,
+)
+from sweeplab.util.checks import Check, ConfigError, at_least, not_blank
 from sweeplab.util.errors import UserError
 from sweeplab.util.launch import launch_dir
 
@@ -31,6 +38,17 @@ class TaskChoice(Enum):
     classification = "classification"
 
 
+class Encoding(Enum):
+    """How a column becomes numbers (sweeplab.data.base.ENCODINGS); auto: one-hot when it has
+    at most max_categories values, else the run asks for a choice."""
+
+    auto = "auto"
+    onehot = "onehot"
+    ordinal = "ordinal"
+    target = "target"
+    native = "native"
+
+
 @dataclass
 class TableConfig(DatasetConfig):
     """A CSV or Parquet file, one row per example, one column predicted."""
@@ -45,11 +63,19 @@ class TableConfig(DatasetConfig):
     # regression | classification | auto: classification when the target is not numeric
     # (text, categories, booleans), regression otherwise.
     task: TaskChoice = TaskChoice.auto
+    # How text columns become numbers: auto | onehot | ordinal | target | native.
+    encoding: Encoding = Encoding.auto
+    # Per column, over `encoding`; may name number columns that are codes ({zip: target}).
+    encode: dict[str, Encoding] = field(default_factory=dict)
+    # auto one-hot encodes text columns with at most this many values; onehot keeps this many
+    # columns per text column, the rarest values sharing the last.
+    max_categories: int = MAX_CATEGORIES
 
     CHECKS: ClassVar[dict[str, Check]] = {
         **DatasetConfig.CHECKS,
         "path": not_blank(),
         "target": not_blank(),
+        "max_categories": at_least(2),
     }
 
 
@@ -137,6 +163,9 @@ def _load(cfg: DictConfig) -> Data:
         source=str(path),
         digest=hashlib.sha256(raw).hexdigest(),
         where=f"{cfg.path}",
+        encoding=cfg.encoding.value,
+        encode={str(c): e.value for c, e in cfg.encode.items()},
+        max_categories=int(cfg.max_categories),
     )
 
 
@@ -163,4 +192,5 @@ SOURCE = Source(
     load=_load,
     task=_task,
     locators=("path",),
+    added_later={"encoding": "auto", "encode": {}, "max_categories": MAX_CATEGORIES},
 )

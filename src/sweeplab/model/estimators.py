@@ -10,7 +10,7 @@ import contextlib
 import importlib.metadata
 import inspect
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -168,11 +168,13 @@ def shipped_for(task: Task) -> list[str]:
     return fitting
 
 
-def build(model: DictConfig, task: Task, categorical: list[str]) -> tuple[Any, str]:
+def build(
+    model: DictConfig, task: Task, categorical: Mapping[str, str], *, max_categories: int = 1000
+) -> tuple[Any, str]:
     """An unfitted estimator for ``task`` with the config's hyperparameters, and its class name.
 
-    Non-numeric feature columns (``categorical``) are one-hot encoded in a Pipeline in front
-    of it, so the model takes the data's raw rows.
+    Columns to encode as categories (``categorical``: column -> encoding) are encoded in a
+    Pipeline in front of it, so that the model takes the data's raw rows.
     """
     target = target_for(model, task.name)
     cls = allow.load_estimator_class(target, "model._target_")
@@ -189,16 +191,75 @@ def build(model: DictConfig, task: Task, categorical: list[str]) -> tuple[Any, s
         )
     if not categorical:
         return estimator, target
-    from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder
 
-    encode = ColumnTransformer(
-        [("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical)],
-        remainder="passthrough",
-        verbose_feature_names_out=False,
-    )
+    native = [c for c, encoding in categorical.items() if encoding == "native"]
+    if native and not _takes_categories(estimator):
+        raise ConfigError(
+            "model",
+            display_name(model, target),
+            f"{target} cannot be told which columns are categories, and column(s) {native} are "
+            "to be encoded natively: pick model=hist_gradient_boosting, or give them "
+            "another encoding (target, ordinal, onehot) in dataset.encode",
+        )
+    if native:
+        # The native columns come first out of the encoder (see _encoder).
+        estimator.set_params(categorical_features=list(range(len(native))))
+        max_native = min(max_categories, int(estimator.max_bins))
+    else:
+        max_native = max_categories
+    encode = _encoder(categorical, task, max_categories, max_native)
     return Pipeline([("encode", encode), ("model", estimator)]), target
+
+
+def _takes_categories(estimator: Any) -> bool:
+    """Whether sweeplab can mark columns of ``estimator``'s input as categories."""
+    return type(estimator).__module__.startswith("sklearn.ensemble") and hasattr(
+        estimator, "categorical_features"
+    )
+
+
+def _encoder(
+    categorical: Mapping[str, str], task: Task, max_categories: int, max_native: int
+) -> Any:
+    """A ColumnTransformer encoding each column as ``categorical`` says; the rest pass through."""
+    import numpy as np
+    from sklearn.compose import ColumnTransformer
+    from sklearn.model_selection import KFold, StratifiedKFold
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, TargetEncoder
+
+    makers: dict[str, Callable[[], Any]] = {
+        # Unknown and missing values are missing to the model, which splits them apart.
+        "native": lambda: OrdinalEncoder(
+            handle_unknown="use_encoded_value",
+            unknown_value=np.nan,
+            encoded_missing_value=np.nan,
+            max_categories=max_native,
+        ),
+        "onehot": lambda: OneHotEncoder(
+            handle_unknown="infrequent_if_exist",
+            max_categories=max_categories,
+            sparse_output=False,
+        ),
+        # Codes every model takes: -1 for a value training never saw, -2 for a missing one.
+        "ordinal": lambda: OrdinalEncoder(
+            handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-2
+        ),
+        # A whole-number regression target would otherwise be taken for classes; the folds
+        # of its cross fitting are seeded, so that a run is repeatable.
+        "target": lambda: TargetEncoder(
+            target_type="continuous" if task.name == "regression" else "auto",
+            cv=(KFold if task.name == "regression" else StratifiedKFold)(
+                5, shuffle=True, random_state=0
+            ),
+        ),
+    }
+    steps = [
+        (kind, make(), columns)
+        for kind, make in makers.items()
+        if (columns := [c for c, encoding in categorical.items() if encoding == kind])
+    ]
+    return ColumnTransformer(steps, remainder="passthrough", verbose_feature_names_out=False)
 
 
 def accepts_missing(estimator: Any) -> bool:
@@ -288,7 +349,19 @@ def requirements(model: Any, base: list[str]) -> list[str]:
 
 
 def _structure(model: Any) -> tuple[str, ...]:
-    return tuple(f"{type(o).__module__}.{type(o).__qualname__}" for o in _objects(model))
+    """The model's classes and its settings other than numbers: what decides the types a
+    fitted model holds (HistGradientBoosting with categorical features holds a partial)."""
+    types = [f"{type(o).__module__}.{type(o).__qualname__}" for o in _objects(model)]
+    try:
+        params = model.get_params(deep=True)
+    except Exception:
+        params = {}
+    settings = [
+        f"{k}={v!r}"
+        for k, v in sorted(params.items())
+        if not isinstance(v, int | float | type(None)) and not hasattr(v, "get_params")
+    ]
+    return (*types, *settings)
 
 
 _trusted: dict[tuple[str, ...], list[str]] = {}

@@ -170,7 +170,11 @@ def fingerprint(cfg: DictConfig, source: Source, data: Data) -> str:
     changed file changes the fingerprint and a moved one does not. The tutorial's split is
     left out too, so runs made before splits were a choice keep their fingerprints.
     """
-    dataset = {k: v for k, v in resolved_items(cfg.dataset).items() if k not in source.locators}
+    dataset = {
+        k: v
+        for k, v in resolved_items(cfg.dataset).items()
+        if k not in source.locators and not (k in source.added_later and v == source.added_later[k])
+    }
     decisive: dict[str, Any] = {
         "dataset": dataset,
         "data": data.digest,
@@ -231,7 +235,9 @@ def make(cfg: DictConfig, overrides: Sequence[str] = ()) -> Plan:
         problems.append(e)
         metric, direction = tasks.ranking(None, task=task)
     try:
-        estimator, target = estimators.build(cfg.model, task, data.categorical)
+        estimator, target = estimators.build(
+            cfg.model, task, data.categorical, max_categories=data.max_categories
+        )
     except ConfigError as e:
         raise_all([*problems, e])
         raise
@@ -239,7 +245,7 @@ def make(cfg: DictConfig, overrides: Sequence[str] = ()) -> Plan:
         problems.append(ConfigError(
             "sweep.metric", metric, f"{target} gives no class probabilities (predict_proba)"
         ))  # fmt: skip
-    # One-hot encoding gives missing text values a column of their own; numbers stay NaN.
+    # Encoders give missing values a category of their own; numbers stay NaN.
     gaps = [c for c in data.features if c not in data.categorical and data.frame[c].isna().any()]
     if gaps and not estimators.accepts_missing(estimator):
         problems.append(ConfigError(

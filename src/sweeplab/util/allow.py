@@ -51,8 +51,10 @@ LOGGING_MODULES = ("logging", "hydra.core")
 EXT_OBJECTS = ("sys.stdout", "sys.stderr")
 # Config packages Hydra may import for `pkg://` search paths.
 CONFIG_PACKAGES = ("sweeplab.conf", "hydra.conf", "hydra_plugins")
-# Types skops may load besides estimator modules' own: plain containers some models hold.
-SKOPS_EXTRA_TYPES = ("collections.OrderedDict", "collections.defaultdict")
+# Types skops may load besides estimator modules' own: plain containers some models hold, and
+# the partial a HistGradientBoosting with categorical features keeps (skops audits the function
+# it wraps as an object of its own: scikit-learn's check_array).
+SKOPS_EXTRA_TYPES = ("collections.OrderedDict", "collections.defaultdict", "functools.partial")
 
 _HOW = (
     "if you trust that code, allow it from the environment: {var}={prefix} "
