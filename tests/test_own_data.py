@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
+from omegaconf import OmegaConf
 
 from conftest import sweeplab
 from sweeplab.model import train
@@ -124,10 +125,10 @@ def test_the_fingerprint_follows_the_files_content_not_its_path(compose_cfg, sal
     first = execute(compose_cfg(*overrides))
     again = execute(compose_cfg(*overrides))
     assert again.reused and again.run_id == first.run_id
-    # The same bytes elsewhere are the same data.
+    # The same bytes elsewhere are the same data (in the experiment named after sales.csv).
     (isolated / "copy.csv").write_bytes(sales_csv.read_bytes())
     moved = execute(compose_cfg(*table("copy.csv", "units", "dataset.drop=[date]"), "model=ridge",
-                                "sweep.skip_finished=true"))  # fmt: skip
+                                "sweep.skip_finished=true", "experiment.name=sales"))  # fmt: skip
     assert moved.reused and moved.run_id == first.run_id
     # One changed value past MLflow's own 10,000-row digest window would not matter; here it does.
     changed = sales()
@@ -201,7 +202,9 @@ def test_a_classification_sweep_ranks_by_accuracy_on_the_parent(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "-> accuracy 0." in done.stdout
     client = MlflowClient(f"sqlite:///{tmp_path}/outputs/mlflow.db")
-    exp = client.get_experiment_by_name("Apple_Models")
+    # No experiment named: the one named after the data, without the tutorial's tags.
+    exp = client.get_experiment_by_name("wine")
+    assert "project_name" not in exp.tags
     runs = client.search_runs([exp.experiment_id])
     (parent,) = [r for r in runs if r.data.tags.get("sweeplab.sweep") == "true"]
     children = [r for r in runs if r is not parent and r.data.tags.get("sweeplab.sweep") != "true"]
@@ -393,3 +396,53 @@ def test_a_boolean_target_is_a_binary_classification_with_roc_auc(compose_cfg, s
     assert set(result.metrics) == {"accuracy", "f1_macro", "log_loss", "roc_auc"}
     # promo is drawn at random here: what matters is that a binary AUC is computed at all.
     assert 0 <= result.metrics["roc_auc"] <= 1
+
+
+# ---------------------------------------------------------------- the experiment of one's data
+
+
+def test_runs_on_ones_own_data_go_to_an_experiment_named_after_it(compose_cfg):
+    def experiment(*overrides: str) -> dict:
+        return OmegaConf.to_container(compose_cfg(*overrides).experiment, resolve=True)
+
+    unnamed = {"description": "", "tags": {}}
+    assert experiment(*table("data/customers.csv.gz", "churned")) == {
+        "name": "customers",
+        **unnamed,
+    }
+    assert experiment("dataset=sklearn", "dataset.name=wine") == {"name": "wine", **unnamed}
+    # Named by the user, in either way, the name is theirs.
+    assert experiment(*table("c.csv", "y"), "experiment.name=Churn")["name"] == "Churn"
+    tutorial = experiment(*table("c.csv", "y"), "experiment=apple_models")
+    assert tutorial["name"] == "Apple_Models"
+    assert tutorial["tags"]["project_name"] == "grocery-forecasting"
+    assert experiment()["name"] == "Apple_Models"
+
+
+def test_a_dataset_file_of_ones_own_names_its_experiment_too(tmp_path):
+    (tmp_path / "conf" / "dataset").mkdir(parents=True)
+    (tmp_path / "conf" / "dataset" / "churn.yaml").write_text(
+        "defaults: [table, _self_]\npath: data/customers.csv\ntarget: churned\n"
+    )
+    shown = sweeplab("--config-dir", "conf", "dataset=churn", "--cfg", "job", "--resolve",
+                     cwd=tmp_path)  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert "experiment:\n  name: customers\n" in shown.stdout
+
+
+@pytest.mark.fresh_store
+def test_a_sweep_over_the_data_that_names_its_experiment_asks_for_a_name(tmp_path):
+    over = ["-m", "dataset=sklearn", "dataset.name=iris,wine", "model=logistic_regression"]
+    done = sweeplab(*over, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr == (
+        "sweeplab: error: dataset.name='iris,wine' is not allowed: varies the data that names "
+        "the experiment, and a sweep's runs share one: name it, e.g. "
+        "experiment.name=my_comparison\n"
+    )
+    assert not (tmp_path / "outputs" / "mlflow.db").exists()
+    named = sweeplab(*over, "experiment.name=both", cwd=tmp_path)
+    assert named.returncode == 0, named.stderr
+    client = MlflowClient(f"sqlite:///{tmp_path}/outputs/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("both").experiment_id])
+    assert len(runs) == 3  # the parent and its two jobs

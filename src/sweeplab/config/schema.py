@@ -180,6 +180,24 @@ def register_configs() -> None:
         cs.store(name=optuna_conf.pruner_schema_name(name), node=node)
     if not OmegaConf.has_resolver("sweeplab.launch_dir"):
         OmegaConf.register_new_resolver("sweeplab.launch_dir", launch_dir)
+    if not OmegaConf.has_resolver("sweeplab.data_name"):
+        OmegaConf.register_new_resolver("sweeplab.data_name", data_name)
+
+
+def experiment_named_after_data(cfg: DictConfig) -> bool:
+    """Whether the experiment's name comes from the data (no experiment named by the user)."""
+    experiment = OmegaConf.to_container(cfg.experiment, resolve=False)
+    return isinstance(experiment, dict) and "sweeplab.data_name" in str(experiment.get("name"))
+
+
+def data_name(*, _root_: DictConfig) -> str:
+    """The config's data by name ('customers' for data/customers.csv, 'iris'), from its config
+    alone; the source's own name while the config lacks it (an unset dataset.path)."""
+    dataset = _root_.dataset
+    source = source_of(dataset)
+    if source is None:
+        return "data"
+    return source.label(dataset) or source.name
 
 
 def _check_keys(prefix: str, node: DictConfig, schema: Any) -> None:

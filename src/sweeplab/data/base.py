@@ -70,6 +70,9 @@ class Source:
     # Keys that say where the data is rather than what it is: the fingerprint uses the
     # content digest instead.
     locators: tuple[str, ...] = ()
+    # The data's name, from its config alone: an experiment is named after it when the user
+    # names none (conf/experiment/named_after_data.yaml); None while the config lacks it.
+    label: Callable[[DictConfig], str | None] = lambda cfg: None
     # Keys added after runs were logged without them: left out of the fingerprint while they
     # hold these values, so that those runs keep their fingerprints (and stay reusable).
     added_later: Mapping[str, Any] = field(default_factory=dict)

@@ -46,5 +46,9 @@ def _load(cfg: DictConfig) -> Data:
 
 
 SOURCE = Source(
-    name="sklearn", schema=SklearnConfig, load=_load, task=lambda cfg: BUNDLED[cfg.name][1]
+    name="sklearn",
+    schema=SklearnConfig,
+    load=_load,
+    task=lambda cfg: BUNDLED[cfg.name][1],
+    label=lambda cfg: str(cfg.name),
 )

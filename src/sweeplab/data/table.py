@@ -7,7 +7,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from omegaconf import MISSING, DictConfig
+from omegaconf import MISSING, DictConfig, OmegaConf
 
 from sweeplab.data.base import (
     MAX_CATEGORIES,
@@ -186,11 +186,19 @@ def _task(cfg: DictConfig) -> str:
     return "regression" if is_numeric_target(values.dropna()) else "classification"
 
 
+def _label(cfg: DictConfig) -> str | None:
+    """The file's name without its suffixes: 'customers' for data/customers.csv.gz."""
+    if OmegaConf.is_missing(cfg, "path"):
+        return None
+    return Path(str(cfg.path).removeprefix("file://")).name.split(".")[0].strip() or None
+
+
 SOURCE = Source(
     name="table",
     schema=TableConfig,
     load=_load,
     task=_task,
     locators=("path",),
+    label=_label,
     added_later={"encoding": "auto", "encode": {}, "max_categories": MAX_CATEGORIES},
 )

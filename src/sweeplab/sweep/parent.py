@@ -45,6 +45,8 @@ PARENT_RUN_ENV = env.PARENT_RUN_ID.name
 
 # The parent run and the comparison use one value of these for the whole sweep.
 _FIXED_IN_A_SWEEP = ("tracking", "experiment", "sweep")
+# What an experiment named after the data is named by (sweeplab.data.base.Source.label).
+_NAME_THE_DATA = ("dataset", "dataset.path", "dataset.name")
 
 if TYPE_CHECKING:  # MLflow and pandas load only once a sweep needs them
     from hydra.core.utils import JobReturn
@@ -407,13 +409,27 @@ def sweep_name(
 def check_overrides(cfg: DictConfig) -> None:
     """Refuse sweeping a value the whole sweep shares (where to log, how to rank)."""
     parsed = OverridesParser.create().parse_overrides(list(cfg.hydra.overrides.task))
-    for override in parsed:
-        if override.is_sweep_override() and override.key_or_group.startswith(_FIXED_IN_A_SWEEP):
+    swept = {
+        str(o.key_or_group): str(o.input_line).partition("=")[2]
+        for o in parsed
+        if o.is_sweep_override()
+    }
+    # Optuna's search space may be given in the sweeper's config instead.
+    swept.update({str(k): str(v) for k, v in (cfg.hydra.sweeper.get("params") or {}).items()})
+    for key, values in swept.items():
+        if key.startswith(_FIXED_IN_A_SWEEP):
             raise ConfigError(
-                override.key_or_group,
-                str(override.input_line).partition("=")[2],
+                key,
+                values,
                 "cannot vary within one sweep: its parent run, comparison and registration use "
                 "one store, experiment, metric and registered model; run one sweep per value",
+            )
+        if key in _NAME_THE_DATA and schema.experiment_named_after_data(cfg):
+            raise ConfigError(
+                key,
+                values,
+                "varies the data that names the experiment, and a sweep's runs share one: "
+                "name it, e.g. experiment.name=my_comparison",
             )
 
 
