@@ -1,5 +1,6 @@
 """The console scripts as users call them: exit codes, what they print, what they leave behind."""
 
+import importlib.util
 import signal
 import subprocess
 import sys
@@ -299,3 +300,21 @@ def test_version_names_sweeplab_and_what_it_runs_on(tmp_path):
     done = sweeplab("--version", cwd=tmp_path)
     assert done.returncode == 0
     assert done.stdout.startswith(f"sweeplab {sweeplab_package.__version__} (hydra-core 1.3")
+
+
+def test_models_of_an_extra_not_installed_are_named_with_it_and_not_offered(tmp_path, monkeypatch):
+    from sweeplab.model.estimators import shipped_for
+    from sweeplab.model.tasks import TASKS
+
+    found = importlib.util.find_spec
+    missing = {"lightgbm", "xgboost"}
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name in missing else found(name, *a)
+    )
+    assert shipped_for(TASKS["regression"]) == [
+        "gradient_boosting", "hist_gradient_boosting", "random_forest", "ridge"
+    ]  # fmt: skip
+    done = sweeplab("--help", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "lightgbm (pip install 'sweeplab[lightgbm]')" in done.stdout
+    assert "xgboost (pip install 'sweeplab[xgboost]')" in done.stdout

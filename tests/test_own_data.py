@@ -1,5 +1,6 @@
 """The user's own data: CSV and Parquet files, bundled datasets, classification, their checks."""
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -223,6 +224,11 @@ def write(isolated: Path, name: str, content: bytes | str) -> str:
     return name
 
 
+# The shipped models an error offers: LightGBM's and XGBoost's only where installed.
+LGBM = "model=lightgbm, " if importlib.util.find_spec("lightgbm") else ""
+XGB = "model=xgboost, " if importlib.util.find_spec("xgboost") else ""
+
+
 @pytest.mark.fresh_store
 @pytest.mark.parametrize(
     ("setup", "overrides", "message"),
@@ -237,8 +243,8 @@ def write(isolated: Path, name: str, content: bytes | str) -> str:
         ("sales", table("data/sales.csv"), r"column\(s\) \['date'\] of data/sales.csv hold dates, times or other values that cannot be features: leave them out with dataset.drop=\[date\]"),
         (("few.csv", "x,label\n1,a\n2,a\n3,b\n4,b\n5,c\n"), [*table("few.csv", "label"), "model=logistic_regression"], r"dataset.target='label' is not allowed: class\(es\) \['c'\] of few have a single row"),
         ("sales", [*table("data/sales.csv", "units", "dataset.drop=[date]"), "sweep.metric=accuracy"], r"sweep.metric='accuracy' is not allowed: the dataset's task, regression, has \['mae', 'mse', 'rmse', 'r2'\]"),
-        ("sales", [*table("data/sales.csv", "store", "dataset.drop=[date]"), "model=ridge"], r"model='ridge' is not allowed: sklearn.linear_model.Ridge is a regressor, and the dataset's task is classification: pick a classifier: model=hist_gradient_boosting, model=lightgbm, model=logistic_regression, model=random_forest_classifier, model=xgboost, or your own"),
-        (None, ["dataset=sklearn", "dataset.name=diabetes", "model=random_forest_classifier"], r"RandomForestClassifier is a classifier, and the dataset's task is regression: pick a regressor: model=gradient_boosting, model=hist_gradient_boosting, model=lightgbm, model=random_forest, model=ridge, model=xgboost, or your own"),
+        ("sales", [*table("data/sales.csv", "store", "dataset.drop=[date]"), "model=ridge"], rf"model='ridge' is not allowed: sklearn.linear_model.Ridge is a regressor, and the dataset's task is classification: pick a classifier: model=hist_gradient_boosting, {LGBM}model=logistic_regression, model=random_forest_classifier, {XGB}or your own"),
+        (None, ["dataset=sklearn", "dataset.name=diabetes", "model=random_forest_classifier"], rf"RandomForestClassifier is a classifier, and the dataset's task is regression: pick a regressor: model=gradient_boosting, model=hist_gradient_boosting, {LGBM}model=random_forest, model=ridge, {XGB}or your own"),
         (None, ["dataset=sklearn", "model=logistic_regression", "model.C=0"], r"model.C=0 is not allowed: must be a float in the range \(0.0, inf\]"),
         (None, ["dataset=sklearn", "model=logistic_regression", "+model.c=1"], r"model.c=1 is not allowed: unknown hyperparameter of sklearn.linear_model.LogisticRegression: its parameters are \['C', 'class_weight'"),
         ("sales", [*table("data/sales.csv", "promo", "dataset.drop=[date]"), "model=logistic_regression"], r"model='logistic_regression' is not allowed: sklearn.linear_model.LogisticRegression does not take missing values, and column\(s\) \['units'\] of sales have some: pick a model that does"),

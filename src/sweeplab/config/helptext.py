@@ -16,6 +16,8 @@ from sweeplab.util.errors import UserError
 from sweeplab.util.redact import redact_secrets
 
 _WIDTH = 100
+# A space the help's wrapping does not break at (textwrap breaks at ASCII whitespace only).
+_KEEP = "\N{NO-BREAK SPACE}"
 # Hydra's groups a user picks from, and what each is for.
 _HYDRA_GROUPS = {
     "hydra/launcher": "where a sweep's jobs run",
@@ -23,8 +25,10 @@ _HYDRA_GROUPS = {
     "hydra/sweeper/sampler": "which Optuna sampler, with hydra/sweeper=optuna",
     "hydra/sweeper/pruner": "stop hopeless Optuna trials between folds",
 }
-# Options whose Hydra plugin is an extra, by the module the plugin installs.
+# Options that need an extra, by the module the extra installs (a Hydra plugin, a library).
 _NEEDS = {
+    "lightgbm": ("lightgbm", "lightgbm"),
+    "xgboost": ("xgboost", "xgboost"),
     "ray": ("hydra_plugins.hydra_ray_launcher", "ray"),
     "slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
     "submitit_local": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
@@ -73,7 +77,7 @@ def text(argv: Sequence[str]) -> str:
     chosen = dict(cfg.hydra.runtime.choices)
     lines = [str(cfg.hydra.help.header).rstrip(), "", "== Pick one per group (group=option) =="]
     for group in app_groups:
-        shown = [o for o in options[group] if not o.endswith("_schema")]
+        shown = [_option(o) for o in options[group] if not o.endswith("_schema")]
         lines.append(_listed(group, shown, chosen.get(group)))
     lines += ["", "== Where and how a sweep runs (sweeplab -m hydra/launcher=joblib ...) =="]
     for group, purpose in _HYDRA_GROUPS.items():
@@ -109,7 +113,8 @@ def _values() -> list[str]:
 
 def _wrapped(line: str) -> str:
     """``line`` wrapped to the help's width, its later lines indented."""
-    return textwrap.fill(line, width=_WIDTH, subsequent_indent="    ", break_on_hyphens=False)
+    filled = textwrap.fill(line, width=_WIDTH, subsequent_indent="    ", break_on_hyphens=False)
+    return filled.replace(_KEEP, " ")
 
 
 def _listed(group: str, options: list[str], now: str | None) -> str:
@@ -119,10 +124,11 @@ def _listed(group: str, options: list[str], now: str | None) -> str:
 
 
 def _option(name: str) -> str:
-    """A launcher's or sweeper's name, with the extra that installs it when it is missing."""
+    """An option's name, with the extra that installs what it needs when that is missing."""
     module, extra = _NEEDS.get(name, (None, None))
     if module is not None and importlib.util.find_spec(module) is None:
-        return f"{name} (pip install 'sweeplab[{extra}]')"
+        # No-break spaces: the wrapping keeps the option and its install command on one line.
+        return f"{name} (pip install 'sweeplab[{extra}]')".replace(" ", _KEEP)
     return name
 
 

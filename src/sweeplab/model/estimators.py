@@ -8,6 +8,7 @@ through it (one ``Library`` record each); everything else through scikit-learn's
 
 import contextlib
 import importlib.metadata
+import importlib.util
 import inspect
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -156,8 +157,9 @@ def shipped_for(task: Task) -> list[str]:
         if not file.name.endswith(".yaml"):
             continue
         target = yaml.safe_load(file.read_text()).get("_target_")
-        if isinstance(target, dict):
-            fits = task.name in target  # one class per task
+        if isinstance(target, dict):  # one class per task, from a library that may be an extra
+            named = str(target.get(task.name, ""))
+            fits = bool(named) and importlib.util.find_spec(named.split(".")[0]) is not None
         else:
             try:
                 fits = not task.other(allow.load_estimator_class(str(target), "model._target_")())
