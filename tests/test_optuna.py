@@ -60,7 +60,7 @@ def test_each_trial_is_one_child_run_tagged_with_its_trial_number(tpe):
     assert done.returncode == 0, done.stderr
     parent, children = sweep_runs(store(root))
     assert parent.info.status == "FINISHED"
-    assert parent.info.run_name == "alpha x fit_intercept (fi): 6 trials of model=ridge"
+    assert parent.info.run_name == "ridge · alpha x fit_intercept (fi): 6 trials"
     assert sorted(int(c.data.tags[TRIAL_TAG]) for c in children) == list(range(6))
     # Each trial is a complete run, as a grid's job is.
     for child in children:
@@ -580,7 +580,7 @@ def test_search_config_files_set_the_sweeper_and_its_params(tmp_path):
     assert done.returncode == 0, done.stderr
     parent, children = sweep_runs(store(tmp_path))
     assert parent.info.run_name == (
-        "alpha x fit_intercept (fi): 3 trials of ridge search=ridge_alpha"
+        "search=ridge_alpha · alpha x fit_intercept (fi): 3 trials of ridge"
     )
     assert len(children) == 3
     assert {"alpha", "fit_intercept"} <= set(children[0].data.params)

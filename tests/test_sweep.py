@@ -332,7 +332,9 @@ def test_the_sweep_metric_and_direction_rank_the_jobs(tmp_path):
         "sweep.metric=r2", "sweep.direction=maximize", cwd=tmp_path, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "max_depth=2 n_estimators=10 -> r2 0." in done.stdout
+    # Each job by its swept value alone; the first line gives what they share.
+    assert "sweep 'n_estimators=10 · max_depth (md): 2 jobs of random_forest'" in done.stdout
+    assert "] #0 max_depth=2 -> r2 0." in done.stdout
     parent, children = sweep_runs(store(tmp_path))
     best = max(children, key=lambda c: c.data.metrics["r2"])
     assert parent.data.tags["best_run_id"] == best.info.run_id
@@ -507,3 +509,28 @@ def test_a_big_sweeps_plots_label_a_readable_number_of_ticks(tmp_path):
     assert 3 <= len(rows) <= 20 and cell_texts == 0
     assert drawn["by_seed.png"][0] == ["0", "1"]  # few values: each labelled, as before
     assert warned == []  # no legend of 100 lines crushing the axes
+
+
+def test_parents_of_one_grid_on_different_values_differ_in_the_uis_name_column(compose_cfg):
+    from sweeplab.sweep.parent import sweep_name
+
+    grid = ["model.max_depth=3,6,9", "model.n_estimators=50,100,200"]
+    swept = ["model.max_depth", "model.n_estimators"]
+
+    def name(*fixed: str) -> str:
+        return sweep_name(compose_cfg(*fixed), [*fixed, *grid], swept, 9)
+
+    names = [
+        name(),
+        name("dataset.n_rows=2000"),
+        name("model.min_samples_leaf=8"),
+        name("model=gradient_boosting", "dataset.n_rows=2000"),
+    ]
+    assert names == [
+        "max_depth (md) x n_estimators (ne): 9 jobs of random_forest",
+        "n_rows=2000 · max_depth (md) x n_estimators (ne): 9 jobs of random_forest",
+        "min_samples_leaf=8 · max_depth (md) x n_estimators (ne): 9 jobs of random_forest",
+        "gradient_boosting n_rows=2000 · max_depth (md) x n_estimators (ne): 9 jobs",
+    ]
+    # MLflow's UI shows about 20 characters of a name.
+    assert len({n[:20] for n in names}) == len(names)

@@ -103,7 +103,8 @@ def run_job(cfg: DictConfig, sweep: Sweep | None = None) -> Outcome:
     overrides = list(hydra.overrides.task)
     shown = [scrub_text(o) for o in overrides]
     num = int(hydra.job.num)
-    label = job_label(cfg, shown)
+    swept = sweep.swept if sweep is not None else [k for k in env.SWEPT_KEYS.get().split(",") if k]
+    label = job_label(cfg, shown, swept=swept)
     outcome = Outcome(num, shown)
 
     if threading.current_thread() is threading.main_thread() and not uses_ray(hydra.launcher):
@@ -220,7 +221,7 @@ def recovered(
     The sweep is handed its outcome as the job would have handed it back.
     """
     shown = [scrub_text(o) for o in overrides]
-    text = _scored(job_label(cfg, shown), sweep.metric, value)
+    text = _scored(job_label(cfg, shown, swept=sweep.swept), sweep.metric, value)
     outcome = Outcome(int(cfg.hydra.job.num), shown, "FINISHED", text, run_id=run_id, value=value)
     sweep.said(outcome)
     return returned(cfg, overrides, outcome)
@@ -246,7 +247,8 @@ def lost(sweep: Sweep | None, cfg: DictConfig, overrides: list[str], why: str) -
         )
         if run_id is None:  # it died before creating its run: the parent keeps its record
             _record(cfg, parent, JobRecord(num, shown, "FAILED", error=why))
-    outcome = Outcome(num, shown, "FAILED", f"{job_label(cfg, shown)} -> FAILED: {why}",
+    label = job_label(cfg, shown, swept=sweep.swept if sweep is not None else ())
+    outcome = Outcome(num, shown, "FAILED", f"{label} -> FAILED: {why}",
                       run_id=run_id, error=why)  # fmt: skip
     _hand_back(outcome, parent, sweep)
     return returned(cfg, overrides, outcome)

@@ -158,6 +158,8 @@ class Sweep:
     register_error: str = ""
     # Whether the parent run has ended (finished, or ended by an interrupt).
     ended: bool = False
+    # The keys whose values differ between its jobs: a job's lines name its values of these.
+    swept: list[str] = field(default_factory=list)
     # The sweep's config, which composes any job's (this process's alone: the best job's
     # test part is made from it).
     config: DictConfig | None = None
@@ -352,11 +354,18 @@ def jobs_at_once(launcher: DictConfig) -> int:
     return process.cores()
 
 
-def job_label(cfg: DictConfig, overrides: list[str], *, name_model: bool = False) -> str:
+def job_label(
+    cfg: DictConfig, overrides: list[str], *, swept: Sequence[str] = (), name_model: bool = False
+) -> str:
     """What a job (or a sweep) trains: ``max_depth=3 n_estimators=50``, ``model=ridge ...``.
 
-    ``name_model`` starts it with the model's name when the overrides do not pick one.
+    ``swept``: the sweep's swept keys; a job is then told by its values of those alone (the
+    sweep's first line gives what every job shares). ``name_model`` starts it with the
+    model's name when the overrides do not pick one.
     """
+    if swept:
+        own = [o for o in overrides if o.lstrip("+~").partition("=")[0] in swept]
+        overrides = own or overrides
     shown = shown_overrides(overrides)
     picked = [o for o in overrides if o.lstrip("+").startswith("model=")]
     if picked:
@@ -386,10 +395,12 @@ def swept_keys(cfg: DictConfig, jobs: list[list[str]]) -> list[str]:
 def sweep_name(
     cfg: DictConfig, task: list[str], swept: list[str], jobs: int, unit: str = "job"
 ) -> str:
-    """The parent run's name: what is swept, how many jobs, then what all of them share.
+    """The parent run's name: what all its jobs share, what is swept, how many jobs.
 
-    ``max_depth (md) x n_estimators (ne): 9 jobs of random_forest``: the UI's name column
-    shows the start, so the swept keys come first, with the short forms the jobs' run names
+    ``max_depth (md) x n_estimators (ne): 9 jobs of random_forest``, and with values set for
+    every job, ``ridge n_rows=300 · alpha: 3 jobs``. The UI's name column shows the first
+    ~20 characters: what sets the sweep apart from others of the same grid (the values all
+    its jobs share) comes first, then the swept keys with the short forms the jobs' run names
     use (run.plan.short_forms). An Optuna sweep counts ``trials``.
     """
     forms = short_forms(swept)
@@ -402,8 +413,13 @@ def sweep_name(
     keys = " x ".join(map(shown, swept)) or "no swept values"
     count = f"{jobs} {unit}{'s' * (jobs != 1)}" if jobs else f"{unit}s as the sweeper picks them"
     shared = [o for o in task if o.lstrip("+~").partition("=")[0] not in swept]
-    of = "" if "model" in swept else f" of {job_label(cfg, shared, name_model=True)}"
-    return f"{keys}: {count}{of}"
+    picked = any(o.lstrip("+").startswith("model=") for o in shared)
+    label = estimators.model_label(cfg.model)
+    parts = (o.partition("=") for o in shown_overrides(shared))
+    fixed = [key.rpartition(".")[2] + sep + value for key, sep, value in parts]
+    lead = " ".join([label, *fixed] if picked else fixed)
+    of = "" if "model" in swept or picked else f" of {label}"
+    return f"{lead} · {keys}: {count}{of}" if lead else f"{keys}: {count}{of}"
 
 
 def check_overrides(cfg: DictConfig) -> None:
@@ -605,6 +621,7 @@ def start(cfg: DictConfig, plan: SweepPlan, in_process: bool) -> Sweep:
         always=cfg.sweep.promote == Promote.always,
         config=cfg,
         earlier_runs=list(plan.earlier_runs),
+        swept=list(plan.swept),
     )
     job_env = {PARENT_RUN_ENV: sweep.parent_run_id, env.SWEPT_KEYS.name: ",".join(plan.swept)}
     with read_write(cfg.hydra.overrides):
