@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import need_extra
 from sweeplab.config import preflight
 from sweeplab.data.base import resolved_items
 from sweeplab.run import plan
@@ -63,6 +64,40 @@ def test_each_encoding_trains_a_model_that_takes_raw_rows(compose_cfg, shops_csv
         assert "shop_infrequent_sklearn" in fitted.get_feature_names_out()
 
 
+@pytest.mark.parametrize("model", ["hist_gradient_boosting", "lightgbm", "xgboost"])
+def test_native_columns_are_split_as_categories_by_the_model_itself(compose_cfg, shops_csv, model):
+    if model != "hist_gradient_boosting":
+        need_extra(model)
+    overrides = [*table(shops_csv, "sales", "dataset.drop=[sold_out]"), f"model={model}",
+                 "dataset.encoding=native"]  # fmt: skip
+    result = execute(compose_cfg(*overrides))
+    fitted = mlflow.sklearn.load_model(result.model_uri).named_steps["model"]
+    # Each library's own record that column 0 (the shop) is a category, price a number.
+    if model == "hist_gradient_boosting":
+        assert list(fitted.is_categorical_) == [True, False]
+    elif model == "lightgbm":
+        trees = json.dumps(fitted.booster_.dump_model()["tree_info"])
+        assert '"decision_type": "=="' in trees  # a split on a set of categories
+    else:
+        assert fitted.get_booster().feature_types == ["c", "q"]
+    rows = pd.DataFrame({"shop": ["shop7", "a new shop", None], "price": [2.0, 2.0, 2.0]})
+    assert np.isfinite(mlflow.pyfunc.load_model(result.model_uri).predict(rows)).all()
+
+
+def test_xgboost_takes_native_columns_only_with_no_other_encoding(compose_cfg, isolated):
+    need_extra("xgboost")
+    frame = shops()
+    frame["city"] = np.where(frame.price > 2, "north", "south")
+    frame.to_csv(isolated / "two.csv", index=False)
+    overrides = [*table("two.csv", "sales", "dataset.drop=[sold_out]"), "model=xgboost",
+                 "+dataset.encode={shop:native,city:onehot}"]  # fmt: skip
+    with pytest.raises(ConfigError, match=r"column\(s\) \['city'\] are encoded into a number "
+                       r"of columns known only then: encode them natively too"):  # fmt: skip
+        plan.make(compose_cfg(*overrides))
+    both = plan.make(compose_cfg(*overrides, "dataset.encode.city=native"))
+    assert both.estimator.named_steps["model"].feature_types == ["c", "c", "q"]
+
+
 def test_target_encoding_carries_a_wide_columns_signal_one_hot_capped_loses(compose_cfg, shops_csv):
     def rmse(*more: str) -> float:
         chosen = compose_cfg(*table(shops_csv, "sales", "model=ridge", *more))
@@ -110,7 +145,7 @@ def test_a_number_column_of_codes_can_be_encoded(compose_cfg, isolated):
             ["dataset.encoding=native", "model=ridge"],
             r"^model='ridge' is not allowed: sklearn.linear_model.Ridge cannot be told which "
             r"columns are categories, and column\(s\) \['shop'\] are to be encoded natively: pick "
-            r"model=hist_gradient_boosting, or give them another encoding",
+            r"model=hist_gradient_boosting, lightgbm or xgboost, or give them another encoding",
         ),
         (
             ["dataset.max_categories=150"],

@@ -87,7 +87,8 @@ ENCODINGS = {
     "onehot": "a 0/1 column per value, the rarest beyond dataset.max_categories in one 'other'",
     "ordinal": "one column of codes",
     "target": "the value's cross-fitted mean target (scikit-learn's TargetEncoder)",
-    "native": "codes the model splits as categories itself (hist_gradient_boosting)",
+    "native": "codes the model splits as categories itself (hist_gradient_boosting, lightgbm, "
+    "xgboost)",
 }
 
 

@@ -171,12 +171,18 @@ def shipped_for(task: Task) -> list[str]:
 
 
 def build(
-    model: DictConfig, task: Task, categorical: Mapping[str, str], *, max_categories: int = 1000
+    model: DictConfig,
+    task: Task,
+    categorical: Mapping[str, str],
+    *,
+    width: int = 0,
+    max_categories: int = 1000,
 ) -> tuple[Any, str]:
     """An unfitted estimator for ``task`` with the config's hyperparameters, and its class name.
 
     Columns to encode as categories (``categorical``: column -> encoding) are encoded in a
-    Pipeline in front of it, so that the model takes the data's raw rows.
+    Pipeline in front of it, so that the model takes the data's raw rows. ``width``: how many
+    feature columns the data has.
     """
     target = target_for(model, task.name)
     cls = allow.load_estimator_class(target, "model._target_")
@@ -196,29 +202,66 @@ def build(
     from sklearn.pipeline import Pipeline
 
     native = [c for c, encoding in categorical.items() if encoding == "native"]
-    if native and not _takes_categories(estimator):
-        raise ConfigError(
-            "model",
-            display_name(model, target),
-            f"{target} cannot be told which columns are categories, and column(s) {native} are "
-            "to be encoded natively: pick model=hist_gradient_boosting, or give them "
-            "another encoding (target, ordinal, onehot) in dataset.encode",
-        )
+    max_native = max_categories
     if native:
-        # The native columns come first out of the encoder (see _encoder).
-        estimator.set_params(categorical_features=list(range(len(native))))
-        max_native = min(max_categories, int(estimator.max_bins))
-    else:
-        max_native = max_categories
+        label = display_name(model, target)
+        most = _mark_native(estimator, native, categorical, width, label, target)
+        max_native = min(max_categories, most or max_categories)
     encode = _encoder(categorical, task, max_categories, max_native)
     return Pipeline([("encode", encode), ("model", estimator)]), target
 
 
-def _takes_categories(estimator: Any) -> bool:
-    """Whether sweeplab can mark columns of ``estimator``'s input as categories."""
-    return type(estimator).__module__.startswith("sklearn.ensemble") and hasattr(
-        estimator, "categorical_features"
+def _mark_native(
+    estimator: Any,
+    native: list[str],
+    categorical: Mapping[str, str],
+    width: int,
+    label: str,
+    target: str,
+) -> int | None:
+    """Tell ``estimator`` that the first ``len(native)`` of its ``width`` input columns are
+    categories (the encoder puts them first); the most values it takes per column (None: any).
+
+    HistGradientBoosting and XGBoost are told in their parameters; LightGBM at fit time
+    (fit_arguments). Raise ConfigError for a model that cannot be told.
+    """
+    k = len(native)
+    kind = type(estimator).__module__.split(".")[0]
+    if kind == "sklearn" and hasattr(estimator, "categorical_features"):
+        estimator.set_params(categorical_features=list(range(k)))
+        return int(estimator.max_bins)
+    if kind == "lightgbm":
+        return None
+    if kind == "xgboost":
+        others = [c for c in categorical if c not in native]
+        if others:
+            raise ConfigError(
+                "model",
+                label,
+                f"{target} is told the type of each input column before it is fitted, and "
+                f"column(s) {others} are encoded into a number of columns known only then: "
+                f"encode them natively too, or give column(s) {native} another encoding",
+            )
+        estimator.set_params(enable_categorical=True, feature_types=["c"] * k + ["q"] * (width - k))
+        return None
+    raise ConfigError(
+        "model",
+        label,
+        f"{target} cannot be told which columns are categories, and column(s) {native} are to "
+        "be encoded natively: pick model=hist_gradient_boosting, lightgbm or xgboost, or give "
+        "them another encoding (target, ordinal, onehot) in dataset.encode",
     )
+
+
+def fit_arguments(model: Any) -> dict[str, Any]:
+    """What ``model.fit`` needs besides the rows: LightGBM learns which columns are categories
+    (those the encoder gives natively, first) only there."""
+    steps = getattr(model, "named_steps", {})
+    if "encode" not in steps or not type(steps["model"]).__module__.startswith("lightgbm"):
+        return {}
+    native = [c for name, _, columns in steps["encode"].transformers if name == "native"
+              for c in columns]  # fmt: skip
+    return {"model__categorical_feature": list(range(len(native)))} if native else {}
 
 
 def _encoder(

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sweeplab.model.estimators import fit_arguments
 from sweeplab.model.splits import Split
 from sweeplab.model.tasks import Task
 
@@ -92,7 +93,7 @@ def _fold(model: Any, split: Split, i: int, task: Task) -> dict[str, float]:
     from sklearn.base import clone
 
     X_train, X_val, y_train, y_val = split.fold(i)
-    return score(clone(model).fit(X_train, y_train), X_val, y_val, task)
+    return score(clone(model).fit(X_train, y_train, **fit_arguments(model)), X_val, y_val, task)
 
 
 def train(
@@ -113,7 +114,7 @@ def train(
     """
     if not split.refit:
         X_train, X_val, y_train, y_val = split.fold(0)
-        model.fit(X_train, y_train)
+        model.fit(X_train, y_train, **fit_arguments(model))
         predictions, metrics = _scored(model, X_val, y_val, task)
         return Trained(model, predictions, metrics)
     k = len(split.folds)
@@ -131,7 +132,8 @@ def train(
         pool = ThreadPoolExecutor(workers, thread_name_prefix="sweeplab-fold")
         # The refit needs no fold's score: it runs beside them, first as the biggest fit,
         # unless a pruner may stop the run after any fold.
-        refit = pool.submit(model.fit, split.X, split.y) if report is None else None
+        fitting = fit_arguments(model)
+        refit = pool.submit(model.fit, split.X, split.y, **fitting) if report is None else None
         scored = pool.map(lambda i: _fold(model, split, i, task), range(k))
     try:
         for i, metrics in enumerate(scored):
@@ -147,5 +149,5 @@ def train(
     if refit is not None:
         refit.result()
     else:
-        model.fit(split.X, split.y)
+        model.fit(split.X, split.y, **fit_arguments(model))
     return Trained(model, np.asarray(model.predict(split.X.head(5))), summary(folds), folds)

@@ -236,7 +236,11 @@ def make(cfg: DictConfig, overrides: Sequence[str] = ()) -> Plan:
         metric, direction = tasks.ranking(None, task=task)
     try:
         estimator, target = estimators.build(
-            cfg.model, task, data.categorical, max_categories=data.max_categories
+            cfg.model,
+            task,
+            data.categorical,
+            width=len(data.features),
+            max_categories=data.max_categories,
         )
     except ConfigError as e:
         raise_all([*problems, e])
