@@ -33,7 +33,7 @@ class Data:
     frame: "pd.DataFrame"
     target: str
     # Feature columns, in the file's order; those encoded as categories are in ``categorical``,
-    # each with its encoding (one of ENCODINGS).
+    # each with its encoding: onehot, ordinal, target or native (sweeplab.data.table.Encoding).
     features: list[str]
     categorical: dict[str, str]
     task: str
@@ -81,15 +81,6 @@ class Source:
 # Most distinct values a text column is one-hot encoded with unless an encoding is chosen
 # for it: each value becomes a column of the model's (dense) input.
 MAX_CATEGORIES = 1000
-
-# How a column becomes numbers the model takes (dataset.encoding, dataset.encode).
-ENCODINGS = {
-    "onehot": "a 0/1 column per value, the rarest beyond dataset.max_categories in one 'other'",
-    "ordinal": "one column of codes",
-    "target": "the value's cross-fitted mean target (scikit-learn's TargetEncoder)",
-    "native": "codes the model splits as categories itself (hist_gradient_boosting, lightgbm, "
-    "xgboost)",
-}
 
 
 def frame_digest(frame: "pd.DataFrame") -> str:

@@ -39,13 +39,17 @@ class TaskChoice(Enum):
 
 
 class Encoding(Enum):
-    """How a column becomes numbers (sweeplab.data.base.ENCODINGS); auto: one-hot when it has
-    at most max_categories values, else the run asks for a choice."""
+    """How a column becomes numbers the model takes (sweeplab.model.estimators builds each)."""
 
+    # onehot for a column of at most max_categories values; a wider one stops the run, named.
     auto = "auto"
+    # A 0/1 column per value; beyond max_categories values the rarest share one 'other'.
     onehot = "onehot"
+    # One column of codes.
     ordinal = "ordinal"
+    # The value's cross-fitted mean target (scikit-learn's TargetEncoder).
     target = "target"
+    # Codes the model splits as categories itself (HistGradientBoosting, LightGBM, XGBoost).
     native = "native"
 
 
