@@ -222,7 +222,7 @@ def test_help_shows_what_to_pick_and_the_values_a_run_would_use(tmp_path):
                     env={"MLFLOW_TRACKING_URI": secret_uri})  # fmt: skip
     assert done.returncode == 0, done.stderr
     out = done.stdout
-    assert "model: gradient_boosting, hist_gradient_boosting, lightgbm," in out
+    assert "model: gradient_boosting, hist_gradient_boosting, lightgbm" in out
     assert "[now: ridge]" in out
     # Where and how a sweep runs, which Hydra's own --help leaves to --hydra-help.
     assert "hydra/launcher (where a sweep's jobs run): basic, joblib, ray" in out
