@@ -34,6 +34,8 @@ def test_default_run_prints_where_to_look_and_stores_under_launch_dir(tmp_path):
     (run,) = MlflowClient(f"sqlite:///{db}").search_runs(
         [MlflowClient(f"sqlite:///{db}").get_experiment_by_name("Apple_Models").experiment_id]
     )
+    # The logged model, by a URI that predict takes.
+    assert f"model      runs:/{run.info.run_id}/random_forest  (sweeplab-tools predict " in out
     # The light server on this folder's store, and the run's page in the model-training view.
     assert out.splitlines()[-1] == (
         f"view       `{BIN / 'sweeplab-tools'} server` from this folder, then "
@@ -316,5 +318,9 @@ def test_models_of_an_extra_not_installed_are_named_with_it_and_not_offered(tmp_
     ]  # fmt: skip
     done = sweeplab("--help", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "lightgbm (pip install 'sweeplab[lightgbm]')" in done.stdout
-    assert "xgboost (pip install 'sweeplab[xgboost]')" in done.stdout
+    assert "lightgbm (extra: lightgbm)" in done.stdout
+    assert "xgboost (extra: xgboost)" in done.stdout
+    assert (
+        "(extra: NAME): not installed; pip install 'sweeplab[NAME]' (in sweeplab's checkout: "
+        "make install EXTRAS=NAME)"
+    ) in done.stdout

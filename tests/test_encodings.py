@@ -1,6 +1,7 @@
 """Text columns of one's own file: the encodings a user chooses, and the choice they are asked for."""
 
 import hashlib
+import importlib.util
 import json
 from pathlib import Path
 
@@ -16,6 +17,11 @@ from sweeplab.run import plan
 from sweeplab.run.runner import execute
 from sweeplab.util.checks import ConfigError
 
+# The shipped models besides HistGradientBoosting that take native columns, where installed.
+NATIVE_EXTRAS = "".join(
+    f" or model={m}" for m in ("lightgbm", "xgboost") if importlib.util.find_spec(m)
+)
+
 
 def shops(rows: int = 1500, seed: int = 3) -> pd.DataFrame:
     """Sales at ~200 shops (a few common, most rare; some not given); the shop moves the sales."""
@@ -26,6 +32,7 @@ def shops(rows: int = 1500, seed: int = 3) -> pd.DataFrame:
     frame["sales"] = [effect[s] for s in shop] - 5 * frame.price + rng.normal(0, 1, rows)
     frame["sold_out"] = np.where(frame.sales > frame.sales.median(), "yes", "no")
     frame.loc[::40, "shop"] = None
+    frame["receipt"] = [f"r{i:05d}" for i in range(rows)]  # an id: a value of its own per row
     return frame
 
 
@@ -42,7 +49,7 @@ def table(path: str, target: str, *more: str) -> list[str]:
 @pytest.mark.parametrize("encoding", ["onehot", "ordinal", "target", "native"])
 def test_each_encoding_trains_a_model_that_takes_raw_rows(compose_cfg, shops_csv, encoding):
     overrides = [
-        *table(shops_csv, "sales", "dataset.drop=[sold_out]"),
+        *table(shops_csv, "sales", "dataset.drop=[sold_out,receipt]"),
         f"dataset.encoding={encoding}",
         "dataset.max_categories=20",
         "model=hist_gradient_boosting",
@@ -68,10 +75,15 @@ def test_each_encoding_trains_a_model_that_takes_raw_rows(compose_cfg, shops_csv
 def test_native_columns_are_split_as_categories_by_the_model_itself(compose_cfg, shops_csv, model):
     if model != "hist_gradient_boosting":
         need_extra(model)
-    overrides = [*table(shops_csv, "sales", "dataset.drop=[sold_out]"), f"model={model}",
-                 "dataset.encoding=native"]  # fmt: skip
+    overrides = [*table(shops_csv, "sales", "dataset.drop=[sold_out,receipt]"), f"model={model}",
+                 "dataset.encoding=native", "dataset.max_categories=20"]  # fmt: skip
     result = execute(compose_cfg(*overrides))
-    fitted = mlflow.sklearn.load_model(result.model_uri).named_steps["model"]
+    pipeline = mlflow.sklearn.load_model(result.model_uri)
+    fitted = pipeline.named_steps["model"]
+    # Only the model's own limit caps the codes, not dataset.max_categories (one-hot's).
+    (codes,) = [encoder for name, encoder, _ in pipeline.named_steps["encode"].transformers_
+                if name == "native"]  # fmt: skip
+    assert codes.max_categories == (255 if model == "hist_gradient_boosting" else None)
     # Each library's own record that column 0 (the shop) is a category, price a number.
     if model == "hist_gradient_boosting":
         assert list(fitted.is_categorical_) == [True, False]
@@ -84,18 +96,29 @@ def test_native_columns_are_split_as_categories_by_the_model_itself(compose_cfg,
     assert np.isfinite(mlflow.pyfunc.load_model(result.model_uri).predict(rows)).all()
 
 
-def test_xgboost_takes_native_columns_only_with_no_other_encoding(compose_cfg, isolated):
+def test_xgboost_takes_native_columns_beside_one_column_encodings_only(compose_cfg, isolated):
     need_extra("xgboost")
     frame = shops()
     frame["city"] = np.where(frame.price > 2, "north", "south")
+    frame["channel"] = np.where(frame.index % 3 == 0, "web", "store")
     frame.to_csv(isolated / "two.csv", index=False)
-    overrides = [*table("two.csv", "sales", "dataset.drop=[sold_out]"), "model=xgboost",
-                 "+dataset.encode={shop:native,city:onehot}"]  # fmt: skip
+    overrides = [*table("two.csv", "sales", "dataset.drop=[sold_out,receipt]"), "model=xgboost",
+                 "+dataset.encode={shop:native,city:onehot,channel:ordinal}"]  # fmt: skip
     with pytest.raises(ConfigError, match=r"column\(s\) \['city'\] are encoded into a number "
-                       r"of columns known only then: encode them natively too"):  # fmt: skip
+                       r"of columns known only then: encode them natively or ordinal too"):  # fmt: skip
         plan.make(compose_cfg(*overrides))
     both = plan.make(compose_cfg(*overrides, "dataset.encode.city=native"))
-    assert both.estimator.named_steps["model"].feature_types == ["c", "c", "q"]
+    # Columns: the native shop and city first, then the ordinal channel and price as numbers.
+    assert both.estimator.named_steps["model"].feature_types == ["c", "c", "q", "q"]
+
+
+def test_xgboost_is_refused_classes_it_cannot_take_before_any_run(compose_cfg, shops_csv):
+    need_extra("xgboost")
+    overrides = table(shops_csv, "sold_out", "dataset.drop=[sales,receipt]", "model=xgboost")
+    with pytest.raises(ConfigError, match=r"xgboost.XGBClassifier takes classes numbered 0 to 1 "
+                       r"only, and column 'sold_out' of shops holds \['no', 'yes'\]: pick "
+                       r"hist_gradient_boosting, .*or number the classes in the file"):  # fmt: skip
+        plan.make(compose_cfg(*overrides))
 
 
 def test_target_encoding_carries_a_wide_columns_signal_one_hot_capped_loses(compose_cfg, shops_csv):
@@ -103,14 +126,16 @@ def test_target_encoding_carries_a_wide_columns_signal_one_hot_capped_loses(comp
         chosen = compose_cfg(*table(shops_csv, "sales", "model=ridge", *more))
         return execute(chosen).metrics["rmse"]
 
-    without = rmse("dataset.drop=[sold_out,shop]")
-    capped = rmse("dataset.drop=[sold_out]", "dataset.encoding=onehot", "dataset.max_categories=5")
-    target = rmse("dataset.drop=[sold_out]", "+dataset.encode={shop:target}")
+    without = rmse("dataset.drop=[sold_out,receipt,shop]")
+    capped = rmse(
+        "dataset.drop=[sold_out,receipt]", "dataset.encoding=onehot", "dataset.max_categories=5"
+    )
+    target = rmse("dataset.drop=[sold_out,receipt]", "+dataset.encode={shop:target}")
     assert target < capped < without
 
 
 def test_a_classification_is_target_encoded_per_class(compose_cfg, shops_csv):
-    overrides = table(shops_csv, "sold_out", "dataset.drop=[sales]", "dataset.encoding=target",
+    overrides = table(shops_csv, "sold_out", "dataset.drop=[sales,receipt]", "dataset.encoding=target",
                       "model=logistic_regression")  # fmt: skip
     result = execute(compose_cfg(*overrides))
     assert result.metrics["accuracy"] > 0.7
@@ -122,7 +147,7 @@ def test_a_number_column_of_codes_can_be_encoded(compose_cfg, isolated):
     frame = shops()
     frame["shop"] = frame.shop.str.removeprefix("shop").astype(float)  # codes, as numbers
     frame.to_csv(isolated / "coded.csv", index=False)
-    overrides = table("coded.csv", "sales", "dataset.drop=[sold_out]", "model=ridge")
+    overrides = table("coded.csv", "sales", "dataset.drop=[sold_out,receipt]", "model=ridge")
     # As a number, a missing shop stops ridge; as a category, missing is one more value.
     with pytest.raises(
         ConfigError, match=r"does not take missing values, and column\(s\) \['shop'\]"
@@ -145,7 +170,8 @@ def test_a_number_column_of_codes_can_be_encoded(compose_cfg, isolated):
             ["dataset.encoding=native", "model=ridge"],
             r"^model='ridge' is not allowed: sklearn.linear_model.Ridge cannot be told which "
             r"columns are categories, and column\(s\) \['shop'\] are to be encoded natively: pick "
-            r"model=hist_gradient_boosting, lightgbm or xgboost, or give them another encoding",
+            rf"model=hist_gradient_boosting{NATIVE_EXTRAS}, or another encoding for them \(target, "
+            r"ordinal, onehot\) in dataset.encoding or dataset.encode$",
         ),
         (
             ["dataset.max_categories=150"],
@@ -153,11 +179,25 @@ def test_a_number_column_of_codes_can_be_encoded(compose_cfg, isolated):
             r"shops.csv have more distinct values than dataset.max_categories=150",
         ),
         (["dataset.max_categories=1"], r"^dataset.max_categories=1 is not allowed: must be >= 2$"),
+        (
+            ["dataset.encoding=target", "dataset.max_categories=20", "dataset.drop=[]"],
+            r"^dataset.drop=\[\] is not allowed: text column\(s\) \['receipt'\] of shops.csv hold "
+            r"a different value in every row \(ids or free text\)",
+        ),
     ],
 )
 def test_encoding_choices_that_cannot_apply_are_one_line(compose_cfg, shops_csv, more, message):
     with pytest.raises(ConfigError, match=message):
-        plan.make(compose_cfg(*table(shops_csv, "sales", "dataset.drop=[sold_out]", *more)))
+        plan.make(compose_cfg(*table(shops_csv, "sales", "dataset.drop=[sold_out,receipt]", *more)))
+
+
+def test_a_mapping_value_and_a_plus_too_many_are_named_as_given(isolated):
+    with pytest.raises(Exception, match=r"^dataset.encode.shop='targt' is not allowed: must be one "
+                       r"of \[auto, onehot, ordinal, target, native\]$"):  # fmt: skip
+        preflight.check([*table("shops.csv", "sales"), "+dataset.encode={shop:targt}"])
+    with pytest.raises(Exception, match=r"^model.max_depth is already in the config: drop the '\+' "
+                       r"of \+model.max_depth=... to set it$"):  # fmt: skip
+        preflight.check(["+model.max_depth=3"])
 
 
 def test_adding_a_column_without_a_plus_says_how(isolated):
@@ -167,7 +207,7 @@ def test_adding_a_column_without_a_plus_says_how(isolated):
 
 
 def test_encodings_at_their_defaults_keep_the_fingerprints_of_earlier_runs(compose_cfg, shops_csv):
-    overrides = table(shops_csv, "sales", "dataset.drop=[sold_out]")
+    overrides = table(shops_csv, "sales", "dataset.drop=[sold_out,receipt]")
     planned = plan.make(compose_cfg(*overrides))
     # The fingerprint as it was computed before the encoding keys existed.
     earlier = {

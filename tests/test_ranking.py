@@ -101,3 +101,17 @@ def test_swept_keys_have_short_forms_that_tell_runs_apart_in_20_characters():
     second = names("random_forest", ["model.max_depth=9", "model.n_estimators=200"], swept)
     assert first[0] == "md=9 ne=100" and first[0][:20] != second[0][:20]
     assert first[1] == "random_forest-max_depth=9-n_estimators=100"  # the model: full keys
+
+
+@pytest.mark.parametrize("direction", ["minimize", "maximize"])
+def test_of_groups_of_one_size_the_best_is_the_better_groups_best(direction):
+    from sweeplab.compare.results import Row, compare
+
+    # Two files, one run each: both rank 1 in their group; the comparison's best is the better.
+    rows = [
+        Row("FINISHED", f"{i:032x}", i, {"path": path}, {"rmse": score}, data=path * 16)
+        for i, (path, score) in enumerate([("a", 18.5), ("b", 17.3)])
+    ]
+    best = compare(rows, "rmse", direction).best
+    assert best is not None
+    assert best["rmse"] == (17.3 if direction == "minimize" else 18.5)

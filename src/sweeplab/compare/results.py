@@ -361,9 +361,12 @@ def compare(
     # A run that failed after logging its metrics (its worker died while it logged the model)
     # is not ranked: it cannot be the best.
     has_metric = table[metric].notna() & table["status"].isin(_RANKED)
-    # Groups of comparable runs: the largest first; rows without the metric have no group.
+    # Groups of comparable runs: the largest first, and among groups of one size the one with
+    # the better best score (its best is the comparison's); rows without the metric have none.
     sizes = table[has_metric]["data"].value_counts(sort=False)
-    order = {d: i for i, d in enumerate(sorted(sizes.index, key=lambda d: -sizes[d]))}
+    by_data = table[has_metric].groupby("data")[metric]
+    tops = by_data.min() if direction == "minimize" else -by_data.max()
+    order = {d: i for i, d in enumerate(sorted(sizes.index, key=lambda d: (-sizes[d], tops[d])))}
     table["_group"] = table["data"].map(order).where(has_metric).astype("Float64")
     table = table.sort_values(
         ["_group", metric, "job"],

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from omegaconf import DictConfig, OmegaConf
 
 from sweeplab.util import hydra_internals
-from sweeplab.util.errors import UserError
+from sweeplab.util.errors import UserError, install_extra
 from sweeplab.util.redact import redact_secrets
 
 _WIDTH = 100
@@ -83,6 +83,8 @@ def text(argv: Sequence[str]) -> str:
     for group, purpose in _HYDRA_GROUPS.items():
         shown = [_option(o) for o in options[group] if o not in _HIDDEN[group]]
         lines.append(_listed(f"{group} ({purpose})", shown, chosen.get(group)))
+    if any("(extra:" in line for line in lines):
+        lines.append(_wrapped(f"(extra: NAME): not installed; {install_extra('NAME')}"))
     lines += ["", "== Values some keys take ==", *_values()]
     lines += [
         "",
@@ -97,12 +99,18 @@ def text(argv: Sequence[str]) -> str:
 def _values() -> list[str]:
     """The names a few keys take, which no config file lists, and the other command."""
     from sweeplab.data.bundled import BUNDLED
+    from sweeplab.data.table import Encoding
     from sweeplab.model.tasks import TASKS
 
     bundled = ", ".join(f"{name} ({task})" for name, (_, task) in BUNDLED.items())
+    encodings = ", ".join(e.value for e in Encoding)
     metrics = "; ".join(f"{task.name}: {', '.join(task.metrics)}" for task in TASKS.values())
     return [
         _wrapped(f"dataset.name (with dataset=sklearn): {bundled}"),
+        _wrapped(
+            f"dataset.encoding, dataset.encode (with dataset=table): {encodings}; how text "
+            "columns become numbers (docs/configuration.md, Text columns)"
+        ),
         _wrapped(f"sweep.metric: {metrics}; null: rmse, or accuracy for classification"),
         _wrapped(
             "sweeplab-tools: compare runs and sweeps, list and promote registered models, "
@@ -128,7 +136,7 @@ def _option(name: str) -> str:
     module, extra = _NEEDS.get(name, (None, None))
     if module is not None and importlib.util.find_spec(module) is None:
         # No-break spaces: the wrapping keeps the option and its install command on one line.
-        return f"{name} (pip install 'sweeplab[{extra}]')".replace(" ", _KEEP)
+        return f"{name} (extra: {extra})".replace(" ", _KEEP)
     return name
 
 

@@ -16,7 +16,7 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationE
 
 from sweeplab.config.schema import ConfigError
 from sweeplab.util import allow, hydra_internals
-from sweeplab.util.errors import UserError
+from sweeplab.util.errors import UserError, install_extra
 
 if TYPE_CHECKING:
     from hydra.core.override_parser.types import Override
@@ -34,6 +34,8 @@ _UNKNOWN_MODEL_KEY = re.compile(
 _PLUGIN_EXTRAS = {"hydra/launcher/submitit_": "slurm"}
 
 
+# Hydra's refusal of `+key=value` for a key the config has.
+_ALREADY_THERE = re.compile(r"Could not append to config\. An item is already at '([^']+)'")
 _ENUM_CHOICES = re.compile(r"Invalid value .*, expected one of \[(.*)\]$")
 
 
@@ -47,6 +49,9 @@ def describe(error: Exception, overrides: Sequence[str] = ()) -> str:
     if isinstance(error, MissingConfigException) and error.options:
         group, _, option = str(error.missing_cfg_file).rpartition("/")
         return str(ConfigError(group, option, f"must be one of {sorted(error.options)}"))
+    if taken := _ALREADY_THERE.search(str(error)):
+        key = taken.group(1)
+        return f"{key} is already in the config: drop the '+' of +{key}=... to set it"
     causes = [
         c for c in (error.__cause__, error.__context__) if isinstance(c, OmegaConfBaseException)
     ]
@@ -57,6 +62,9 @@ def describe(error: Exception, overrides: Sequence[str] = ()) -> str:
     value = override.group(2) if override else _value_of(key, overrides)
     if key is None:
         return first
+    if override and value is not None and key.startswith(f"{override.group(1).lstrip('+~')}."):
+        # A mapping given whole ({city:targt}): the bad value is the one under ``key``.
+        value = _value_under(value, key.removeprefix(f"{override.group(1).lstrip('+~')}."))
     if isinstance(cause, ConfigKeyError | AttributeError) and "not in" in str(cause):
         rule = _unknown_key(cause)
         if (
@@ -87,6 +95,19 @@ def _value_of(key: str | None, overrides: Sequence[str]) -> str | None:
         if sep and name.lstrip("+~") == key:
             return value
     return None
+
+
+def _value_under(given: str, path: str) -> str:
+    """The value at ``path`` (a.b) of an override's mapping value, else the value as given."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        value: Any = OverridesParser.create().parse_override(f"k={given}").value()
+        for part in path.split("."):
+            value = value[part]
+    except Exception:
+        return given
+    return str(value)
 
 
 def _adding(key: str, overrides: Sequence[str]) -> str | None:
@@ -212,7 +233,7 @@ def compose_error(
     message = describe(error, overrides)
     for config, extra in _PLUGIN_EXTRAS.items():
         if f"Could not load '{config}" in str(error):
-            message += f" (its Hydra plugin is not installed: pip install 'sweeplab[{extra}]')"
+            message += f" (its Hydra plugin is not installed: {install_extra(extra)})"
     return explain_model_key(
         message, overrides, lambda others: _compose(config_dir, config_name, others)
     )

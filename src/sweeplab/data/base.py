@@ -173,10 +173,14 @@ def describe(
         ))  # fmt: skip
     text, unusable = _text_columns(frame, [c for c in features if c not in chosen])
     counts = {c: int(frame[c].nunique()) for c in text}
-    wide = [c for c in text if encoding == "auto" and counts[c] > max_categories]
-    # A different value in every row is an id or free text: no encoding helps a model there.
-    ids = [c for c in wide if counts[c] == int(frame[c].notna().sum())]
-    undecided = [c for c in wide if c not in ids]
+    # A different value in every row is an id or free text: no encoding helps a model there,
+    # whatever the encoding (a column named in dataset.encode is the user's explicit choice).
+    ids = [
+        c for c in text if counts[c] > max_categories and counts[c] == int(frame[c].notna().sum())
+    ]
+    undecided = [c for c in text if encoding == "auto" and counts[c] > max_categories]
+    undecided = [c for c in undecided if c not in ids]
+    wide = [*ids, *undecided]
     left_out = [*drop, *unusable, *ids]
     if unusable:
         problems.append(ConfigError(
@@ -197,7 +201,7 @@ def describe(
             "dataset.encode", dict(encode or {}), f"text column(s) {shown} of {where} have more "
             f"distinct values than dataset.max_categories={max_categories:,}: choose an encoding "
             f"for each, e.g. '+dataset.encode={{{example}}}' (target, ordinal, native, or onehot: "
-            f"the {max_categories - 1:,} commonest values and one 'other'), or leave them out "
+            f"{_commonest(max_categories - 1)} and one 'other'), or leave them out "
             f"with dataset.drop=[{','.join([*left_out, *undecided])}]",
         ))  # fmt: skip
     default = "onehot" if encoding == "auto" else encoding
@@ -222,6 +226,10 @@ def describe(
         problems=tuple(problems),
         max_categories=max_categories,
     )
+
+
+def _commonest(n: int) -> str:
+    return "the commonest value" if n == 1 else f"the {n:,} commonest values"
 
 
 def _text_columns(frame: "pd.DataFrame", columns: list[str]) -> tuple[list[str], list[str]]:

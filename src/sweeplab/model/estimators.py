@@ -11,7 +11,7 @@ import importlib.metadata
 import importlib.util
 import inspect
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -31,12 +31,14 @@ class Library:
     # The MLflow flavor module, and the name of its log_model's model argument.
     flavor: str
     model_argument: str
+    # Its classifiers take classes numbered 0..n-1 only: no text, booleans or other numbers.
+    numbered_classes: bool = False
 
 
 # Models inside a scikit-learn Pipeline (one-hot encoding) go through mlflow.sklearn instead.
 LIBRARIES = {
     "lightgbm": Library("mlflow.lightgbm", "lgb_model"),
-    "xgboost": Library("mlflow.xgboost", "xgb_model"),
+    "xgboost": Library("mlflow.xgboost", "xgb_model", numbered_classes=True),
 }
 
 
@@ -145,8 +147,9 @@ def _validate_values(estimator: Any, prefix: str) -> None:
         ) from None
 
 
-def shipped_for(task: Task) -> list[str]:
-    """The shipped model options (sweeplab/conf/model/) that fit ``task``, by name."""
+def shipped_for(task: Task, *, takes_missing: bool = False) -> list[str]:
+    """The shipped model options (sweeplab/conf/model/) that fit ``task``, by name: those whose
+    library is installed, and with ``takes_missing`` only those that take missing values."""
     from importlib import resources
 
     import yaml
@@ -157,16 +160,17 @@ def shipped_for(task: Task) -> list[str]:
         if not file.name.endswith(".yaml"):
             continue
         target = yaml.safe_load(file.read_text()).get("_target_")
-        if isinstance(target, dict):  # one class per task, from a library that may be an extra
-            named = str(target.get(task.name, ""))
-            fits = bool(named) and importlib.util.find_spec(named.split(".")[0]) is not None
-        else:
-            try:
-                fits = not task.other(allow.load_estimator_class(str(target), "model._target_")())
-            except Exception:  # an extra that is not installed: it is not offered
-                fits = False
-        if fits:
-            fitting.append(file.name.removesuffix(".yaml"))
+        # One class, or one class per task from a library that may be an extra.
+        named = str(target.get(task.name, "")) if isinstance(target, dict) else str(target)
+        if not named or importlib.util.find_spec(named.split(".")[0]) is None:
+            continue
+        try:
+            estimator = allow.load_estimator_class(named, "model._target_")()
+        except Exception:  # not importable after all: it is not offered
+            continue
+        if task.other(estimator) or (takes_missing and not accepts_missing(estimator)):
+            continue
+        fitting.append(file.name.removesuffix(".yaml"))
     return fitting
 
 
@@ -202,11 +206,11 @@ def build(
     from sklearn.pipeline import Pipeline
 
     native = [c for c, encoding in categorical.items() if encoding == "native"]
-    max_native = max_categories
+    # The model's own limit on values per native column, if it has one (the rarest share a code).
+    max_native = None
     if native:
         label = display_name(model, target)
-        most = _mark_native(estimator, native, categorical, width, label, target)
-        max_native = min(max_categories, most or max_categories)
+        max_native = _mark_native(estimator, native, categorical, width, label, target)
     encode = _encoder(categorical, task, max_categories, max_native)
     return Pipeline([("encode", encode), ("model", estimator)]), target
 
@@ -233,14 +237,17 @@ def _mark_native(
     if kind == "lightgbm":
         return None
     if kind == "xgboost":
-        others = [c for c in categorical if c not in native]
-        if others:
+        # One input column per column: native and ordinal ones. One-hot and target encoding
+        # make a number of columns known only once fitted.
+        wide = [c for c, encoding in categorical.items() if encoding in ("onehot", "target")]
+        if wide:
             raise ConfigError(
                 "model",
                 label,
                 f"{target} is told the type of each input column before it is fitted, and "
-                f"column(s) {others} are encoded into a number of columns known only then: "
-                f"encode them natively too, or give column(s) {native} another encoding",
+                f"column(s) {wide} are encoded into a number of columns known only then: encode "
+                "them natively or ordinal too (dataset.encoding=native), or the native column(s) "
+                f"{native} otherwise",
             )
         estimator.set_params(enable_categorical=True, feature_types=["c"] * k + ["q"] * (width - k))
         return None
@@ -248,9 +255,16 @@ def _mark_native(
         "model",
         label,
         f"{target} cannot be told which columns are categories, and column(s) {native} are to "
-        "be encoded natively: pick model=hist_gradient_boosting, lightgbm or xgboost, or give "
-        "them another encoding (target, ordinal, onehot) in dataset.encode",
+        f"be encoded natively: pick {_native_models()}, or another encoding for them (target, "
+        "ordinal, onehot) in dataset.encoding or dataset.encode",
     )
+
+
+def _native_models() -> str:
+    """The shipped models that split categories themselves, of the libraries installed."""
+    extras = [n for n in ("lightgbm", "xgboost") if importlib.util.find_spec(n) is not None]
+    names = ["hist_gradient_boosting", *extras]
+    return " or ".join(f"model={n}" for n in names)
 
 
 def fit_arguments(model: Any) -> dict[str, Any]:
@@ -265,7 +279,7 @@ def fit_arguments(model: Any) -> dict[str, Any]:
 
 
 def _encoder(
-    categorical: Mapping[str, str], task: Task, max_categories: int, max_native: int
+    categorical: Mapping[str, str], task: Task, max_categories: int, max_native: int | None
 ) -> Any:
     """A ColumnTransformer encoding each column as ``categorical`` says; the rest pass through."""
     import numpy as np
@@ -305,6 +319,19 @@ def _encoder(
         if (columns := [c for c, encoding in categorical.items() if encoding == kind])
     ]
     return ColumnTransformer(steps, remainder="passthrough", verbose_feature_names_out=False)
+
+
+def refuses_classes(estimator: Any, classes: Sequence[Any]) -> bool:
+    """Whether ``estimator`` cannot learn these class labels (XGBoost takes only 0..n-1)."""
+    import numpy as np
+
+    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    library = library_of(final)
+    if library is None or not library.numbered_classes:
+        return False
+    numbered = all(isinstance(c, int | np.integer) and not isinstance(c, bool | np.bool_)
+                   for c in classes)  # fmt: skip
+    return not numbered or sorted(int(c) for c in classes) != list(range(len(classes)))
 
 
 def accepts_missing(estimator: Any) -> bool:

@@ -252,12 +252,23 @@ def make(cfg: DictConfig, overrides: Sequence[str] = ()) -> Plan:
     # Encoders give missing values a category of their own; numbers stay NaN.
     gaps = [c for c in data.features if c not in data.categorical and data.frame[c].isna().any()]
     if gaps and not estimators.accepts_missing(estimator):
+        takers = ", ".join(estimators.shipped_for(task, takes_missing=True))
         problems.append(ConfigError(
             "model", estimators.display_name(cfg.model, target),
             f"{target} does not take missing values, and column(s) {gaps} of {data.name} have "
-            "some: pick a model that does (hist_gradient_boosting, lightgbm, xgboost, the "
-            "forests), fill them in the file, or leave the columns out with dataset.drop",
+            f"some: pick a model that does ({takers}), fill them in the file, or leave the "
+            "columns out with dataset.drop",
         ))  # fmt: skip
+    if task.name == "classification":
+        classes = list(data.frame[data.target].dropna().unique())
+        if estimators.refuses_classes(estimator, classes):
+            others = [m for m in estimators.shipped_for(task) if m != "xgboost"]
+            problems.append(ConfigError(
+                "model", estimators.display_name(cfg.model, target),
+                f"{target} takes classes numbered 0 to {len(classes) - 1} only, and column "
+                f"{data.target!r} of {data.name} holds {sorted(map(str, classes))[:5]}: pick "
+                f"{', '.join(others)}, or number the classes in the file",
+            ))  # fmt: skip
     raise_all(problems)
     rows = _recent_splits.get(
         json.dumps([key, splits.definition(cfg.split)], sort_keys=True),

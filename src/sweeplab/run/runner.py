@@ -259,5 +259,7 @@ def summary(result: RunResult) -> str:
         f"experiment {result.experiment_name!r} (id {result.experiment_id})\n"
         f"run        {result.run_name!r}  id {result.run_id}{reused}\n"
         f"metrics    {scores}\n"
+        f"model      {result.model_uri}  (sweeplab-tools predict {result.model_uri} "
+        "--input rows.csv --output predictions.csv)\n"
         f"view       {ui_hint(result.tracking_uri, result.experiment_id, result.run_id)}"
     )

@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from sweeplab import LOADED_AT
 from sweeplab.util.env import for_workers
-from sweeplab.util.errors import UserError, warn
+from sweeplab.util.errors import UserError, install_extra, warn
 from sweeplab.util.redact import redact_uri
 
 # The official Ray launcher, and sweeplab's (conf/hydra/launcher/ray.yaml).
@@ -228,7 +228,7 @@ def connect(launcher: DictConfig, tracking_uri: str) -> None:
     needed = ("ray", "hydra_plugins.hydra_ray_launcher")
     if any(importlib.util.find_spec(module) is None for module in needed):
         raise ClusterError(
-            "hydra/launcher=ray needs Ray and Hydra's Ray launcher: pip install 'sweeplab[ray]'"
+            f"hydra/launcher=ray needs Ray and Hydra's Ray launcher: {install_extra('ray')}"
         )
     init = OmegaConf.to_container(launcher.ray.init, resolve=True)
     assert isinstance(init, dict)

@@ -42,7 +42,7 @@ from sweeplab.sweep.parent import (
 from sweeplab.tracking.tags import PRUNER_TAG, SAMPLER_TAG, STORAGE_TAG, STUDY_TAG
 from sweeplab.util import allow, env
 from sweeplab.util.checks import ConfigError
-from sweeplab.util.errors import UserError
+from sweeplab.util.errors import UserError, install_extra
 from sweeplab.util.redact import redact_uri
 
 if TYPE_CHECKING:
@@ -85,8 +85,7 @@ def require_optuna() -> None:
         import optuna  # noqa: F401
     except ImportError:
         raise UserError(
-            "hydra/sweeper=optuna needs Optuna, which is not installed: "
-            "pip install 'sweeplab[optuna]' (in sweeplab's checkout: make install EXTRAS=optuna)"
+            f"hydra/sweeper=optuna needs Optuna, which is not installed: {install_extra('optuna')}"
         ) from None
 
 
@@ -284,7 +283,7 @@ def _sampler_target(cfg: DictConfig) -> str:
         )  # fmt: skip
     if target.endswith(".CmaEsSampler") and importlib.util.find_spec("cmaes") is None:
         raise ConfigError(
-            "hydra/sweeper/sampler", "cmaes", "needs cmaes: pip install 'sweeplab[optuna]'"
+            "hydra/sweeper/sampler", "cmaes", f"needs cmaes: {install_extra('optuna')}"
         )
     return target
 
@@ -516,7 +515,7 @@ def plan(
     except ImportError as e:  # the database's driver (psycopg for postgresql://)
         raise ConfigError(
             "hydra.sweeper.storage", storage, f"needs a database driver that is not installed "
-            f"({e}); for postgresql:// URLs: pip install 'sweeplab[postgres]'",
+            f"({e}); for postgresql:// URLs: {install_extra('postgres')}",
         ) from None  # fmt: skip
     except Exception as e:
         raise ConfigError(

@@ -406,9 +406,9 @@ def sweep_name(
     forms = short_forms(swept)
 
     def shown(key: str) -> str:
-        name = key.removeprefix("model.")
+        name = key.rpartition(".")[2]  # as the jobs' names and the shared values give it
         short = forms.get(key, name)
-        return name if short in (name, key.rpartition(".")[2]) else f"{name} ({short})"
+        return name if short == name else f"{name} ({short})"
 
     keys = " x ".join(map(shown, swept)) or "no swept values"
     count = f"{jobs} {unit}{'s' * (jobs != 1)}" if jobs else f"{unit}s as the sweeper picks them"

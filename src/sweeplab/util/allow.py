@@ -15,7 +15,7 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig
 
 from sweeplab.util import env
-from sweeplab.util.errors import UserError
+from sweeplab.util.errors import UserError, install_extra
 
 # Model targets: estimator classes from these libraries (checked to be estimators once
 # imported; importing these packages' modules runs only their own code).
@@ -189,7 +189,7 @@ def load_estimator_class(target: str, key: str) -> type:
             raise UserError(f"{key}={target!r} cannot be imported: {e}") from None
         extra = {"lightgbm": "lightgbm", "xgboost": "xgboost"}.get(top)
         hint = (
-            f": pip install 'sweeplab[{extra}]'"
+            f": {install_extra(extra)}"
             if extra
             else " or not importable: install it (pip install -e DIR) or put its folder on "
             "PYTHONPATH"

@@ -64,6 +64,11 @@ def error_summary(error: BaseException) -> str:
     return scrub_text(text[:_MAX_ERROR_CHARS])
 
 
+def install_extra(extra: str) -> str:
+    """How to install one of sweeplab's extras, as installed from a package or as a checkout."""
+    return f"pip install 'sweeplab[{extra}]' (in sweeplab's checkout: make install EXTRAS={extra})"
+
+
 def warn(message: str) -> None:
     """Print ``sweeplab: warning: <message>`` on stderr."""
     print(f"sweeplab: warning: {message}", file=sys.stderr, flush=True)
