@@ -35,7 +35,10 @@ def test_default_run_prints_where_to_look_and_stores_under_launch_dir(tmp_path):
         [MlflowClient(f"sqlite:///{db}").get_experiment_by_name("Apple_Models").experiment_id]
     )
     # The logged model, by a URI that predict takes.
-    assert f"model      runs:/{run.info.run_id}/random_forest  (sweeplab-tools predict " in out
+    assert (
+        f"model      runs:/{run.info.run_id}/random_forest  ({BIN / 'sweeplab-tools'} predict "
+        in out
+    )
     # The light server on this folder's store, and the run's page in the model-training view.
     assert out.splitlines()[-1] == (
         f"view       `{BIN / 'sweeplab-tools'} server` from this folder, then "

@@ -105,7 +105,8 @@ def test_xgboost_takes_native_columns_beside_one_column_encodings_only(compose_c
     overrides = [*table("two.csv", "sales", "dataset.drop=[sold_out,receipt]"), "model=xgboost",
                  "+dataset.encode={shop:native,city:onehot,channel:ordinal}"]  # fmt: skip
     with pytest.raises(ConfigError, match=r"column\(s\) \['city'\] are encoded into a number "
-                       r"of columns known only then: encode them natively or ordinal too"):  # fmt: skip
+                       r"of columns known only then: encode them as one column each, e.g. "
+                       r"'\+dataset.encode={city:ordinal}'"):  # fmt: skip
         plan.make(compose_cfg(*overrides))
     both = plan.make(compose_cfg(*overrides, "dataset.encode.city=native"))
     # Columns: the native shop and city first, then the ordinal channel and price as numbers.
@@ -182,7 +183,8 @@ def test_a_number_column_of_codes_can_be_encoded(compose_cfg, isolated):
         (
             ["dataset.encoding=target", "dataset.max_categories=20", "dataset.drop=[]"],
             r"^dataset.drop=\[\] is not allowed: text column\(s\) \['receipt'\] of shops.csv hold "
-            r"a different value in every row \(ids or free text\)",
+            r"a different value in every row \(ids or free text; to encode one anyway, name it "
+            r"in dataset.encode\)",
         ),
     ],
 )
@@ -225,3 +227,17 @@ def test_encodings_at_their_defaults_keep_the_fingerprints_of_earlier_runs(compo
     spelled_out = plan.make(compose_cfg(*overrides, "dataset.max_categories=1000"))
     assert spelled_out.fingerprint == was
     assert plan.make(compose_cfg(*overrides, "dataset.encoding=target")).fingerprint != was
+
+
+def test_a_model_refused_for_its_encoding_still_has_its_other_problems_named(compose_cfg, isolated):
+    frame = shops()
+    frame.loc[::50, "price"] = np.nan
+    frame.to_csv(isolated / "gaps.csv", index=False)
+    overrides = table("gaps.csv", "sales", "dataset.drop=[sold_out,receipt]", "model=ridge",
+                      "dataset.encoding=native")  # fmt: skip
+    with pytest.raises(ConfigError) as refused:
+        plan.make(compose_cfg(*overrides))
+    lines = str(refused.value).splitlines()
+    assert len(lines) == 2, lines
+    assert "cannot be told which columns are categories" in lines[0]
+    assert "does not take missing values, and column(s) ['price']" in lines[1]

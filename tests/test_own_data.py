@@ -240,7 +240,7 @@ XGB = "model=xgboost, " if importlib.util.find_spec("xgboost") else ""
         (("notes.xlsx", "x"), table("notes.xlsx"), r"must name a .csv, .tsv or .parquet file"),
         ("sales", table("data/sales.csv", "sold"), r"dataset.target='sold' is not allowed: not a column of data/sales.csv: columns are \['date', 'store', 'promo', 'price', 'units'\]"),
         ("sales", table("data/sales.csv", "units", "dataset.drop=[date,day]"), r"dataset.drop=\['date', 'day'\] is not allowed: \['day'\] not column\(s\) of data/sales.csv"),
-        ("sales", table("data/sales.csv"), r"column\(s\) \['date'\] of data/sales.csv hold dates, times or other values that cannot be features: leave them out with dataset.drop=\[date\]"),
+        ("sales", table("data/sales.csv"), r"column\(s\) \['date'\] of data/sales.csv hold dates, times or other values that cannot be features: leave them out with 'dataset.drop=\[date\]'"),
         (("few.csv", "x,label\n1,a\n2,a\n3,b\n4,b\n5,c\n"), [*table("few.csv", "label"), "model=logistic_regression"], r"dataset.target='label' is not allowed: class\(es\) \['c'\] of few have a single row"),
         ("sales", [*table("data/sales.csv", "units", "dataset.drop=[date]"), "sweep.metric=accuracy"], r"sweep.metric='accuracy' is not allowed: the dataset's task, regression, has \['mae', 'mse', 'rmse', 'r2'\]"),
         ("sales", [*table("data/sales.csv", "store", "dataset.drop=[date]"), "model=ridge"], rf"model='ridge' is not allowed: sklearn.linear_model.Ridge is a regressor, and the dataset's task is classification: pick a classifier: model=hist_gradient_boosting, {LGBM}model=logistic_regression, model=random_forest_classifier, {XGB}or your own"),
@@ -272,7 +272,7 @@ def test_on_the_command_line_bad_data_is_one_line_and_exit_2(tmp_path):
     assert done.stderr == (
         "sweeplab: error: dataset.drop=[] is not allowed: column(s) ['date'] of sales.csv hold "
         "dates, times or other values that cannot be features: leave them out with "
-        "dataset.drop=[date]\n"
+        "'dataset.drop=[date]'\n"
     )
     assert not (tmp_path / "outputs" / "mlflow.db").exists()
 
@@ -295,14 +295,14 @@ def test_every_problem_of_a_file_and_its_model_comes_in_one_pass(tmp_path):
     # Dates, an id, too many categories, and a regressor for classes: four lines, one run.
     assert len(lines) == 4, lines
     assert "column(s) ['signup'] of customers.csv hold dates" in lines[0]
-    assert "dataset.drop=[signup,email]" in lines[0]
+    assert "'dataset.drop=[signup,email]'" in lines[0]
     assert "['email'] of customers.csv hold a different value in every row" in lines[1]
     assert (
         "dataset.encode={} is not allowed: text column(s) city (1,100 values) of customers.csv "
         "have more distinct values than dataset.max_categories=1,000: choose an encoding for "
         "each, e.g. '+dataset.encode={city:target}' (target, ordinal, native, or onehot: the 999 "
         "commonest values and one 'other'), or leave them out with "
-        "dataset.drop=[signup,email,city]"
+        "'dataset.drop=[signup,email,city]'"
     ) in lines[2]
     assert "is a regressor, and the dataset's task is classification" in lines[3]
     assert not (tmp_path / "outputs" / "mlflow.db").exists()
@@ -343,7 +343,7 @@ def test_a_text_column_as_wide_as_the_data_is_refused_as_an_id(compose_cfg, isol
     ).to_csv(isolated / "orders.csv", index=False)
     with pytest.raises(
         ConfigError,
-        match=r"text column\(s\) \['order_id'\] of orders.csv hold a different value in every row \(ids or free text\): leave them out with dataset.drop=\[order_id\]$",
+        match=r"text column\(s\) \['order_id'\] of orders.csv hold a different value in every row \(ids or free text; to encode one anyway, name it in dataset.encode\): leave them out with 'dataset.drop=\[order_id\]'$",
     ):
         plan.make(compose_cfg(*table("orders.csv", "y")))
     # Chosen, an encoding is used even there: the user has said what they want.
@@ -452,3 +452,15 @@ def test_a_sweep_over_the_data_that_names_its_experiment_asks_for_a_name(tmp_pat
     client = MlflowClient(f"sqlite:///{tmp_path}/outputs/mlflow.db")
     runs = client.search_runs([client.get_experiment_by_name("both").experiment_id])
     assert len(runs) == 3  # the parent and its two jobs
+
+
+@pytest.mark.fresh_store
+def test_a_sweep_on_a_file_every_job_would_refuse_stops_before_its_parent(tmp_path):
+    sales().to_csv(tmp_path / "sales.csv", index=False)
+    done = sweeplab("-m", *table("sales.csv", "units"), "model=ridge", "model.alpha=1,10",
+                    cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2
+    (error,) = [line for line in done.stderr.splitlines() if "error" in line]
+    assert error.startswith("sweeplab: error: dataset.drop=[] is not allowed: column(s) ['date'] "
+                            "of sales.csv hold dates")  # fmt: skip
+    assert not (tmp_path / "outputs" / "mlflow.db").exists()

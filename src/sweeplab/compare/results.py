@@ -717,7 +717,8 @@ def grouping_note(comparison: Comparison) -> str:
     return (
         f"the ranked runs are on {comparison.data_groups} different datasets or folds (the data "
         "column: a digest of the rows and, for a split with folds or a test part, of how they "
-        "are split), ranked within each: a score on other rows is not comparable"
+        "are split), ranked within each: a score on other rows is not comparable; the best is "
+        "the best of the group with the most runs (of groups as large, the better-scoring)"
     )
 
 

@@ -186,13 +186,14 @@ def describe(
         problems.append(ConfigError(
             "dataset.drop", list(drop), f"column(s) {unusable} of {where} hold dates, times or "
             f"other values that cannot be features: leave them out with "
-            f"dataset.drop=[{','.join(left_out)}]",
+            f"'dataset.drop=[{','.join(left_out)}]'",
         ))  # fmt: skip
     if ids:
         problems.append(ConfigError(
             "dataset.drop", list(drop), f"text column(s) {ids} of {where} hold a different value "
-            f"in every row (ids or free text): leave them out with "
-            f"dataset.drop=[{','.join(left_out)}]",
+            f"in every row (ids or free text; to encode one anyway, name it in dataset.encode): "
+            f"leave them out with "
+            f"'dataset.drop=[{','.join(left_out)}]'",
         ))  # fmt: skip
     if undecided:
         shown = ", ".join(f"{c} ({counts[c]:,} values)" for c in undecided)
@@ -202,7 +203,7 @@ def describe(
             f"distinct values than dataset.max_categories={max_categories:,}: choose an encoding "
             f"for each, e.g. '+dataset.encode={{{example}}}' (target, ordinal, native, or onehot: "
             f"{_commonest(max_categories - 1)} and one 'other'), or leave them out "
-            f"with dataset.drop=[{','.join([*left_out, *undecided])}]",
+            f"with 'dataset.drop=[{','.join([*left_out, *undecided])}]'",
         ))  # fmt: skip
     default = "onehot" if encoding == "auto" else encoding
     categorical = {

@@ -241,13 +241,14 @@ def _mark_native(
         # make a number of columns known only once fitted.
         wide = [c for c, encoding in categorical.items() if encoding in ("onehot", "target")]
         if wide:
+            narrow = ",".join(f"{c}:ordinal" for c in wide)
             raise ConfigError(
                 "model",
                 label,
                 f"{target} is told the type of each input column before it is fitted, and "
                 f"column(s) {wide} are encoded into a number of columns known only then: encode "
-                "them natively or ordinal too (dataset.encoding=native), or the native column(s) "
-                f"{native} otherwise",
+                f"them as one column each, e.g. '+dataset.encode={{{narrow}}}' "
+                f"(or native), or the native column(s) {native} otherwise",
             )
         estimator.set_params(enable_categorical=True, feature_types=["c"] * k + ["q"] * (width - k))
         return None

@@ -243,8 +243,13 @@ def make(cfg: DictConfig, overrides: Sequence[str] = ()) -> Plan:
             max_categories=data.max_categories,
         )
     except ConfigError as e:
-        raise_all([*problems, e])
-        raise
+        problems.append(e)
+        try:
+            # The model alone, for the checks below: its other problems come in this pass too.
+            estimator, target = estimators.build(cfg.model, task, {})
+        except ConfigError:
+            raise_all(problems)
+            raise
     if metric in ("log_loss", "roc_auc") and not hasattr(estimator, "predict_proba"):
         problems.append(ConfigError(
             "sweep.metric", metric, f"{target} gives no class probabilities (predict_proba)"

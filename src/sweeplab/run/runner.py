@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 from sweeplab.model import estimators, train
 from sweeplab.run import plan as planning
 from sweeplab.tracking import entries, record, tracker
-from sweeplab.tracking.places import check_server, is_server
+from sweeplab.tracking.places import check_server, command_path, is_server
 from sweeplab.util.errors import RunFailed, RunPruned
 from sweeplab.util.launch import launch_dir
 
@@ -259,7 +259,7 @@ def summary(result: RunResult) -> str:
         f"experiment {result.experiment_name!r} (id {result.experiment_id})\n"
         f"run        {result.run_name!r}  id {result.run_id}{reused}\n"
         f"metrics    {scores}\n"
-        f"model      {result.model_uri}  (sweeplab-tools predict {result.model_uri} "
-        "--input rows.csv --output predictions.csv)\n"
+        f"model      {result.model_uri}  ({command_path('sweeplab-tools')} predict "
+        f"{result.model_uri} --input rows.csv --output predictions.csv)\n"
         f"view       {ui_hint(result.tracking_uri, result.experiment_id, result.run_id)}"
     )

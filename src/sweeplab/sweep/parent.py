@@ -516,20 +516,26 @@ def ranking(cfg: DictConfig, jobs: list[list[str]]) -> tuple[str, str]:
             task = None
     # A metric the task does not have would leave every job NOT_STARTED: refuse it now.
     ranked = plan.ranking(cfg.sweep, task)
-    _check_split(cfg, jobs)
+    _check_first_job(cfg, jobs)
     return ranked
 
 
-def _check_split(cfg: DictConfig, jobs: list[list[str]]) -> None:
-    """Refuse a split the first job's data cannot take (an order column it lacks, more folds
-    than rows) now, before the parent run exists, rather than in every job."""
+def _check_first_job(cfg: DictConfig, jobs: list[list[str]]) -> None:
+    """Refuse what the first job's data cannot take now, before the parent run exists, rather
+    than in every job: a split it cannot make (an order column it lacks, more folds than rows),
+    and for a file of the user's its problems and the model's with it (all in one pass)."""
+    from sweeplab.data import source_of
     from sweeplab.model import splits
     from sweeplab.run import plan
 
     first = cfg
     if jobs:
         first = GlobalHydra.instance().config_loader().load_sweep_config(cfg, jobs[0])
-    if not splits.is_default(first.split):
+    source = source_of(first.dataset)
+    locators = source.locators if source is not None else ()
+    if any(OmegaConf.is_missing(first.dataset, key) for key in locators):
+        return  # the sweeper picks the data: each job says what is wrong with its own
+    if not splits.is_default(first.split) or locators:
         # Its data and split stay cached for the jobs this process runs.
         plan.make(first, jobs[0] if jobs else [])
 
