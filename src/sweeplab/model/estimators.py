@@ -33,12 +33,15 @@ class Library:
     model_argument: str
     # Its classifiers take classes numbered 0..n-1 only: no text, booleans or other numbers.
     numbered_classes: bool = False
+    # How it is told which input columns are categories (dataset.encoding=native): "fit" (an
+    # argument of fit, fit_arguments) or "types" (every column's type, as parameters).
+    categories: str = "fit"
 
 
 # Models inside a scikit-learn Pipeline (one-hot encoding) go through mlflow.sklearn instead.
 LIBRARIES = {
     "lightgbm": Library("mlflow.lightgbm", "lgb_model"),
-    "xgboost": Library("mlflow.xgboost", "xgb_model", numbered_classes=True),
+    "xgboost": Library("mlflow.xgboost", "xgb_model", numbered_classes=True, categories="types"),
 }
 
 
@@ -230,13 +233,15 @@ def _mark_native(
     (fit_arguments). Raise ConfigError for a model that cannot be told.
     """
     k = len(native)
-    kind = type(estimator).__module__.split(".")[0]
-    if kind == "sklearn" and hasattr(estimator, "categorical_features"):
+    library = library_of(estimator)
+    if type(estimator).__module__.startswith("sklearn.") and hasattr(
+        estimator, "categorical_features"
+    ):
         estimator.set_params(categorical_features=list(range(k)))
         return int(estimator.max_bins)
-    if kind == "lightgbm":
+    if library is not None and library.categories == "fit":
         return None
-    if kind == "xgboost":
+    if library is not None and library.categories == "types":
         # One input column per column: native and ordinal ones. One-hot and target encoding
         # make a number of columns known only once fitted.
         wide = [c for c, encoding in categorical.items() if encoding in ("onehot", "target")]
@@ -269,10 +274,11 @@ def _native_models() -> str:
 
 
 def fit_arguments(model: Any) -> dict[str, Any]:
-    """What ``model.fit`` needs besides the rows: LightGBM learns which columns are categories
-    (those the encoder gives natively, first) only there."""
+    """What ``model.fit`` needs besides the rows: a library told its categories at fit time
+    (LightGBM) learns there which columns they are (those the encoder gives natively, first)."""
     steps = getattr(model, "named_steps", {})
-    if "encode" not in steps or not type(steps["model"]).__module__.startswith("lightgbm"):
+    library = library_of(steps["model"]) if "encode" in steps else None
+    if library is None or library.categories != "fit":
         return {}
     native = [c for name, _, columns in steps["encode"].transformers if name == "native"
               for c in columns]  # fmt: skip

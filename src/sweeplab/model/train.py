@@ -88,12 +88,15 @@ def fold_workers(model: Any, folds: int, cores: int) -> int:
     return min(folds, cores)
 
 
-def _fold(model: Any, split: Split, i: int, task: Task) -> dict[str, float]:
-    """Fit a clone of ``model`` on fold ``i``'s training rows and score its validation rows."""
+def _fold(
+    model: Any, split: Split, i: int, task: Task, fitting: dict[str, Any]
+) -> dict[str, float]:
+    """Fit a clone of ``model`` on fold ``i``'s training rows (``fitting``: what its fit
+    takes besides them) and score its validation rows."""
     from sklearn.base import clone
 
     X_train, X_val, y_train, y_val = split.fold(i)
-    return score(clone(model).fit(X_train, y_train, **fit_arguments(model)), X_val, y_val, task)
+    return score(clone(model).fit(X_train, y_train, **fitting), X_val, y_val, task)
 
 
 def train(
@@ -112,9 +115,10 @@ def train(
     ``cores``: the cores this run may use; folds fit on threads, up to one a core, when the
     estimator does not spread its own fits (fold_workers). Scores do not depend on it.
     """
+    fitting = fit_arguments(model)
     if not split.refit:
         X_train, X_val, y_train, y_val = split.fold(0)
-        model.fit(X_train, y_train, **fit_arguments(model))
+        model.fit(X_train, y_train, **fitting)
         predictions, metrics = _scored(model, X_val, y_val, task)
         return Trained(model, predictions, metrics)
     k = len(split.folds)
@@ -122,7 +126,7 @@ def train(
     folds: list[dict[str, float]] = []
     scored: Iterator[dict[str, float]]
     if workers == 1:
-        scored = (_fold(model, split, i, task) for i in range(k))
+        scored = (_fold(model, split, i, task, fitting) for i in range(k))
         pool, refit = None, None
     else:
         from concurrent.futures import ThreadPoolExecutor
@@ -132,9 +136,8 @@ def train(
         pool = ThreadPoolExecutor(workers, thread_name_prefix="sweeplab-fold")
         # The refit needs no fold's score: it runs beside them, first as the biggest fit,
         # unless a pruner may stop the run after any fold.
-        fitting = fit_arguments(model)
         refit = pool.submit(model.fit, split.X, split.y, **fitting) if report is None else None
-        scored = pool.map(lambda i: _fold(model, split, i, task), range(k))
+        scored = pool.map(lambda i: _fold(model, split, i, task, fitting), range(k))
     try:
         for i, metrics in enumerate(scored):
             folds.append(metrics)
@@ -149,5 +152,5 @@ def train(
     if refit is not None:
         refit.result()
     else:
-        model.fit(split.X, split.y, **fit_arguments(model))
+        model.fit(split.X, split.y, **fitting)
     return Trained(model, np.asarray(model.predict(split.X.head(5))), summary(folds), folds)

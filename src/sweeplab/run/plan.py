@@ -285,7 +285,7 @@ def make(cfg: DictConfig, overrides: Sequence[str] = ()) -> Plan:
         ),
     )
     name = estimators.display_name(cfg.model, target)
-    swept = [key for key in env.SWEPT_KEYS.get().split(",") if key]
+    swept = env.swept_keys()
     run_name, logged_model_name = names(name, overrides, swept)
     params = {
         **estimators.hyperparameters(cfg.model),

@@ -103,8 +103,8 @@ def run_job(cfg: DictConfig, sweep: Sweep | None = None) -> Outcome:
     overrides = list(hydra.overrides.task)
     shown = [scrub_text(o) for o in overrides]
     num = int(hydra.job.num)
-    swept = sweep.swept if sweep is not None else [k for k in env.SWEPT_KEYS.get().split(",") if k]
-    label = job_label(cfg, shown, swept=swept)
+    # The same keys that name its run (run.plan), from the sweep's env_set on every launcher.
+    label = job_label(cfg, shown, swept=env.swept_keys())
     outcome = Outcome(num, shown)
 
     if threading.current_thread() is threading.main_thread() and not uses_ray(hydra.launcher):

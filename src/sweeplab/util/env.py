@@ -44,6 +44,8 @@ SWEPT_KEYS = EnvVar(
     doc="set by a sweep for its jobs: the comma-separated keys whose values differ between "
     "jobs, which name each job's run first",
 )
+
+
 OPTUNA_TRIAL = EnvVar(
     "SWEEPLAB_OPTUNA_TRIAL",
     doc="set by the Optuna sweeper for each job: the study's trial number it runs, tagged on "
@@ -58,6 +60,11 @@ OPTUNA_STUDY = EnvVar(
 
 _ON = ("1", "on", "true")
 _OFF = ("0", "off", "false")
+
+
+def swept_keys() -> list[str]:
+    """The keys SWEEPLAB_SWEPT_KEYS names (none outside a sweep's jobs)."""
+    return [key for key in SWEPT_KEYS.get().split(",") if key]
 
 
 def tracking_process() -> bool:
